@@ -1,0 +1,173 @@
+"""``rnnvision`` command line: a thin layer that parses arguments and calls the Python API.
+
+Bad input (missing files, unknown names, wrong types) prints one line on stderr and exits with
+status 2; nothing the user saved is overwritten half-way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rnnvision import __version__
+from rnnvision.errors import UserError
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from rnnvision.demo import run_demo
+
+    result = run_demo(out_dir=args.out, quiet=args.quiet)
+    print(f"test accuracy {result.test_metrics['accuracy']:.4f} on {result.test_metrics['n']} digits")
+    print(f"wrote {result.out_dir}/: metrics.jsonl, curves.png, confusion.png, predictions.png, gates.png, best.pt")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from rnnvision.config import load_config
+    from rnnvision.engine import train
+
+    config = load_config(args.config, args.set or [])
+    if args.out:
+        out = Path(args.out)
+    elif args.resume:
+        out = Path(args.resume).parent
+    else:
+        out = Path("runs") / Path(args.config).stem
+    result = train(config, out_dir=out, data_dir=args.data_dir, download=args.download, resume=args.resume, quiet=args.quiet)
+    if result.test_metrics is not None and _is_main_process():
+        shown = {k: v for k, v in result.test_metrics.items() if isinstance(v, (int, float))}
+        print(f"best epoch {result.best_epoch}; test " + "  ".join(f"{k} {_fmt(v)}" for k, v in shown.items()))
+        print(f"run directory: {result.out_dir}  (training {result.train_seconds:.0f} s)")
+    return 0
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from rnnvision.engine.evaluation import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(
+        args.checkpoint,
+        dataset=args.dataset,
+        split=args.split,
+        data_dir=args.data_dir,
+        download=args.download,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        for key, value in metrics.items():
+            print(f"{key}: {_fmt(value)}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from rnnvision.engine.evaluation import predict_files
+
+    results, task = predict_files(args.checkpoint, args.images, device=args.device)
+    if args.json:
+        print(json.dumps({"predictions": results}))
+    else:
+        for result in results:
+            print(task.format_prediction(result))
+    return 0
+
+
+def _cmd_list_models(args: argparse.Namespace) -> int:
+    from rnnvision.models import get_model_entry, list_models
+
+    for name in list_models(args.task):
+        entry = get_model_entry(name)
+        summary = (entry.builder.__doc__ or "").strip().splitlines()[0] if entry.builder.__doc__ else ""
+        print(f"{name:<18} {entry.task:<10} {summary}")
+    return 0
+
+
+def _cmd_list_datasets(args: argparse.Namespace) -> int:
+    from rnnvision.data import get_dataset_entry, list_datasets
+
+    for name in list_datasets():
+        entry = get_dataset_entry(name)
+        summary = (entry.builder.__doc__ or "").strip().splitlines()[0] if entry.builder.__doc__ else ""
+        print(f"{name:<18} {entry.task:<10} {summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnvision", description="Recurrent neural networks on images.")
+    parser.add_argument("--version", action="version", version=f"rnnvision {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="train a row LSTM on the bundled 8x8 digits (under a minute) and draw it")
+    demo.add_argument("--out", default="runs/demo", help="run directory (default runs/demo; replaced)")
+    demo.add_argument("--quiet", action="store_true", help="no progress output")
+    demo.set_defaults(func=_cmd_demo)
+
+    train = sub.add_parser("train", help="train a model from a YAML recipe")
+    train.add_argument("config", help="YAML recipe, e.g. configs/mnist_row_lstm.yaml")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key, e.g. train.lr=1e-3")
+    train.add_argument("--out", help="run directory (default runs/<recipe name>)")
+    train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt, same schedule and step count")
+    _add_data_args(train)
+    train.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split")
+    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("--dataset", help="dataset name (default: the one it was trained on)")
+    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    evaluate.add_argument("--device", default="auto")
+    _add_data_args(evaluate)
+    evaluate.set_defaults(func=_cmd_eval)
+
+    predict = sub.add_parser("predict", help="predict image files with a checkpoint")
+    predict.add_argument("checkpoint")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    predict.add_argument("--device", default="auto")
+    predict.set_defaults(func=_cmd_predict)
+
+    models = sub.add_parser("list-models", help="list the registered models")
+    models.add_argument("--task", help="only models of this task (classify, recognize, segment, generate)")
+    models.set_defaults(func=_cmd_list_models)
+
+    datasets = sub.add_parser("list-datasets", help="list the registered datasets")
+    datasets.set_defaults(func=_cmd_list_datasets)
+    return parser
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data root holding one folder per dataset (default $RNNVISION_DATA or ~/.cache/rnnvision)")
+    parser.add_argument("--download", action="store_true", help="download missing dataset files")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"rnnvision: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnvision: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

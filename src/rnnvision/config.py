@@ -1,0 +1,172 @@
+"""Run configuration: typed defaults, then the YAML file, then ``--set key=value``.
+
+A config has three sections::
+
+    model: {name: row_lstm, hidden_size: 128, ...}   # a registered model and its builder options
+    data:  {name: mnist, val_size: 5000, ...}        # a registered dataset and its options
+    train: {epochs: 10, lr: 0.002, ...}              # TrainConfig fields
+
+Every key is checked against the model builder's, dataset builder's or TrainConfig's typed
+options, so a misspelt key or a wrong type is reported by name before anything runs. The task
+(classify, recognize, segment, generate) follows from the model. The resolved config — every
+default filled in — is saved beside every run and inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rnnvision.errors import UserError
+from rnnvision.options import check_value
+
+SECTIONS = ("model", "data", "train")
+
+
+@dataclass
+class TrainConfig:
+    """Options of the one trainer shared by every task.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: global batch size (split evenly over the processes of a DDP run).
+        eval_batch_size: batch size for validation and test.
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW's decoupled weight decay.
+        warmup_epochs: linear warm-up length (fractions allowed); cosine decay after it.
+        min_lr_ratio: the cosine schedule ends at ``lr * min_lr_ratio``.
+        grad_clip: clip the global gradient norm to this value; 0 turns clipping off.
+        bf16: run forward passes under bfloat16 autocast.
+        seed: seeds initialisation, shuffling, augmentation and dropout.
+        num_workers: DataLoader worker processes.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    eval_batch_size: int = 512
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.01
+    grad_clip: float = 1.0
+    bf16: bool = False
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"
+
+
+@dataclass
+class RunConfig:
+    """A whole run: which model, which data, how to train."""
+
+    model: dict[str, Any]
+    data: dict[str, Any]
+    train: TrainConfig = field(default_factory=TrainConfig)
+    task: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML/JSON-able form (tuples become lists)."""
+        return _plain({"task": self.task, "model": self.model, "data": self.data, "train": dataclasses.asdict(self.train)})
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``"section.key=value"`` -> (section, key, value parsed as YAML)."""
+    if "=" not in text:
+        raise UserError(f"--set takes key=value, got {text!r}")
+    path, raw = text.split("=", 1)
+    parts = path.strip().split(".")
+    if len(parts) != 2 or parts[0] not in SECTIONS or not parts[1]:
+        raise UserError(f"--set key must be one of model.KEY, data.KEY, train.KEY; got {path!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts[0], parts[1], value
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
+    """Validate a config mapping and fill in every default. Errors name the offending key."""
+    from rnnvision.data.registry import get_dataset_entry
+    from rnnvision.models.registry import get_model_entry
+
+    if not isinstance(raw, dict):
+        raise UserError(f"{source} must be a mapping with sections {', '.join(SECTIONS)}")
+    unknown = sorted(set(raw) - set(SECTIONS) - {"task"})
+    if unknown:
+        raise UserError(f"{source}: unknown section {', '.join(unknown)}; sections are {', '.join(SECTIONS)}")
+    model_raw, data_raw, train_raw = (dict(raw.get(s) or {}) for s in SECTIONS)
+    for section, values in (("model", model_raw), ("data", data_raw)):
+        if not isinstance(values.get("name"), str):
+            raise UserError(f"{source}: {section}.name is required")
+
+    model_entry = get_model_entry(model_raw.pop("name"))
+    model = {"name": model_entry.name, **_check_options("model", model_raw, model_entry.options(), source)}
+    data_entry = get_dataset_entry(data_raw.pop("name"))
+    data = {"name": data_entry.name, **_check_options("data", data_raw, data_entry.options(), source)}
+    if data_entry.task != model_entry.task:
+        raise UserError(
+            f"{source}: model {model_entry.name!r} is for {model_entry.task} but dataset {data_entry.name!r} is for "
+            f"{data_entry.task}"
+        )
+    if raw.get("task") not in (None, "", model_entry.task):
+        raise UserError(f"{source}: task {raw['task']!r} does not match model {model_entry.name!r} ({model_entry.task})")
+
+    hints = typing.get_type_hints(TrainConfig)
+    train_options = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(TrainConfig)}
+    train = TrainConfig(**_check_options("train", train_raw, train_options, source))
+    if train.epochs < 1 or train.batch_size < 1:
+        raise UserError(f"{source}: train.epochs and train.batch_size must be at least 1")
+    return RunConfig(model=model, data=data, train=train, task=model_entry.task)
+
+
+def _check_options(section: str, values: dict[str, Any], options: dict[str, tuple[Any, Any]], source: str) -> dict:
+    unknown = sorted(set(values) - set(options))
+    if unknown:
+        raise UserError(
+            f"{source}: unknown key {section}.{unknown[0]}; {section} keys are {', '.join(sorted(options)) or 'none'}"
+        )
+    return {key: check_value(f"{section}.{key}", value, options[key][0]) for key, value in values.items()}
+
+
+def load_config(path: str | Path | None, overrides: list[str] = (), *, base: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML config (or start from ``base``), apply ``section.key=value`` overrides, validate."""
+    raw: dict[str, Any] = dict(base or {})
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise UserError(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise UserError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"{path} must be a YAML mapping with sections {', '.join(SECTIONS)}")
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for text in overrides:
+        section, key, value = parse_override(text)
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise UserError(f"{source}: section {section} must be a mapping")
+        raw[section][key] = value
+    return config_from_dict(raw, source=source)

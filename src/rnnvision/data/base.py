@@ -1,0 +1,80 @@
+"""What every dataset carries: its task, its classes and the shape of its images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from rnnvision.data.transforms import random_shift
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Facts about a dataset that models and reports need.
+
+    ``model_kwargs`` are the options a model builder takes from the data unless the config sets
+    them (for example ``num_classes``, ``in_chans``, ``img_size``).
+    """
+
+    name: str
+    task: str
+    class_names: tuple[str, ...] = ()
+    in_chans: int = 1
+    img_size: tuple[int, int] | None = None
+    model_kwargs: dict = field(default_factory=dict)
+
+
+class ArrayImageDataset(Dataset):
+    """In-memory uint8 images (N, H, W) or (N, C, H, W) with integer labels.
+
+    Items are ``(image, label)``: image float32 (C, H, W) in [0, 1], label int64. With
+    ``max_shift > 0`` each item is shifted by a random whole number of pixels in [-s, s] along
+    each axis (zero fill), the usual MNIST augmentation.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, info: DatasetInfo, *, max_shift: int = 0) -> None:
+        if images.ndim == 3:
+            images = images[:, None]
+        self.images = torch.from_numpy(np.ascontiguousarray(images))  # (N, C, H, W) uint8
+        self.labels = torch.from_numpy(labels.astype(np.int64))
+        self.info = info
+        self.max_shift = max_shift
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        image = self.images[index].float() / 255.0
+        if self.max_shift:
+            image = random_shift(image, self.max_shift)
+        return image, self.labels[index]
+
+
+def classification_info(
+    name: str, class_names: list[str] | tuple[str, ...], *, in_chans: int, img_size: tuple[int, int]
+) -> DatasetInfo:
+    """DatasetInfo of a classification set; models built on it get its classes, channels and size."""
+    size = (int(img_size[0]), int(img_size[1]))
+    return DatasetInfo(
+        name=name,
+        task="classify",
+        class_names=tuple(class_names),
+        in_chans=in_chans,
+        img_size=size,
+        model_kwargs={"num_classes": len(class_names), "in_chans": in_chans, "img_size": size},
+    )
+
+
+def split_indices(n: int, *, val_size: int, test_size: int = 0, seed: int = 0) -> dict[str, np.ndarray]:
+    """A fixed seeded partition of ``range(n)`` into train / val (/ test) index arrays."""
+    order = np.random.RandomState(seed).permutation(n)
+    test = order[:test_size]
+    val = order[test_size : test_size + val_size]
+    train = order[test_size + val_size :]
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}

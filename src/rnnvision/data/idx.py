@@ -1,0 +1,89 @@
+"""MNIST and Fashion-MNIST from their original IDX gzip files.
+
+Splits: ``test`` is the official 10,000-image test set; ``train`` is the official training set
+minus a validation hold-out of ``val_size`` images (the last ``val_size`` of the file, as in
+Le et al. 2015 and most RNN papers), which form ``val``. ``val_size=0`` trains on all 60,000 and
+validates on the test set; say so wherever such a result is reported.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from rnnvision.data.base import ArrayImageDataset, classification_info
+from rnnvision.data.registry import register_dataset
+from rnnvision.data.root import RemoteFiles
+from rnnvision.errors import UserError
+
+TRAIN_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
+TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+MNIST = RemoteFiles(
+    folder="mnist",
+    md5={
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+)
+FASHION_MNIST = RemoteFiles(
+    folder="fashion-mnist",
+    md5={
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+)
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read a gzip IDX file (unsigned-byte data): magic 0x0000 0x08 ndim, then ndim big-endian sizes."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise UserError(f"{path} is not an unsigned-byte IDX file")
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise UserError(f"{path} holds {array.size} values, its header promises {shape}")
+    return array.reshape(shape)
+
+
+def _idx_dataset(remote: RemoteFiles, classes, *, split, root, download, val_size, max_shift) -> ArrayImageDataset:
+    folder = remote.fetch(root, download=download)
+    images_file, labels_file = TEST_FILES if split == "test" or (split == "val" and val_size == 0) else TRAIN_FILES
+    images, labels = read_idx(folder / images_file), read_idx(folder / labels_file)
+    if images_file == TRAIN_FILES[0]:
+        if not 0 <= val_size < len(labels):
+            raise UserError(f"val_size must lie in [0, {len(labels)}), got {val_size}")
+        cut = len(labels) - val_size
+        images, labels = (images[:cut], labels[:cut]) if split == "train" else (images[cut:], labels[cut:])
+    info = classification_info(remote.folder, classes, in_chans=1, img_size=images.shape[-2:])
+    return ArrayImageDataset(images, labels, info, max_shift=max_shift if split == "train" else 0)
+
+
+@register_dataset("mnist", task="classify")
+def mnist(*, split: str, root=None, download: bool = False, val_size: int = 5000, max_shift: int = 0) -> ArrayImageDataset:
+    """MNIST digits, 28x28 grey; ``max_shift`` pixels of random translation on the train split."""
+    return _idx_dataset(MNIST, MNIST_CLASSES, split=split, root=root, download=download, val_size=val_size, max_shift=max_shift)
+
+
+@register_dataset("fashion-mnist", task="classify")
+def fashion_mnist(
+    *, split: str, root=None, download: bool = False, val_size: int = 5000, max_shift: int = 0
+) -> ArrayImageDataset:
+    """Fashion-MNIST clothing, 28x28 grey, 10 classes."""
+    return _idx_dataset(
+        FASHION_MNIST, FASHION_CLASSES, split=split, root=root, download=download, val_size=val_size, max_shift=max_shift
+    )

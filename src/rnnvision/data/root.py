@@ -1,0 +1,81 @@
+"""Where dataset files live, and how they get there.
+
+The data root holds one folder per dataset, named like the dataset (``mnist/``,
+``fashion-mnist/``, ...), the layout of ``shared/data``. The root is, in order: the
+``--data-dir`` argument, ``$RNNVISION_DATA``, the per-user cache ``$XDG_CACHE_HOME/rnnvision``
+(``~/.cache/rnnvision``). Downloads try the base URLs in ``$RNNVISION_MIRRORS`` (space-separated)
+first, then the dataset's own mirrors; each file is checked against its MD5 and written
+atomically, so an interrupted or corrupt download never leaves a file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnnvision.errors import UserError
+from rnnvision.files import atomic_path
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Resolve the data root: argument, else $RNNVISION_DATA, else the per-user cache."""
+    if root:
+        return Path(root).expanduser()
+    if os.environ.get("RNNVISION_DATA"):
+        return Path(os.environ["RNNVISION_DATA"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "rnnvision"
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class RemoteFiles:
+    """The files of a dataset folder, their MD5 sums, and mirrors that serve them by name."""
+
+    folder: str
+    md5: dict[str, str]
+    mirrors: tuple[str, ...]
+
+    def fetch(self, root: str | os.PathLike | None, *, download: bool) -> Path:
+        """Return the dataset folder with every file present and verified, downloading if asked."""
+        folder = data_root(root) / self.folder
+        missing = [name for name in self.md5 if not (folder / name).is_file()]
+        if missing and not download:
+            raise UserError(
+                f"{self.folder}: missing {', '.join(missing)} in {folder}; put the files there, point "
+                f"--data-dir (or RNNVISION_DATA) at a folder that holds {self.folder}/, or add --download"
+            )
+        for name in missing:
+            self._download(name, folder / name)
+        for name, expected in self.md5.items():
+            if md5sum(folder / name) != expected:
+                raise UserError(f"{folder / name} is corrupt (MD5 differs from {expected}); delete it and download again")
+        return folder
+
+    def _download(self, name: str, target: Path) -> None:
+        mirrors = os.environ.get("RNNVISION_MIRRORS", "").split() + list(self.mirrors)
+        failures = []
+        for base in mirrors:
+            url = base.rstrip("/") + "/" + name
+            try:
+                with atomic_path(target) as tmp:
+                    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
+                        while block := response.read(1 << 20):
+                            out.write(block)
+                    if md5sum(tmp) != self.md5[name]:
+                        raise ValueError("MD5 mismatch")
+                return
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                failures.append(f"{url} ({getattr(exc, 'reason', exc)})")
+        raise UserError(f"could not download {name}: tried {'; '.join(failures)}")

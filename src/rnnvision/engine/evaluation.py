@@ -1,0 +1,56 @@
+"""Evaluate or apply a saved checkpoint: what ``rnnvision eval`` and ``rnnvision predict`` call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rnnvision.data import build_dataset, get_dataset_entry
+from rnnvision.engine.distributed import pick_device
+from rnnvision.engine.trainer import dataset_meta, evaluate, load_model
+from rnnvision.errors import UserError
+from rnnvision.tasks import Task, make_task
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    *,
+    dataset: str | None = None,
+    split: str = "test",
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    batch_size: int = 256,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Metrics of a checkpoint on a split of its own dataset, or of another one of the same task."""
+    torch_device = pick_device(device)
+    model, state = load_model(path, device=torch_device)
+    trained_on = dict(state["config"]["data"])
+    name = dataset or trained_on.pop("name")
+    trained_on.pop("name", None)
+    entry = get_dataset_entry(name)
+    if entry.task != state["task"]:
+        raise UserError(f"dataset {name!r} is for {entry.task}; {path} is a {state['task']} model")
+    options = {k: v for k, v in trained_on.items() if k in entry.options()} if dataset else trained_on
+    data = build_dataset(name, split=split, root=data_dir, download=download, **options)
+    meta = dataset_meta(data.info)
+    _check_compatible(state["meta"], meta, name)
+    task = make_task(state["task"], state["meta"])
+    metrics, _ = evaluate(model, data, task, batch_size=batch_size, device=torch_device)
+    return metrics
+
+
+def _check_compatible(trained: dict[str, Any], other: dict[str, Any], name: str) -> None:
+    if trained.get("class_names") and len(trained["class_names"]) != len(other.get("class_names", ())):
+        raise UserError(
+            f"dataset {name!r} has {len(other.get('class_names', ()))} classes, the model was trained on "
+            f"{len(trained['class_names'])}"
+        )
+
+
+def predict_files(path: str | Path, images: list[str], *, device: str = "auto") -> tuple[list[dict[str, Any]], Task]:
+    """Apply a checkpoint to image files; returns one result per file and the task (for formatting)."""
+    torch_device = pick_device(device)
+    model, state = load_model(path, device=torch_device)
+    task = make_task(state["task"], state["meta"])
+    return task.predict_files(model, images, state["meta"], device=torch_device), task

@@ -1,0 +1,386 @@
+"""The one trainer for every task.
+
+AdamW with decoupled weight decay (none on biases and norms), linear warm-up then cosine decay,
+gradient-norm clipping, optional bfloat16 autocast, seeded runs, validation after every epoch,
+``best.pt`` (best validation metric) and ``last.pt`` (everything needed to resume), metrics in
+``metrics.jsonl`` and a training-curve PNG. Under ``torchrun`` the model is wrapped in DDP,
+each process reads its shard of every epoch, and only rank 0 writes files or prints.
+
+Run directory::
+
+    config.yaml     resolved config
+    metrics.jsonl   one JSON line per epoch
+    curves.png      loss and validation metric per epoch
+    last.pt         weights + optimizer/scheduler state, for --resume
+    best.pt         weights at the best validation metric, with validation and test metrics
+    results.json    summary: best epoch, validation and test metrics, training time
+    ...             task pictures (confusion matrix, predictions, gates, ...)
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from rnnvision.config import RunConfig, config_from_dict
+from rnnvision.data import build_dataset
+from rnnvision.data.base import DatasetInfo
+from rnnvision.engine.checkpoint import load_checkpoint, save_checkpoint
+from rnnvision.engine.distributed import DistContext, all_reduce_sums, barrier, init_distributed, shutdown
+from rnnvision.errors import UserError
+from rnnvision.files import atomic_write_text
+from rnnvision.models import create_model, get_model_entry
+from rnnvision.tasks import Task, make_task, to_device
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    best_epoch: int
+    val_metrics: dict[str, Any]
+    test_metrics: dict[str, Any] | None
+    train_seconds: float
+
+
+def dataset_meta(info: DatasetInfo) -> dict[str, Any]:
+    """What a checkpoint keeps of its dataset: enough to predict without the data."""
+    meta = dataclasses.asdict(info)
+    meta.pop("model_kwargs")
+    return meta
+
+
+def resolve_model_kwargs(model_section: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    """Builder defaults, then what the data implies (classes, channels, size), then the config."""
+    entry = get_model_entry(model_section["name"])
+    options = entry.options()
+    kwargs = {name: default for name, (_, default) in options.items()}
+    kwargs.update({k: v for k, v in info.model_kwargs.items() if k in options})
+    kwargs.update({k: v for k, v in model_section.items() if k != "name"})
+    return kwargs
+
+
+def lr_factor(step: int, *, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
+    """Linear warm-up to 1 over ``warmup_steps``, then cosine decay to ``min_ratio`` at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    task: Task,
+    *,
+    batch_size: int,
+    device: torch.device,
+    ctx: DistContext | None = None,
+    bf16: bool = False,
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Metrics of ``model`` on ``dataset`` (each DDP process takes every world_size-th item)."""
+    rank, world = (ctx.rank, ctx.world_size) if ctx else (0, 1)
+    shard = Subset(dataset, range(rank, len(dataset), world))
+    loader = DataLoader(shard, batch_size=batch_size, shuffle=False, collate_fn=task.collate)
+    sums: dict[str, torch.Tensor] = {}
+    model.eval()
+    with torch.no_grad(), autocast(device, bf16):
+        for batch in loader:
+            for key, value in task.eval_stats(model, to_device(batch, device)).items():
+                value = value.detach()
+                sums[key] = sums[key] + value if key in sums else value
+    if ctx is not None:
+        sums = all_reduce_sums(sums, ctx)
+    return task.finalize(sums), sums
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Trainer:
+    """Trains one run; construct with a resolved :class:`RunConfig`, then call :meth:`fit`."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        out_dir: str | Path,
+        data_dir: str | Path | None = None,
+        download: bool = False,
+        resume: str | Path | None = None,
+        quiet: bool = False,
+        ctx: DistContext,
+    ) -> None:
+        self.config, self.ctx, self.quiet = config, ctx, quiet
+        self.out_dir = Path(out_dir)
+        cfg = config.train
+        if cfg.batch_size % ctx.world_size:
+            raise UserError(f"train.batch_size {cfg.batch_size} must divide evenly over {ctx.world_size} processes")
+        self.resume_state = load_checkpoint(resume) if resume else None
+        if self.resume_state is not None and "training" not in self.resume_state:
+            raise UserError(f"{resume} has no training state; resume from a last.pt")
+        if self.resume_state is None and (self.out_dir / "last.pt").exists():
+            raise UserError(f"{self.out_dir} already holds a run; pass --out NEW_DIR or --resume {self.out_dir / 'last.pt'}")
+
+        torch.manual_seed(cfg.seed)
+        data = {k: v for k, v in config.data.items() if k != "name"}
+
+        def split(name: str) -> Dataset:
+            return build_dataset(config.data["name"], split=name, root=data_dir, download=download, **data)
+
+        if ctx.is_main:  # rank 0 downloads first; the others then find the files
+            self.train_set = split("train")
+        barrier(ctx)
+        if not ctx.is_main:
+            self.train_set = split("train")
+        self.val_set, self.test_set = split("val"), split("test")
+        info = self.train_set.info
+        self.meta = dataset_meta(info)
+        config.model = {"name": config.model["name"], **resolve_model_kwargs(config.model, info)}
+        self.model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
+        self.model.to(ctx.device)
+        self.task = make_task(config.task, self.meta)
+
+        per_rank_batch = cfg.batch_size // ctx.world_size
+        self.sampler = DistributedSampler(
+            self.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed
+        )
+        self.loader = DataLoader(
+            self.train_set,
+            batch_size=per_rank_batch,
+            sampler=self.sampler,
+            num_workers=cfg.num_workers,
+            collate_fn=self.task.collate,
+        )
+        self.total_steps = cfg.epochs * len(self.loader)
+        warmup_steps = max(1, round(cfg.warmup_epochs * len(self.loader)))
+        self.optimizer = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda step: lr_factor(step, warmup_steps=warmup_steps, total_steps=self.total_steps, min_ratio=cfg.min_lr_ratio),
+        )
+        self.train_model = DistributedDataParallel(self.model) if ctx.enabled else self.model
+
+        self.start_epoch, self.step, self.history = 1, 0, []
+        self.best_metric: float | None = None
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.train_seconds = 0.0
+        if self.resume_state is not None:
+            self._restore(self.resume_state, Path(resume))
+
+    # -- resume ---------------------------------------------------------------------------------
+    def _restore(self, state: dict[str, Any], path: Path) -> None:
+        if state["model_name"] != self.config.model["name"]:
+            raise UserError(f"{path} holds a {state['model_name']} model, the config asks for {self.config.model['name']}")
+        training = state["training"]
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(training["optimizer"])
+        self.scheduler.load_state_dict(training["scheduler"])
+        self.start_epoch = training["epoch"] + 1
+        self.step = training["step"]
+        self.history = list(training["history"])
+        self.best_metric, self.best_epoch = training["best_metric"], training["best_epoch"]
+        self.train_seconds = training["train_seconds"]
+        best_path = path.parent / "best.pt"
+        if best_path.exists():
+            self.best_state = load_checkpoint(best_path)["state_dict"]
+
+    # -- one epoch ------------------------------------------------------------------------------
+    def _train_epoch(self, epoch: int) -> float:
+        cfg = self.config.train
+        self.sampler.set_epoch(epoch)
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch * 1_009 + self.ctx.rank)  # dropout, augmentation
+        self.train_model.train()
+        show = not self.quiet and self.ctx.is_main and sys.stderr.isatty()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.ctx.device)
+        count = torch.zeros((), dtype=torch.float64, device=self.ctx.device)
+        bar = tqdm(self.loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not show, dynamic_ncols=True)
+        for batch in bar:
+            batch = to_device(batch, self.ctx.device)
+            with autocast(self.ctx.device, cfg.bf16):
+                loss = self.task.training_loss(self.train_model, batch)
+            if not torch.isfinite(loss):
+                raise UserError(f"training diverged at step {self.step} (loss {loss.item()}); lower train.lr")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            loss_sum += loss.detach().double()
+            count += 1
+            if show:
+                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+        sums = all_reduce_sums({"loss": loss_sum, "n": count}, self.ctx)
+        return float(sums["loss"] / sums["n"])
+
+    # -- files ----------------------------------------------------------------------------------
+    def _payload(self, metrics: dict[str, Any], *, training: bool) -> dict[str, Any]:
+        payload = {
+            "model_name": self.config.model["name"],
+            "task": self.config.task,
+            "config": self.config.to_dict(),
+            "meta": self.meta,
+            "state_dict": self.model.state_dict(),
+            "metrics": metrics,
+            "num_params": count_parameters(self.model),
+        }
+        if training:
+            payload["training"] = {
+                "epoch": self.history[-1]["epoch"],
+                "step": self.step,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "history": self.history,
+                "best_metric": self.best_metric,
+                "best_epoch": self.best_epoch,
+                "train_seconds": self.train_seconds,
+            }
+        return payload
+
+    def _write_epoch_files(self, improved: bool) -> None:
+        from rnnvision.viz.plots import plot_curves
+
+        out = self.out_dir
+        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in self.history))
+        plot_curves(self.history, out / "curves.png", metric=self.task.metric)
+        metrics = {"epoch": self.history[-1]["epoch"], "val": self._val_of(self.history[-1])}
+        save_checkpoint(out / "last.pt", self._payload(metrics, training=True))
+        if improved:
+            save_checkpoint(out / "best.pt", self._payload(metrics, training=False))
+
+    @staticmethod
+    def _val_of(row: dict[str, Any]) -> dict[str, Any]:
+        return {k[4:]: v for k, v in row.items() if k.startswith("val_")}
+
+    def _log(self, text: str) -> None:
+        if self.ctx.is_main and not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    # -- the run --------------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        cfg = self.config.train
+        if self.ctx.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out_dir / "config.yaml", self.config.to_yaml())
+        n_params = count_parameters(self.model)
+        self._log(
+            f"{self.config.model['name']} ({n_params:,} parameters) on {self.config.data['name']}: "
+            f"{len(self.train_set)} train / {len(self.val_set)} val / {len(self.test_set)} test, "
+            f"{self.ctx.world_size} process(es) on {self.ctx.device}"
+        )
+        for epoch in range(self.start_epoch, cfg.epochs + 1):
+            started = time.perf_counter()
+            train_loss = self._train_epoch(epoch)
+            self.train_seconds += time.perf_counter() - started
+            val, _ = evaluate(
+                self.model, self.val_set, self.task, batch_size=cfg.eval_batch_size, device=self.ctx.device,
+                ctx=self.ctx, bf16=cfg.bf16,
+            )
+            row = {
+                "epoch": epoch,
+                "step": self.step,
+                "lr": self.scheduler.get_last_lr()[0],
+                "train_loss": train_loss,
+                **{f"val_{k}": v for k, v in val.items()},
+                "epoch_seconds": time.perf_counter() - started,
+                "train_seconds": self.train_seconds,
+            }
+            self.history.append(row)
+            improved = self.task.is_better(val[self.task.metric], self.best_metric)
+            if improved:
+                self.best_metric, self.best_epoch = val[self.task.metric], epoch
+                self.best_state = copy.deepcopy(self.model.state_dict())
+            if self.ctx.is_main:
+                self._write_epoch_files(improved)
+            self._log(
+                f"epoch {epoch}/{cfg.epochs}  train_loss {train_loss:.4f}  val_{self.task.metric} "
+                f"{val[self.task.metric]:.4f}  ({row['epoch_seconds']:.1f} s)"
+            )
+        return self._finish()
+
+    def _finish(self) -> TrainResult:
+        cfg = self.config.train
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        test, test_stats = evaluate(
+            self.model, self.test_set, self.task, batch_size=cfg.eval_batch_size, device=self.ctx.device,
+            ctx=self.ctx, bf16=cfg.bf16,
+        )
+        best_row = next(r for r in self.history if r["epoch"] == self.best_epoch)
+        val = self._val_of(best_row)
+        if self.ctx.is_main:
+            metrics = {"epoch": self.best_epoch, "val": val, "test": test}
+            save_checkpoint(self.out_dir / "best.pt", self._payload(metrics, training=False))
+            summary = {
+                "model": self.config.model["name"],
+                "data": self.config.data["name"],
+                "best_epoch": self.best_epoch,
+                "val": val,
+                "test": test,
+                "train_seconds": round(self.train_seconds, 1),
+                "num_params": count_parameters(self.model),
+                "processes": self.ctx.world_size,
+            }
+            atomic_write_text(self.out_dir / "results.json", json.dumps(summary, indent=2) + "\n")
+            self.task.write_report(self.model, self.test_set, test_stats, self.out_dir, device=self.ctx.device)
+        barrier(self.ctx)
+        return TrainResult(self.out_dir, self.best_epoch, val, test, self.train_seconds)
+
+
+def train(
+    config: RunConfig,
+    *,
+    out_dir: str | Path,
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    resume: str | Path | None = None,
+    quiet: bool = False,
+) -> TrainResult:
+    """Train ``config`` into ``out_dir`` (joining a torchrun process group when there is one)."""
+    ctx = init_distributed(config.train.device)
+    try:
+        return Trainer(
+            config, out_dir=out_dir, data_dir=data_dir, download=download, resume=resume, quiet=quiet, ctx=ctx
+        ).fit()
+    finally:
+        shutdown(ctx)
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model saved in a checkpoint; returns (model in eval mode, checkpoint payload)."""
+    state = load_checkpoint(path)
+    config = config_from_dict(state["config"], source=str(path))
+    model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as exc:
+        raise UserError(f"{path}: weights do not fit {config.model['name']} ({str(exc).splitlines()[0]})") from None
+    return model.to(device).eval(), state

@@ -1,0 +1,309 @@
+"""Sequence layers ``RNN``, ``LSTM`` and ``GRU`` with a fused and a reference implementation.
+
+Both implementations share one set of parameters, named and laid out exactly as in
+``torch.nn.RNN`` / ``LSTM`` / ``GRU`` (``weight_ih_l{k}[_reverse]``, ``weight_hh_l{k}[_reverse]``,
+``bias_ih_l{k}[_reverse]``, ``bias_hh_l{k}[_reverse]``), so one ``state_dict`` serves both and
+loads into ``torch.nn`` too.
+
+- ``impl="fused"``: torch's cuDNN (GPU) / native or oneDNN (CPU) kernels, the fast path.
+- ``impl="reference"``: a plain Python loop over the cell step functions of
+  :mod:`rnnvision.layers.cells`; the specification, and the only path that can return the gate
+  activations.
+- ``impl="auto"`` (default): fused unless the call needs the reference (``return_gates=True``).
+  Naming ``"fused"`` for a call it cannot serve raises a ``ValueError``.
+
+All layers are batch-first: inputs are (B, T, I), outputs (B, T, D*H) with D = 2 when
+bidirectional. States are (L*D, B, H) ordered layer by layer, forward direction first, as in
+torch. ``lengths`` (B,) marks the valid prefix of each sequence in a right-padded batch: padded
+steps produce zero outputs (and zero gates) and do not change the state, and the reverse
+direction of each sequence starts at its own last valid step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnnvision.layers.cells import GRU_GATES, LSTM_GATES, GateDict, gru_step, lstm_step, rnn_step
+
+Impl = Literal["auto", "fused", "reference"]
+IMPLS = ("auto", "fused", "reference")
+State = Tensor | tuple[Tensor, Tensor]
+
+
+class _RecurrentLayer:
+    """Shared forward logic; mixed in before the ``torch.nn`` RNN class that owns the parameters."""
+
+    gate_names: tuple[str, ...] = ()
+    has_cell_state = False
+
+    def _init_impl(self, impl: str) -> None:
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        self.impl = impl
+
+    def _step(self, x_proj: Tensor, state: tuple[Tensor, ...], w_hh: Tensor, b_hh: Tensor | None):
+        """One step of the cell: returns (new_state, gates)."""
+        raise NotImplementedError
+
+    def forward(  # type: ignore[override]
+        self,
+        x: Tensor,
+        state: State | None = None,
+        *,
+        lengths: Tensor | None = None,
+        return_gates: bool = False,
+    ) -> tuple[Tensor, State] | tuple[Tensor, State, GateDict]:
+        """Run the layer over a batch of sequences.
+
+        Args:
+            x: (B, T, I) inputs.
+            state: initial state, (L*D, B, H) — for LSTM a pair (h0, c0) — or None for zeros.
+            lengths: optional (B,) integer lengths, 1 <= length <= T, for right-padded batches.
+            return_gates: also return every gate activation at every step (reference path).
+
+        Returns:
+            ``(output, final_state)`` — output (B, T, D*H) — and, with ``return_gates``, a dict
+            mapping each gate name to a tensor (L, D, B, T, H).
+        """
+        self._check_input(x, state, lengths)
+        impl = self._resolve_impl(return_gates=return_gates)
+        if impl == "fused":
+            return self._fused_forward(x, state, lengths)
+        output, final_state, gates = self._reference_forward(x, state, lengths, return_gates)
+        return (output, final_state, gates) if return_gates else (output, final_state)
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _resolve_impl(self, *, return_gates: bool) -> str:
+        if return_gates and not self.gate_names:
+            raise ValueError(f"{type(self).__name__} has no gates to return; use LSTM or GRU")
+        if return_gates and self.impl == "fused":
+            raise ValueError(
+                "impl='fused' cannot return gate activations (the fused kernels do not expose them); "
+                "use impl='reference' or impl='auto'"
+            )
+        return "reference" if self.impl == "reference" or return_gates else "fused"
+
+    def _check_input(self, x: Tensor, state: State | None, lengths: Tensor | None) -> None:
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{type(self).__name__} expects input (batch, time, {self.input_size}), got {tuple(x.shape)}"
+            )
+        batch, steps = x.shape[0], x.shape[1]
+        if state is not None:
+            expected = (self.num_layers * self._directions, batch, self.hidden_size)
+            parts = state if isinstance(state, tuple) else (state,)
+            if len(parts) != (2 if self.has_cell_state else 1) or any(tuple(p.shape) != expected for p in parts):
+                kind = "a pair (h0, c0), each" if self.has_cell_state else "h0"
+                raise ValueError(f"initial state must be {kind} of shape {expected}")
+        if lengths is not None:
+            if lengths.shape != (batch,):
+                raise ValueError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
+            if int(lengths.min()) < 1 or int(lengths.max()) > steps:
+                raise ValueError(f"lengths must lie in [1, {steps}], got {lengths.tolist()}")
+
+    @property
+    def _directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    # -- fused ----------------------------------------------------------------------------------
+    def _fused_forward(self, x: Tensor, state: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
+        if lengths is None:
+            return super().forward(x, state)  # type: ignore[misc]
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_out, final_state = super().forward(packed, state)  # type: ignore[misc]
+        output, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
+        return output, final_state
+
+    # -- reference ------------------------------------------------------------------------------
+    def _reference_forward(
+        self, x: Tensor, state: State | None, lengths: Tensor | None, return_gates: bool
+    ) -> tuple[Tensor, State, GateDict]:
+        batch, steps, _ = x.shape
+        n_states = 2 if self.has_cell_state else 1
+        if state is None:
+            zeros = x.new_zeros(self.num_layers * self._directions, batch, self.hidden_size)
+            initial = (zeros,) * n_states
+        else:
+            initial = state if isinstance(state, tuple) else (state,)
+        # (B, T) True where the step is inside the sequence
+        mask = None if lengths is None else torch.arange(steps, device=x.device)[None, :] < lengths.to(x.device)[:, None]
+
+        finals: list[tuple[Tensor, ...]] = []
+        gates: dict[str, list[Tensor]] = {name: [] for name in self.gate_names}
+        layer_input = x  # (B, T, I) for layer 0, then (B, T, D*H)
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self._directions):
+                k = layer * self._directions + direction
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                out, final, dir_gates = self._run_direction(
+                    layer_input,
+                    tuple(s[k] for s in initial),
+                    weights=(
+                        getattr(self, "weight_ih" + suffix),
+                        getattr(self, "bias_ih" + suffix, None),
+                        getattr(self, "weight_hh" + suffix),
+                        getattr(self, "bias_hh" + suffix, None),
+                    ),
+                    reverse=bool(direction),
+                    mask=mask,
+                    keep_gates=return_gates,
+                )
+                outputs.append(out)
+                finals.append(final)
+                for name, value in dir_gates.items():
+                    gates[name].append(value)
+            layer_input = torch.cat(outputs, dim=-1)  # (B, T, D*H)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+
+        final_state = tuple(torch.stack([f[i] for f in finals]) for i in range(n_states))  # each (L*D, B, H)
+        shape = (self.num_layers, self._directions, batch, steps, self.hidden_size)
+        gate_tensors = {name: torch.stack(values).reshape(shape) for name, values in gates.items() if values}
+        return layer_input, (final_state if self.has_cell_state else final_state[0]), gate_tensors
+
+    def _run_direction(
+        self,
+        x: Tensor,
+        state: tuple[Tensor, ...],
+        *,
+        weights: tuple[Tensor, Tensor | None, Tensor, Tensor | None],
+        reverse: bool,
+        mask: Tensor | None,
+        keep_gates: bool,
+    ) -> tuple[Tensor, tuple[Tensor, ...], GateDict]:
+        """Loop one direction of one layer over time. x (B, T, I) -> out (B, T, H)."""
+        w_ih, b_ih, w_hh, b_hh = weights
+        x_proj = F.linear(x, w_ih, b_ih)  # (B, T, G*H): the input term of every step at once
+        steps = x.shape[1]
+        outputs: list[Tensor] = [x_proj.new_empty(0)] * steps
+        gate_steps: dict[str, list[Tensor]] = {name: [x_proj.new_empty(0)] * steps for name in self.gate_names}
+        for t in reversed(range(steps)) if reverse else range(steps):
+            new_state, step_gates = self._step(x_proj[:, t], state, w_hh, b_hh)
+            if mask is None:
+                state, out = new_state, new_state[0]
+            else:
+                valid = mask[:, t, None]  # (B, 1)
+                state = tuple(torch.where(valid, new, old) for new, old in zip(new_state, state))
+                out = new_state[0] * valid
+                step_gates = {name: g * valid for name, g in step_gates.items()}
+            outputs[t] = out
+            if keep_gates:
+                for name, g in step_gates.items():
+                    gate_steps[name][t] = g
+        gates = {name: torch.stack(values, dim=1) for name, values in gate_steps.items()} if keep_gates else {}
+        return torch.stack(outputs, dim=1), state, gates
+
+
+class RNN(_RecurrentLayer, nn.RNN):
+    """Multi-layer Elman RNN, ``h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h)``; see the module docstring."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        nonlinearity: str = "tanh",
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        bias: bool = True,
+        impl: Impl = "auto",
+    ) -> None:
+        nn.RNN.__init__(
+            self,
+            input_size,
+            hidden_size,
+            num_layers,
+            nonlinearity=nonlinearity,
+            bias=bias,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=bidirectional,
+        )
+        self._init_impl(impl)
+
+    def _step(self, x_proj, state, w_hh, b_hh):
+        return (rnn_step(x_proj, state[0], w_hh, b_hh, nonlinearity=self.nonlinearity),), {}
+
+
+class LSTM(_RecurrentLayer, nn.LSTM):
+    """Multi-layer LSTM with input, forget and output gates; see the module docstring."""
+
+    gate_names = LSTM_GATES
+    has_cell_state = True
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        bias: bool = True,
+        impl: Impl = "auto",
+    ) -> None:
+        nn.LSTM.__init__(
+            self,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias=bias,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=bidirectional,
+        )
+        self._init_impl(impl)
+
+    def _step(self, x_proj, state, w_hh, b_hh):
+        h, c, gates = lstm_step(x_proj, state[0], state[1], w_hh, b_hh)
+        return (h, c), gates
+
+
+class GRU(_RecurrentLayer, nn.GRU):
+    """Multi-layer GRU with reset and update gates; see the module docstring."""
+
+    gate_names = GRU_GATES
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        bias: bool = True,
+        impl: Impl = "auto",
+    ) -> None:
+        nn.GRU.__init__(
+            self,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias=bias,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=bidirectional,
+        )
+        self._init_impl(impl)
+
+    def _step(self, x_proj, state, w_hh, b_hh):
+        h, gates = gru_step(x_proj, state[0], w_hh, b_hh)
+        return (h,), gates
+
+
+RECURRENT_LAYERS: dict[str, type[nn.Module]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+def make_recurrent(cell: str, input_size: int, hidden_size: int, **kwargs) -> RNN | LSTM | GRU:
+    """Build a sequence layer by cell name (``"rnn"``, ``"lstm"`` or ``"gru"``)."""
+    if cell not in RECURRENT_LAYERS:
+        raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(RECURRENT_LAYERS)}")
+    return RECURRENT_LAYERS[cell](input_size, hidden_size, **kwargs)

@@ -1,0 +1,170 @@
+"""Image classifiers that read an image as a sequence: row by row or pixel by pixel.
+
+The textbook recipe: a recurrent layer reads the image one row (or one pixel) per step, its final
+hidden state — both directions' for a bidirectional layer — goes through dense layers, and a
+softmax over the classes gives the prediction (the softmax lives in the loss). Pixel-by-pixel
+reading is the sequential-MNIST benchmark of Le et al. 2015; with a fixed permutation of the
+pixels it is permuted MNIST.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnvision.layers.recurrent import make_recurrent
+from rnnvision.models.registry import register_model
+from rnnvision.ops.sequences import image_to_sequence, pixel_permutation, sequence_shape
+
+ImageSize = int | tuple[int, int]
+
+
+def _pair(size: ImageSize) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+class SequenceClassifier(nn.Module):
+    """Recurrent layer over an image read as a sequence, then an MLP head.
+
+    Args:
+        cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
+        reader: ``"rows"``, ``"columns"`` or ``"pixels"`` (see :mod:`rnnvision.ops.sequences`).
+        permutation_seed: with ``reader="pixels"``, read the pixels in a fixed seeded order.
+        head_hidden: width of the dense layer before the class scores (0: a single linear layer).
+    """
+
+    def __init__(
+        self,
+        *,
+        cell: str,
+        reader: str,
+        num_classes: int,
+        in_chans: int,
+        img_size: ImageSize,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        head_hidden: int = 0,
+        permutation_seed: int | None = None,
+        impl: str = "auto",
+    ) -> None:
+        super().__init__()
+        height, width = _pair(img_size)
+        self.in_chans, self.img_size, self.num_classes, self.reader = in_chans, (height, width), num_classes, reader
+        steps, features = sequence_shape(reader, in_chans, height, width)
+        self.steps = steps
+        if permutation_seed is not None:
+            if reader != "pixels":
+                raise ValueError("permutation_seed needs reader='pixels'")
+            self.register_buffer("permutation", pixel_permutation(steps, permutation_seed))
+        else:
+            self.permutation = None
+        self.rnn = make_recurrent(
+            cell,
+            features,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+            impl=impl,
+        )
+        out_features = hidden_size * (2 if bidirectional else 1)
+        if head_hidden:
+            self.head = nn.Sequential(
+                nn.Linear(out_features, head_hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(head_hidden, num_classes)
+            )
+        else:
+            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(out_features, num_classes))
+
+    def to_sequence(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, T, F) in this model's reading order."""
+        return image_to_sequence(images, self.reader, permutation=self.permutation)
+
+    def forward_features(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, D*H): the last layer's final hidden state, both directions."""
+        _, state = self.rnn(self.to_sequence(images))
+        h_n = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
+        directions = 2 if self.rnn.bidirectional else 1
+        return torch.cat(list(h_n[-directions:]), dim=-1)  # (B, D*H)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """(B, D*H) -> (B, num_classes) logits."""
+        return self.head(features)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, num_classes) logits."""
+        return self.forward_head(self.forward_features(images))
+
+    def gates(self, images: Tensor) -> dict[str, Tensor]:
+        """Every gate activation at every step: name -> (L, D, B, T, H) (LSTM and GRU only)."""
+        _, _, gates = self.rnn(self.to_sequence(images), return_gates=True)
+        return gates
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
+        """A random batch of the shape this model takes, for tests."""
+        return (torch.rand(batch_size, self.in_chans, *self.img_size),)
+
+
+_TINY = {"hidden_size": 8, "img_size": 8}
+
+
+@register_model(task="classify", tiny=_TINY)
+def row_rnn(
+    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
+    dropout: float = 0.0, impl: str = "auto",
+) -> SequenceClassifier:
+    """Elman RNN (tanh) over image rows -> linear classifier."""
+    return SequenceClassifier(cell="rnn", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                              hidden_size=hidden_size, dropout=dropout, impl=impl)
+
+
+@register_model(task="classify", tiny=_TINY)
+def row_gru(
+    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
+    head_hidden: int = 64, dropout: float = 0.1, impl: str = "auto",
+) -> SequenceClassifier:
+    """GRU over image rows -> dense layers."""
+    return SequenceClassifier(cell="gru", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                              hidden_size=hidden_size, head_hidden=head_hidden, dropout=dropout, impl=impl)
+
+
+@register_model(task="classify", tiny=_TINY)
+def row_lstm(
+    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
+    head_hidden: int = 64, dropout: float = 0.1, impl: str = "auto",
+) -> SequenceClassifier:
+    """LSTM over image rows -> dense layers -> softmax: the textbook example."""
+    return SequenceClassifier(cell="lstm", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                              hidden_size=hidden_size, head_hidden=head_hidden, dropout=dropout, impl=impl)
+
+
+@register_model(task="classify", tiny=_TINY)
+def row_bilstm(
+    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
+    num_layers: int = 2, head_hidden: int = 128, dropout: float = 0.2, impl: str = "auto",
+) -> SequenceClassifier:
+    """2-layer bidirectional LSTM over image rows -> dense layers."""
+    return SequenceClassifier(cell="lstm", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                              hidden_size=hidden_size, num_layers=num_layers, bidirectional=True,
+                              head_hidden=head_hidden, dropout=dropout, impl=impl)
+
+
+@register_model(task="classify", tiny=_TINY)
+def pixel_lstm(
+    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
+    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto",
+) -> SequenceClassifier:
+    """LSTM over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted MNIST."""
+    return SequenceClassifier(cell="lstm", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl)
+
+
+@register_model(task="classify", tiny=_TINY)
+def pixel_gru(
+    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
+    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto",
+) -> SequenceClassifier:
+    """GRU over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
+    return SequenceClassifier(cell="gru", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl)

@@ -1,0 +1,76 @@
+"""The one model registry: ``register_model``, ``list_models``, ``create_model``.
+
+Each model size is a small builder function holding only architecture numbers, registered with
+the task it serves (``classify``, ``recognize``, ``segment``, ``generate``) and the keyword
+arguments that make a tiny instance for fast tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from rnnvision.errors import UserError
+from rnnvision.options import builder_options
+
+Builder = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its builder, its task and the options of a tiny test instance."""
+
+    name: str
+    builder: Builder
+    task: str
+    tiny: dict[str, Any] = field(default_factory=dict)
+
+    def options(self) -> dict[str, tuple[Any, Any]]:
+        """Keyword options of the builder: name -> (type annotation, default)."""
+        return builder_options(self.builder)
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(*, task: str, tiny: dict[str, Any] | None = None) -> Callable[[Builder], Builder]:
+    """Decorator: register a builder under its function name. A duplicate name raises ``ValueError``."""
+
+    def decorate(builder: Builder) -> Builder:
+        name = builder.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = ModelEntry(name=name, builder=builder, task=task, tiny=dict(tiny or {}))
+        return builder
+
+    return decorate
+
+
+def list_models(task: str | None = None) -> list[str]:
+    """Names of the registered models, sorted; only those of ``task`` if given."""
+    return sorted(name for name, entry in _REGISTRY.items() if task is None or entry.task == task)
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name``; an unknown name raises :class:`UserError`."""
+    if name not in _REGISTRY:
+        raise UserError(f"unknown model {name!r}; run `rnnvision list-models` to see the {len(_REGISTRY)} models")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name`` with keyword options ``kwargs``.
+
+    Unknown options raise :class:`UserError` naming the options the model accepts.
+    """
+    entry = get_model_entry(name)
+    options = entry.options()
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise UserError(f"model {name!r} has no option {', '.join(unknown)}; its options are {', '.join(options)}")
+    model = entry.builder(**kwargs)
+    model.model_name = name
+    return model

@@ -1,0 +1,1 @@
+"""Reference operations (the spec) and their fast twins."""

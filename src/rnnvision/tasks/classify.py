@@ -1,0 +1,85 @@
+"""Image classification: cross-entropy, accuracy, confusion matrix, prediction with probabilities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from rnnvision.data.transforms import load_image
+from rnnvision.tasks.base import Batch, Task
+
+
+class ClassificationTask(Task):
+    name = "classify"
+    metric = "accuracy"
+    higher_is_better = True
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+
+    def training_loss(self, model: nn.Module, batch: Batch) -> Tensor:
+        images, labels = batch
+        return F.cross_entropy(model(images), labels)
+
+    def eval_stats(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        images, labels = batch
+        logits = model(images).float()
+        predicted = logits.argmax(dim=1)
+        confusion = torch.bincount(
+            labels * self.num_classes + predicted, minlength=self.num_classes**2
+        ).reshape(self.num_classes, self.num_classes)  # rows: true class, columns: predicted
+        return {
+            "loss": F.cross_entropy(logits, labels, reduction="sum"),
+            "correct": (predicted == labels).sum(),
+            "n": torch.tensor(len(labels)),
+            "confusion": confusion,
+        }
+
+    def finalize(self, stats: dict[str, Tensor]) -> dict[str, Any]:
+        n = int(stats["n"])
+        return {"accuracy": float(stats["correct"]) / max(n, 1), "loss": float(stats["loss"]) / max(n, 1), "n": n}
+
+    def write_report(self, model, dataset: Dataset, stats, out_dir: Path, *, device) -> list[Path]:
+        from rnnvision.viz.plots import plot_confusion, plot_gates, plot_image_grid
+
+        class_names = list(dataset.info.class_names)
+        written = [plot_confusion(stats["confusion"].cpu().numpy(), class_names, out_dir / "confusion.png")]
+        count = min(32, len(dataset))
+        images = torch.stack([dataset[i][0] for i in range(count)])
+        labels = [int(dataset[i][1]) for i in range(count)]
+        model.eval()
+        with torch.no_grad():
+            predicted = model(images.to(device)).argmax(dim=1).tolist()
+        titles = [f"pred {class_names[p]} / true {class_names[t]}" for p, t in zip(predicted, labels)]
+        wrong = [p != t for p, t in zip(predicted, labels)]
+        written.append(plot_image_grid(images, titles, out_dir / "predictions.png", highlight=wrong))
+        if hasattr(model, "gates") and getattr(model, "reader", None) == "rows" and model.rnn.gate_names:
+            with torch.no_grad():
+                gates = model.gates(images[:1].to(device))
+            first_layer = {name: g[0, 0, 0].cpu() for name, g in gates.items()}  # (T, H) per gate
+            title = f"{model.rnn.__class__.__name__} gates for a test image (true {class_names[labels[0]]})"
+            written.append(plot_gates(images[0], first_layer, out_dir / "gates.png", title=title))
+        return written
+
+    def predict_files(self, model: nn.Module, paths: list[str], meta: dict[str, Any], *, device) -> list[dict[str, Any]]:
+        """Class and probability of each image file."""
+        size = tuple(meta["img_size"])
+        images = torch.stack([load_image(p, channels=meta["in_chans"], size=size) for p in paths])
+        model.eval()
+        with torch.no_grad():
+            probs = F.softmax(model(images.to(device)).float(), dim=1).cpu()
+        best = probs.argmax(dim=1)
+        class_names = meta["class_names"]
+        return [
+            {"file": str(p), "class": int(k), "label": class_names[int(k)], "probability": round(float(probs[i, k]), 6)}
+            for i, (p, k) in enumerate(zip(paths, best))
+        ]
+
+    @staticmethod
+    def format_prediction(result: dict[str, Any]) -> str:
+        return f"{result['file']}: {result['label']} ({result['probability']:.3f})"

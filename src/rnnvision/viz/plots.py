@@ -1,0 +1,107 @@
+"""Figures written as PNG files (matplotlib's Agg backend; no display needed)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from rnnvision.files import atomic_path  # noqa: E402
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Save and close ``fig`` as a PNG at ``path``, atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def image_to_display(image: Tensor) -> tuple[np.ndarray, str | None]:
+    """(C, H, W) in [0, 1] -> an array for imshow and its colour map."""
+    array = image.detach().cpu().float().clamp(0, 1).numpy()
+    if array.shape[0] == 1:
+        return array[0], "gray"
+    return array.transpose(1, 2, 0), None
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path, *, metric: str) -> Path:
+    """Training loss and validation loss/metric per epoch."""
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax_loss.plot(epochs, [r["train_loss"] for r in rows], marker="o", label="train")
+    if all("val_loss" in r for r in rows):
+        ax_loss.plot(epochs, [r["val_loss"] for r in rows], marker="o", label="validation")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_loss.legend()
+    ax_metric.plot(epochs, [r.get(f"val_{metric}") for r in rows], marker="o", color="tab:green")
+    ax_metric.set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
+    for ax in (ax_loss, ax_metric):
+        ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def plot_confusion(matrix: np.ndarray, class_names: list[str], path: Path) -> Path:
+    """Confusion matrix (rows: true class, columns: predicted) with counts in the cells."""
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * k, 0.8 + 0.55 * k))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(k), class_names, rotation=90 if max(map(len, class_names)) > 2 else 0)
+    ax.set_yticks(range(k), class_names)
+    ax.set(xlabel="predicted", ylabel="true", title=f"confusion ({int(matrix.sum())} images)")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(k):
+        for j in range(k):
+            if matrix[i, j]:
+                color = "white" if matrix[i, j] > threshold else "black"
+                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7, color=color)
+    return save_figure(fig, path)
+
+
+def plot_image_grid(images: Tensor, titles: list[str], path: Path, *, highlight: list[bool] | None = None) -> Path:
+    """A grid of (C, H, W) images with a title under each; highlighted titles are red."""
+    n = len(images)
+    cols = min(8, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < n:
+            array, cmap = image_to_display(images[index])
+            ax.imshow(array, cmap=cmap, vmin=0, vmax=1)
+            red = highlight is not None and highlight[index]
+            ax.set_title(titles[index], fontsize=7, color="red" if red else "black")
+    return save_figure(fig, path)
+
+
+def plot_gates(image: Tensor, gates: dict[str, Tensor], path: Path, *, title: str = "") -> Path:
+    """The image beside one heat map per sigmoid gate: rows = time steps (image rows), columns = units.
+
+    ``gates`` maps gate names to (T, H) activations; tanh candidates (``cell``, ``candidate``)
+    are left out so every panel shares one [0, 1] colour scale.
+    """
+    names = [n for n in gates if n not in ("cell", "candidate")]
+    fig, axes = plt.subplots(
+        1, 1 + len(names), figsize=(2.4 * (1 + len(names)) + 0.8, 3.0), constrained_layout=True
+    )
+    array, cmap = image_to_display(image)
+    steps = array.shape[0]
+    axes[0].imshow(array, cmap=cmap, vmin=0, vmax=1)
+    axes[0].set(title="image", ylabel="row = time step")
+    shown = None
+    for ax, name in zip(axes[1:], names):
+        values = gates[name].detach().cpu().float().numpy()  # (T, H)
+        shown = ax.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set(title=f"{name} gate", xlabel="hidden unit", yticks=range(0, steps, max(1, steps // 8)))
+    if shown is not None:
+        fig.colorbar(shown, ax=list(axes[1:]), fraction=0.03, label="activation")
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
