@@ -37,7 +37,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         out = Path("runs") / Path(args.config).stem
     result = train(config, out_dir=out, data_dir=args.data_dir, download=args.download, resume=args.resume, quiet=args.quiet)
-    if result.test_metrics is not None and _is_main_process():
+    if _is_main_process():
         shown = {k: v for k, v in result.test_metrics.items() if isinstance(v, (int, float))}
         print(f"best epoch {result.best_epoch}; test " + "  ".join(f"{k} {_fmt(v)}" for k, v in shown.items()))
         print(f"run directory: {result.out_dir}  (training {result.train_seconds:.0f} s)")
@@ -77,7 +77,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from rnnvision.engine.evaluation import predict_files
 
-    results, task = predict_files(args.checkpoint, args.images, device=args.device)
+    options = {"out_dir": args.out, "explain": args.explain}
+    results, task = predict_files(args.checkpoint, args.images, device=args.device, **options)
     if args.json:
         print(json.dumps({"predictions": results}))
     else:
@@ -139,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("checkpoint")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    predict.add_argument("--out", metavar="DIR", help="write per-image outputs here (segmentation masks and overlays)")
+    predict.add_argument("--explain", metavar="PNG", help="write a picture explaining the prediction (recognition)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(func=_cmd_predict)
 

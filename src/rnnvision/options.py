@@ -58,6 +58,11 @@ def _convert(value: Any, annotation: Any) -> Any:
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise TypeError from None
         raise TypeError
     if annotation is str:
         if isinstance(value, str):

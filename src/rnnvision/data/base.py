@@ -41,7 +41,7 @@ class ArrayImageDataset(Dataset):
     def __init__(self, images: np.ndarray, labels: np.ndarray, info: DatasetInfo, *, max_shift: int = 0) -> None:
         if images.ndim == 3:
             images = images[:, None]
-        self.images = torch.from_numpy(np.ascontiguousarray(images))  # (N, C, H, W) uint8
+        self.images = torch.from_numpy(np.array(images, dtype=np.uint8))  # (N, C, H, W), a writable copy
         self.labels = torch.from_numpy(labels.astype(np.int64))
         self.info = info
         self.max_shift = max_shift

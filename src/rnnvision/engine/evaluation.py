@@ -48,9 +48,14 @@ def _check_compatible(trained: dict[str, Any], other: dict[str, Any], name: str)
         )
 
 
-def predict_files(path: str | Path, images: list[str], *, device: str = "auto") -> tuple[list[dict[str, Any]], Task]:
-    """Apply a checkpoint to image files; returns one result per file and the task (for formatting)."""
+def predict_files(
+    path: str | Path, images: list[str], *, device: str = "auto", **options: Any
+) -> tuple[list[dict[str, Any]], Task]:
+    """Apply a checkpoint to image files; returns one result per file and the task (for formatting).
+
+    ``options`` (``out_dir``, ``explain``, ...) go to the task's ``predict_files``.
+    """
     torch_device = pick_device(device)
     model, state = load_model(path, device=torch_device)
     task = make_task(state["task"], state["meta"])
-    return task.predict_files(model, images, state["meta"], device=torch_device), task
+    return task.predict_files(model, images, state["meta"], device=torch_device, **options), task

@@ -50,11 +50,14 @@ from rnnvision.tasks import Task, make_task, to_device
 
 @dataclass
 class TrainResult:
+    """What a finished run returns; ``model`` holds the best weights (on every DDP process)."""
+
     out_dir: Path
     best_epoch: int
     val_metrics: dict[str, Any]
-    test_metrics: dict[str, Any] | None
+    test_metrics: dict[str, Any]
     train_seconds: float
+    model: nn.Module
 
 
 def dataset_meta(info: DatasetInfo) -> dict[str, Any]:
@@ -176,7 +179,10 @@ class Trainer:
             sampler=self.sampler,
             num_workers=cfg.num_workers,
             collate_fn=self.task.collate,
+            drop_last=True,  # equal batches, so N processes take exactly the steps of one
         )
+        if not len(self.loader):
+            raise UserError(f"the training split has {len(self.train_set)} items, fewer than train.batch_size {cfg.batch_size}")
         self.total_steps = cfg.epochs * len(self.loader)
         warmup_steps = max(1, round(cfg.warmup_epochs * len(self.loader)))
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
@@ -352,7 +358,7 @@ class Trainer:
             atomic_write_text(self.out_dir / "results.json", json.dumps(summary, indent=2) + "\n")
             self.task.write_report(self.model, self.test_set, test_stats, self.out_dir, device=self.ctx.device)
         barrier(self.ctx)
-        return TrainResult(self.out_dir, self.best_epoch, val, test, self.train_seconds)
+        return TrainResult(self.out_dir, self.best_epoch, val, test, self.train_seconds, self.model)
 
 
 def train(

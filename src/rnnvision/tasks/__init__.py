@@ -1,19 +1,20 @@
-"""Tasks: per-task losses, metrics, decoding and reports, behind one interface for the trainer."""
+"""Tasks: per-task losses, metrics, decoding and reports, behind one interface for the trainer.
+
+Each task module registers its :class:`Task` subclass with :func:`register_task`; the trainer,
+``eval`` and ``predict`` find it by the name a model is registered with.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rnnvision.errors import UserError
-from rnnvision.tasks.base import Task, to_device
+from rnnvision.tasks.base import Task, get_task_class, register_task, to_device
 from rnnvision.tasks.classify import ClassificationTask
 
 
 def make_task(name: str, meta: dict[str, Any]) -> Task:
-    """The task object for ``name``, configured from dataset facts in ``meta`` (e.g. class names)."""
-    if name == "classify":
-        return ClassificationTask(num_classes=len(meta["class_names"]))
-    raise UserError(f"unknown task {name!r}")
+    """The task object for ``name``, configured from the dataset facts in ``meta``."""
+    return get_task_class(name).from_meta(meta)
 
 
-__all__ = ["ClassificationTask", "Task", "make_task", "to_device"]
+__all__ = ["ClassificationTask", "Task", "get_task_class", "make_task", "register_task", "to_device"]

@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, default_collate
 
+from rnnvision.errors import UserError
+
 Batch = Any
 
 
@@ -27,12 +29,34 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return batch
 
 
+_TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: register a task under ``cls.name``; a duplicate name raises."""
+    if cls.name in _TASKS:
+        raise ValueError(f"task {cls.name!r} is already registered")
+    _TASKS[cls.name] = cls
+    return cls
+
+
+def get_task_class(name: str) -> type[Task]:
+    if name not in _TASKS:
+        raise UserError(f"unknown task {name!r}; tasks are {', '.join(sorted(_TASKS))}")
+    return _TASKS[name]
+
+
 class Task:
     """Base class of the task families; subclasses set ``name`` and ``metric``."""
 
     name: str = ""
     metric: str = ""  # the validation metric that picks the best checkpoint
     higher_is_better: bool = True
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> Task:
+        """Build the task from the dataset facts a checkpoint keeps (class names, charset, ...)."""
+        return cls()
 
     def collate(self, items: list) -> Batch:
         return default_collate(items)
@@ -59,3 +83,14 @@ class Task:
     ) -> list[Path]:
         """Pictures that explain a trained model on ``dataset``; returns the files written."""
         return []
+
+    def predict_files(
+        self, model: nn.Module, paths: list[str], meta: dict[str, Any], *, device: torch.device, **options: Any
+    ) -> list[dict[str, Any]]:
+        """One JSON-able result per image file (``rnnvision predict``)."""
+        raise UserError(f"predict is not available for {self.name} models")
+
+    @staticmethod
+    def format_prediction(result: dict[str, Any]) -> str:
+        """One human-readable line for a :meth:`predict_files` result."""
+        return str(result)

@@ -11,9 +11,11 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from rnnvision.data.transforms import load_image
-from rnnvision.tasks.base import Batch, Task
+from rnnvision.errors import UserError
+from rnnvision.tasks.base import Batch, Task, register_task
 
 
+@register_task
 class ClassificationTask(Task):
     name = "classify"
     metric = "accuracy"
@@ -21,6 +23,10 @@ class ClassificationTask(Task):
 
     def __init__(self, num_classes: int) -> None:
         self.num_classes = num_classes
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> ClassificationTask:
+        return cls(num_classes=len(meta["class_names"]))
 
     def training_loss(self, model: nn.Module, batch: Batch) -> Tensor:
         images, labels = batch
@@ -66,8 +72,10 @@ class ClassificationTask(Task):
             written.append(plot_gates(images[0], first_layer, out_dir / "gates.png", title=title))
         return written
 
-    def predict_files(self, model: nn.Module, paths: list[str], meta: dict[str, Any], *, device) -> list[dict[str, Any]]:
+    def predict_files(self, model: nn.Module, paths: list[str], meta: dict[str, Any], *, device, **options) -> list[dict]:
         """Class and probability of each image file."""
+        if any(options.values()):
+            raise UserError(f"classification predict takes no {', '.join(k for k, v in options.items() if v)} option")
         size = tuple(meta["img_size"])
         images = torch.stack([load_image(p, channels=meta["in_chans"], size=size) for p in paths])
         model.eval()

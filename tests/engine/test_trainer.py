@@ -1,0 +1,117 @@
+"""The one trainer: schedule, files, best/last checkpoints, exact resume, reports."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from rnnvision.config import config_from_dict
+from rnnvision.engine import Trainer, load_checkpoint, load_model, train
+from rnnvision.engine.distributed import init_distributed
+from rnnvision.engine.trainer import lr_factor
+from rnnvision.errors import UserError
+
+TINY = {
+    "model": {"name": "row_lstm", "hidden_size": 32, "head_hidden": 16, "dropout": 0.1},
+    "data": {"name": "digits", "max_shift": 1},
+    "train": {"epochs": 3, "batch_size": 64, "lr": 0.02, "warmup_epochs": 0.5, "device": "cpu", "seed": 3},
+}
+
+
+def tiny_config(**train):
+    raw = {k: dict(v) for k, v in TINY.items()}
+    raw["train"].update(train)
+    return config_from_dict(raw)
+
+
+def test_schedule_warms_up_then_decays_to_the_floor():
+    factors = [lr_factor(s, warmup_steps=4, total_steps=20, min_ratio=0.1) for s in range(21)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(factors[4:], factors[5:]))
+    assert math.isclose(factors[20], 0.1)
+
+
+def test_training_writes_the_run_directory(tmp_path):
+    result = train(tiny_config(), out_dir=tmp_path / "run", quiet=True)
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"best.pt", "last.pt", "config.yaml", "metrics.jsonl", "curves.png", "results.json",
+            "confusion.png", "predictions.png", "gates.png"} <= files
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["step"] == 3 * 19  # 1,257 images, full batches of 64
+    assert rows[0]["train_loss"] > rows[-1]["train_loss"]
+    assert result.test_metrics["n"] == 360 and result.test_metrics["accuracy"] > 0.3  # well above chance (0.1)
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["metrics"]["test"] == result.test_metrics and best["num_params"] > 0 and "training" not in best
+    assert best["config"]["model"]["num_classes"] == 10 and best["config"]["model"]["img_size"] == [8, 8]
+    assert best["metrics"]["epoch"] == max(rows, key=lambda r: r["val_accuracy"])["epoch"]
+    model, _ = load_model(tmp_path / "run" / "best.pt")
+    assert model(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_same_seed_same_run(tmp_path):
+    a = train(tiny_config(epochs=1), out_dir=tmp_path / "a", quiet=True)
+    b = train(tiny_config(epochs=1), out_dir=tmp_path / "b", quiet=True)
+    sa, sb = (load_checkpoint(p / "last.pt")["state_dict"] for p in (a.out_dir, b.out_dir))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_resume_continues_the_same_schedule_and_step_count(tmp_path, monkeypatch):
+    config = tiny_config()
+    straight = train(config, out_dir=tmp_path / "straight", quiet=True)
+
+    original = Trainer._train_epoch
+
+    def interrupted(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(), out_dir=tmp_path / "resumed", quiet=True)
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["training"]["epoch"] == 1
+    resumed = train(tiny_config(), out_dir=tmp_path / "resumed", resume=tmp_path / "resumed" / "last.pt", quiet=True)
+
+    a = load_checkpoint(straight.out_dir / "last.pt")
+    b = load_checkpoint(resumed.out_dir / "last.pt")
+    assert b["training"]["step"] == a["training"]["step"] == 57
+    for key in a["state_dict"]:
+        torch.testing.assert_close(b["state_dict"][key], a["state_dict"][key], atol=1e-6, rtol=0)
+    lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    assert resumed.test_metrics == straight.test_metrics
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path):
+    train(tiny_config(epochs=1), out_dir=tmp_path / "run", quiet=True)
+    before = (tmp_path / "run" / "best.pt").read_bytes()
+    with pytest.raises(UserError, match="already holds a run"):
+        train(tiny_config(epochs=1), out_dir=tmp_path / "run", quiet=True)
+    assert (tmp_path / "run" / "best.pt").read_bytes() == before
+
+
+def test_bf16_autocast_trains(tmp_path):
+    dtypes = []
+
+    def record(module, inputs, output):
+        if isinstance(module, torch.nn.LSTM):
+            dtypes.append(output[0].dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        result = train(tiny_config(bf16=True), out_dir=tmp_path / "bf16", quiet=True)
+    finally:
+        handle.remove()
+    assert torch.bfloat16 in dtypes  # the recurrent layer really ran in bfloat16
+    assert result.test_metrics["accuracy"] > 0.3
+
+
+def test_uneven_batch_over_processes_is_refused(tmp_path, monkeypatch):
+    ctx = init_distributed("cpu")
+    monkeypatch.setattr(type(ctx), "world_size", 3, raising=False)
+    with pytest.raises(UserError, match="divide evenly"):
+        Trainer(tiny_config(), out_dir=tmp_path, ctx=type(ctx)(rank=0, world_size=3, device=ctx.device))
