@@ -87,12 +87,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0].replace("``", "") if doc else ""
+
+
 def _cmd_list_models(args: argparse.Namespace) -> int:
     from rnnvision.models import get_model_entry, list_models
 
     for name in list_models(args.task):
         entry = get_model_entry(name)
-        summary = (entry.builder.__doc__ or "").strip().splitlines()[0] if entry.builder.__doc__ else ""
+        summary = _first_line(entry.builder.__doc__)
         print(f"{name:<18} {entry.task:<10} {summary}")
     return 0
 
@@ -102,7 +106,7 @@ def _cmd_list_datasets(args: argparse.Namespace) -> int:
 
     for name in list_datasets():
         entry = get_dataset_entry(name)
-        summary = (entry.builder.__doc__ or "").strip().splitlines()[0] if entry.builder.__doc__ else ""
+        summary = _first_line(entry.builder.__doc__)
         print(f"{name:<18} {entry.task:<10} {summary}")
     return 0
 

@@ -1,0 +1,127 @@
+"""Timing primitives shared by every benchmark."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rnnvision.files import atomic_path, atomic_write_text
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(
+    fn: Callable[[], object], *, device: torch.device | str = "cpu", warmup: int = 2, min_seconds: float = 0.5,
+    min_repeats: int = 3, max_repeats: int = 50,
+) -> float:
+    """Median seconds of one call of ``fn`` after ``warmup`` calls; repeats until ``min_seconds`` elapsed."""
+    device = torch.device(device)
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < min_repeats or (time.perf_counter() - started < min_seconds and len(times) < max_repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _matmul_calls(n: int, device: torch.device, dtype: torch.dtype) -> list[Callable[[], object]]:
+    """(n x n) @ (n x n) through torch.mm, and on CPU also through oneDNN (torch's other GEMM)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    calls: list[Callable[[], object]] = [lambda: a @ b]
+    mkldnn_linear = getattr(torch._C._nn, "mkldnn_linear", None)
+    if device.type == "cpu" and dtype == torch.float32 and torch.backends.mkldnn.is_available() and mkldnn_linear:
+        am, bm = a.to_mkldnn(), b.to_mkldnn()
+        calls.append(lambda: mkldnn_linear(am, bm))
+    return calls
+
+
+def matmul_gflops(
+    *, sizes: tuple[int, ...] = (512, 1024, 2048), device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> float:
+    """This machine's matrix-multiply rate: the best GFLOP/s of square (n x n) @ (n x n) products.
+
+    On CPU torch has two GEMMs (MKL/OpenBLAS behind ``torch.mm`` and oneDNN behind its fused RNN
+    and convolution kernels); on some processors oneDNN is markedly faster, so both are timed
+    and the best counts as the machine's rate.
+    """
+    device = torch.device(device)
+    rates = [2 * n**3 / time_call(call, device=device) / 1e9 for n in sizes for call in _matmul_calls(n, device, dtype)]
+    return max(rates)
+
+
+@dataclass
+class BenchRow:
+    """One measured row. ``ratio`` is seconds / baseline seconds (lower is faster)."""
+
+    group: str
+    name: str
+    shape: str
+    seconds: float
+    baseline: str = ""
+    ratio: float | None = None
+    gflops: float | None = None
+    pct_matmul: float | None = None
+    device: str = "cpu"
+    note: str = ""
+
+
+def machine_summary() -> str:
+    """Machine, torch version and thread count, for the header of a results table."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {torch.get_num_threads()} threads{gpu}; torch {torch.__version__}; Python {platform.python_version()}"
+
+
+def write_csv(rows: list[BenchRow], path: str | Path) -> None:
+    fields = [f.name for f in dataclasses.fields(BenchRow)]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(dataclasses.asdict(row))
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def markdown_table(rows: list[BenchRow]) -> str:
+    lines = [
+        "| group | name | shape | ms | vs | ratio | GFLOP/s | % of matmul | device |",
+        "|---|---|---|---:|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.group} | {r.name} | {r.shape} | {r.seconds * 1e3:.2f} | {r.baseline} | {_fmt(r.ratio, '.2f')} "
+            f"| {_fmt(r.gflops, '.1f')} | {_fmt(r.pct_matmul, '.0f')} | {r.device} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(rows: list[BenchRow], path: str | Path, *, title: str, command: str) -> None:
+    text = f"### {title}\n\nCommand: `{command}`  \nMachine: {machine_summary()}\n\n{markdown_table(rows)}"
+    atomic_write_text(path, text)
