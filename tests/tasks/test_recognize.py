@@ -28,14 +28,15 @@ def test_metrics_hand_worked():
     assert normalize_word("Don't-Stop 42") == "dontstop42"
 
 
-def test_collate_pads_right_and_encodes_against_the_charset():
+def test_collate_sorts_by_width_pads_right_and_encodes_against_the_charset():
     task = RecognitionTask("abc")
     items = [(torch.ones(1, 8, 5), "ab"), (torch.full((1, 8, 9), 0.5), "cca"), (torch.ones(1, 8, 4), "")]
     batch = task.collate(items)
-    assert batch["images"].shape == (3, 1, 8, 9) and batch["widths"].tolist() == [5, 9, 4]
-    assert batch["images"][0, :, :, 5:].abs().sum() == 0 and batch["images"][2, :, :, 4:].abs().sum() == 0
-    assert batch["targets"].tolist() == [1, 2, 3, 3, 1] and batch["target_lengths"].tolist() == [2, 3, 0]
-    assert batch["texts"] == ["ab", "cca", ""]
+    assert batch["images"].shape == (3, 1, 8, 9) and batch["widths"].tolist() == [9, 5, 4]
+    assert batch["order"].tolist() == [1, 0, 2]
+    assert batch["images"][1, :, :, 5:].abs().sum() == 0 and batch["images"][2, :, :, 4:].abs().sum() == 0
+    assert batch["targets"].tolist() == [3, 3, 1, 1, 2] and batch["target_lengths"].tolist() == [3, 2, 0]
+    assert batch["texts"] == ["cca", "ab", ""]
     with pytest.raises(UserError, match=r"'d' outside the model's charset 'abc'"):
         task.collate([(torch.ones(1, 8, 5), "abd")])
 
@@ -60,7 +61,7 @@ def test_loss_decoding_and_stats_on_known_scores():
     # column classes: sample 0 reads "ab" (a a - b), sample 1 reads "a" in its 2 valid columns
     best = torch.tensor([[1, 1, 0, 2], [1, 0, 2, 2]])
     scores = 10.0 * F.one_hot(best, 3).float()  # (B, T, K)
-    batch = task.collate([(torch.zeros(1, 4, 16), "ab"), (torch.zeros(1, 4, 8), "b")])
+    batch = task.collate([(torch.zeros(1, 4, 16), "ab"), (torch.zeros(1, 4, 8), "b")])  # already sorted
     model = FixedScores(scores)
     log_probs = F.log_softmax(scores, -1)
     expected = F.ctc_loss(log_probs.transpose(0, 1), torch.tensor([1, 2, 2]), torch.tensor([4, 2]),
@@ -76,6 +77,29 @@ def test_loss_decoding_and_stats_on_known_scores():
     assert lexicon.decode(log_probs, torch.tensor([4, 2])) == ["ab", "b"]
     with pytest.raises(UserError, match="outside"):
         RecognitionTask("ab", lexicon=["abc"])
+
+
+def test_micro_batches_give_the_whole_batch_loss_and_metrics():
+    from rnnvision.data import build_dataset
+    from rnnvision.models import create_model
+    from rnnvision.tasks.recognize import MICRO_BATCH
+
+    data = build_dataset("digit-strings", split="test", source="sklearn", test_size=2 * MICRO_BATCH + 5, height=16)
+    task = RecognitionTask(data.info.charset)
+    batch = task.collate([data[i] for i in range(len(data))])
+    parts = task.micro_batches(batch)
+    assert [len(p["widths"]) for p in parts] == [MICRO_BATCH, MICRO_BATCH, 5]
+    assert all(p["images"].shape[-1] == int(p["widths"].max()) for p in parts)
+    assert parts[1]["images"].shape[-1] < batch["images"].shape[-1]
+    torch.manual_seed(0)
+    model = create_model("crnn", size="tiny", num_classes=11, img_height=16).eval()  # eval: padding-invariant
+    with torch.no_grad():
+        log_probs, lengths = task.log_probs(model, batch)  # the whole batch at once
+        whole = task._ctc(log_probs, lengths, batch, "mean")
+        torch.testing.assert_close(task.training_loss(model, batch), whole, atol=1e-5, rtol=1e-5)
+        stats = task.eval_stats(model, batch)
+    assert int(stats["n"]) == len(data)
+    assert text_counts(task.decode(log_probs, lengths), batch["texts"])["char_edits"] == int(stats["char_edits"])
 
 
 def test_task_is_built_from_checkpoint_meta():

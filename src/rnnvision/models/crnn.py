@@ -133,6 +133,7 @@ class CRNN(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0, impl=impl,
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden_size, num_classes))
+        self.to(memory_format=torch.channels_last)  # oneDNN's CPU convolutions run ~10 % faster channels-last
 
     @staticmethod
     def output_lengths(widths: Tensor) -> Tensor:
@@ -152,7 +153,7 @@ class CRNN(nn.Module):
     def forward_features(self, images: Tensor, widths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(B, C, H, W) images in [0, 1], right-padded; widths (B,) -> ((B, T, 2*hidden), lengths (B,))."""
         lengths = self._widths(images, widths)
-        x = (images - 0.5) / 0.5
+        x = ((images - 0.5) / 0.5).contiguous(memory_format=torch.channels_last)
         mask = column_mask(lengths, x.shape[-1])
         x = x * mask
         for i, block in enumerate(self.blocks):
