@@ -49,11 +49,14 @@ def accuracy(args: argparse.Namespace) -> None:
     data_options = dict(state["config"]["data"])
     name = data_options.pop("name")
     test = build_dataset(name, split="test", root=args.data_dir, **data_options)
+    command = f"python benchmarks/bench_recognition.py accuracy {args.checkpoint}"
+    command += (f" --data-dir {args.data_dir}" if args.data_dir else "") + (
+        f" --beam-width {args.beam_width}" if args.beam_width else ""
+    )
     lines = [
         f"### {name} test set, lexicon-free ({len(test)} images)\n",
         f"Checkpoint: `{args.checkpoint}` ({state['model_name']}, {state['num_params']:,} parameters)  ",
-        f"Command: `python benchmarks/bench_recognition.py accuracy {args.checkpoint}"
-        + (f" --data-dir {args.data_dir}" if args.data_dir else "") + (f" --beam-width {args.beam_width}" if args.beam_width else "") + "`  ",
+        f"Command: `{command}`  ",
         f"Machine: {machine_summary()}\n",
         "| decoding | word accuracy | sequence accuracy | CER | WER | n | seconds |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -88,7 +91,8 @@ def latency(args: argparse.Namespace) -> None:
         f"--checkpoint {args.checkpoint}" if args.checkpoint else "--sizes " + " ".join(args.sizes)
     )
     write_csv(rows, out / "recognition_latency.csv")
-    write_markdown(rows, out / "recognition_latency.md", title="CRNN latency per 32x100 word image (greedy decoding)", command=command)
+    title = "CRNN latency per 32x100 word image (greedy decoding)"
+    write_markdown(rows, out / "recognition_latency.md", title=title, command=command)
     print((out / "recognition_latency.md").read_text())
     for row in rows:
         print(f"{row.name}: {row.note}")

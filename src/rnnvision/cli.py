@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print exactly one JSON object")
     predict.add_argument("--out", metavar="DIR", help="write per-image outputs here (segmentation masks and overlays)")
     predict.add_argument("--explain", metavar="PNG", help="write a picture explaining the prediction (recognition)")
-    predict.add_argument("--beam-width", type=int, default=0, metavar="N", help="recognition: CTC prefix beam search with N beams")
+    predict.add_argument("--beam-width", type=int, default=0, metavar="N", help="recognition: CTC beam search, N beams")
     predict.add_argument("--lexicon", metavar="FILE", help="recognition: answer only words of FILE (one per line)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(func=_cmd_predict)

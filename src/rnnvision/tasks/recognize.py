@@ -41,7 +41,7 @@ from rnnvision.ops.ctc import (
     ctc_lexicon_decode,
     ctc_log_likelihoods,
 )
-from rnnvision.tasks.base import Batch, Task, register_task
+from rnnvision.tasks.base import Batch, Task, register_task, to_device
 from rnnvision.tasks.text_metrics import text_counts, text_metrics
 
 BLANK = 0
@@ -218,7 +218,7 @@ class RecognitionTask(Task):
         batch = self.collate([dataset[i] for i in range(count)])
         model.eval()
         with torch.no_grad():
-            log_probs, lengths = self.log_probs(model, {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()})
+            log_probs, lengths = self.log_probs(model, to_device(batch, device))
         log_probs, lengths = log_probs.cpu(), lengths.cpu()
         predicted = self.decode(log_probs, lengths)
         images = [batch["images"][i, :, :, : int(w)] for i, w in enumerate(batch["widths"])]
@@ -248,7 +248,7 @@ class RecognitionTask(Task):
         batch = task.collate([(img, "") for img in images])
         model.eval()
         with torch.no_grad():
-            log_probs, lengths = task.log_probs(model, {"images": batch["images"].to(device), "widths": batch["widths"].to(device)})
+            log_probs, lengths = task.log_probs(model, to_device(batch, device))
         unsort = torch.argsort(batch["order"])  # collate sorted the images by width
         log_probs, lengths = log_probs.cpu()[unsort], lengths.cpu()[unsort]
         texts = task.decode(log_probs, lengths)
