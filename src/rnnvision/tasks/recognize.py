@@ -83,6 +83,8 @@ class RecognitionTask(Task):
         self.lexicon_labels = [self.encode(w, source="the lexicon") for w in self.lexicon] if self.lexicon else None
         if self.lexicon is not None and not self.lexicon:
             raise UserError("the lexicon is empty")
+        if lexicon_method not in ("ctc", "edit"):
+            raise UserError(f"lexicon_method must be 'ctc' or 'edit', got {lexicon_method!r}")
         self.lexicon_method = lexicon_method
 
     @classmethod
