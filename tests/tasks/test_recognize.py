@@ -107,6 +107,16 @@ def test_task_is_built_from_checkpoint_meta():
     assert isinstance(task, RecognitionTask) and task.decode_labels([1, 10, 3]) == "092"
 
 
+@pytest.mark.parametrize(
+    "options,message",
+    [({"beam_width": -1}, "beam width"), ({"lexicon": []}, "lexicon is empty"),
+     ({"lexicon": ["ab"], "lexicon_method": "nearest"}, "lexicon_method must be 'ctc' or 'edit'")],
+)
+def test_bad_decoding_options_are_user_errors(options, message):
+    with pytest.raises(UserError, match=message):
+        RecognitionTask("abc", **options)
+
+
 def test_a_tiny_crnn_learns_to_read_a_few_digit_lines():
     """CTC loss + masked BatchNorm + BiLSTM with lengths: 8 padded lines are read back in eval mode."""
     from rnnvision.data import build_dataset

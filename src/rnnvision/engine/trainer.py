@@ -217,7 +217,6 @@ class Trainer:
             + (f"; freshly initialised: {', '.join(fresh)}" if fresh else "")
         )
 
-
     def _restore(self, state: dict[str, Any], path: Path) -> None:
         if state["model_name"] != self.config.model["name"]:
             raise UserError(f"{path} holds a {state['model_name']} model, the config asks for {self.config.model['name']}")
