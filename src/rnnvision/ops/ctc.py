@@ -165,7 +165,7 @@ def ctc_beam_search(
     Args:
         log_probs: (T, K) log-probabilities (log_softmax over K).
         beam_width: prefixes kept after each column.
-        top_classes: per column, only extend by the this many most probable labels (None: all).
+        top_classes: per column, only extend by this many most probable labels (None: all).
 
     Returns:
         Up to ``beam_width`` (labelling, log-probability) pairs, most probable first.
