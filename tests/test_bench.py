@@ -33,3 +33,11 @@ def test_time_call_repeats_and_returns_a_median():
     calls = []
     seconds = time_call(lambda: calls.append(torch.ones(3).sum()), warmup=1, min_seconds=0.0, min_repeats=5)
     assert len(calls) == 6 and seconds >= 0
+
+
+def test_crnn_latency_rows_are_per_batch_with_per_image_ratios():
+    from rnnvision.bench.recognition import bench_crnn_latency
+
+    rows = bench_crnn_latency(size="tiny", batch_sizes=(1, 3), width=20, height=16)
+    assert [r.name for r in rows] == ["tiny batch 1", "tiny batch 3"] and rows[0].ratio == 1.0
+    assert all(r.seconds > 0 and "ms per image" in r.note for r in rows) and rows[1].shape == "3x1x16x20"

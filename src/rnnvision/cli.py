@@ -78,6 +78,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from rnnvision.engine.evaluation import predict_files
 
     options = {"out_dir": args.out, "explain": args.explain}
+    if args.beam_width or args.lexicon:  # recognition decoding
+        options.update(beam_width=args.beam_width, lexicon=args.lexicon)
     results, task = predict_files(args.checkpoint, args.images, device=args.device, **options)
     if args.json:
         print(json.dumps({"predictions": results}))
@@ -146,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print exactly one JSON object")
     predict.add_argument("--out", metavar="DIR", help="write per-image outputs here (segmentation masks and overlays)")
     predict.add_argument("--explain", metavar="PNG", help="write a picture explaining the prediction (recognition)")
+    predict.add_argument("--beam-width", type=int, default=0, metavar="N", help="recognition: CTC beam search, N beams")
+    predict.add_argument("--lexicon", metavar="FILE", help="recognition: answer only words of FILE (one per line)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(func=_cmd_predict)
 

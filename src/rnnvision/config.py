@@ -45,6 +45,9 @@ class TrainConfig:
         seed: seeds initialisation, shuffling, augmentation and dropout.
         num_workers: DataLoader worker processes.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        init_from: a checkpoint whose weights start this run (pretrain, then fine-tune): tensors
+            are copied by name where the shapes agree, the rest (say, a head for other classes)
+            keep their fresh initialisation and are named in the log. Not used with ``--resume``.
     """
 
     epochs: int = 10
@@ -59,6 +62,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     device: str = "auto"
+    init_from: str = ""
 
 
 @dataclass

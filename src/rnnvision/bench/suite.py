@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from rnnvision.bench.recognition import bench_crnn_latency
 from rnnvision.bench.recurrent import bench_recurrent
 from rnnvision.bench.timing import BenchRow, matmul_gflops
 
@@ -30,7 +31,15 @@ def recurrent_suite(*, quick: bool, device: torch.device, matmul_rate: float) ->
     return rows
 
 
-SUITES: dict[str, SuiteFn] = {"recurrent": recurrent_suite}
+def recognition_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
+    """CRNN word-image (32x100) latency at batch 1 and 32, greedy decoding included."""
+    rows = []
+    for size in ("small",) if quick else ("small", "medium", "base"):
+        rows += bench_crnn_latency(size=size, device=device)
+    return rows
+
+
+SUITES: dict[str, SuiteFn] = {"recurrent": recurrent_suite, "recognition": recognition_suite}
 
 
 def run_suite(names: list[str] | None = None, *, quick: bool = False, device: str = "cpu") -> tuple[list[BenchRow], float]:

@@ -19,7 +19,9 @@ class DatasetInfo:
     """Facts about a dataset that models and reports need.
 
     ``model_kwargs`` are the options a model builder takes from the data unless the config sets
-    them (for example ``num_classes``, ``in_chans``, ``img_size``).
+    them (for example ``num_classes``, ``in_chans``, ``img_size``). ``charset`` lists the
+    characters a text dataset's labels are written in, in the order of the model's output
+    classes (for CTC models after the blank); checkpoints keep it, so they decode without the data.
     """
 
     name: str
@@ -28,6 +30,7 @@ class DatasetInfo:
     in_chans: int = 1
     img_size: tuple[int, int] | None = None
     model_kwargs: dict = field(default_factory=dict)
+    charset: str = ""
 
 
 class ArrayImageDataset(Dataset):

@@ -166,6 +166,8 @@ class Trainer:
         self.meta = dataset_meta(info)
         config.model = {"name": config.model["name"], **resolve_model_kwargs(config.model, info)}
         self.model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
+        if cfg.init_from and self.resume_state is None:
+            self._init_from(Path(cfg.init_from))
         self.model.to(ctx.device)
         self.task = make_task(config.task, self.meta)
 
@@ -200,7 +202,21 @@ class Trainer:
         if self.resume_state is not None:
             self._restore(self.resume_state, Path(resume))
 
-    # -- resume ---------------------------------------------------------------------------------
+    # -- start from other weights / resume -------------------------------------------------------
+    def _init_from(self, path: Path) -> None:
+        """Copy the tensors of checkpoint ``path`` whose names and shapes match this model's."""
+        source = load_checkpoint(path)["state_dict"]
+        own = self.model.state_dict()
+        fitting = {k: v for k, v in source.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+        if not fitting:
+            raise UserError(f"train.init_from: no tensor of {path} fits {self.config.model['name']} (names or shapes differ)")
+        self.model.load_state_dict(fitting, strict=False)
+        fresh = sorted(set(own) - set(fitting))
+        self._log(
+            f"initialised {len(fitting)} of {len(own)} tensors from {path}"
+            + (f"; freshly initialised: {', '.join(fresh)}" if fresh else "")
+        )
+
     def _restore(self, state: dict[str, Any], path: Path) -> None:
         if state["model_name"] != self.config.model["name"]:
             raise UserError(f"{path} holds a {state['model_name']} model, the config asks for {self.config.model['name']}")

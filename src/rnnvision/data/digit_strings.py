@@ -1,0 +1,160 @@
+"""Lines of handwritten digits composed from real digit images, for sequence recognition.
+
+Each line holds ``min_length`` to ``max_length`` digits. Every digit is cropped to its ink,
+scaled to a height drawn per line (and jittered per digit), shifted vertically at random and
+placed after a random gap (negative gaps make neighbours touch), so line widths vary.
+
+Sources (``source``): ``mnist`` (the MNIST files under the data root: train lines from the first
+55,000 training digits, val lines from the last 5,000, test lines from the 10,000 test digits),
+``sklearn`` (the 1,797 bundled 8x8 digits, split as the ``digits`` dataset: no network needed),
+or ``auto`` (MNIST when its files are present, else sklearn). Train, val and test lines are
+therefore built from disjoint digit images.
+
+Reproducibility: val and test line ``i`` depend only on ``(seed, split, i)``; train lines are
+drawn afresh on every read from torch's global RNG, which the trainer seeds per epoch, so every
+epoch sees new lines and a run with the same seed sees the same ones.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from rnnvision.data.base import DatasetInfo
+from rnnvision.data.digits import digit_split_indices, load_digit_arrays
+from rnnvision.data.idx import MNIST, TEST_FILES, TRAIN_FILES, read_idx
+from rnnvision.data.registry import register_dataset
+from rnnvision.data.root import data_root
+from rnnvision.data.text import DIGITS, MIN_WIDTH, item_rng, text_info
+from rnnvision.errors import UserError
+
+MNIST_VAL = 5000
+_SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
+
+
+def _digit_source(source: str, split: str, root, download: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    """uint8 digit images (N, h, w), labels (N,), and the source used."""
+    if source == "auto":
+        present = all((data_root(root) / "mnist" / name).is_file() for name in MNIST.md5)
+        source = "mnist" if present or download else "sklearn"
+    if source == "mnist":
+        folder = MNIST.fetch(root, download=download)
+        images_file, labels_file = TEST_FILES if split == "test" else TRAIN_FILES
+        images, labels = read_idx(folder / images_file), read_idx(folder / labels_file)
+        if split != "test":
+            cut = len(labels) - MNIST_VAL
+            images, labels = (images[:cut], labels[:cut]) if split == "train" else (images[cut:], labels[cut:])
+        return images, labels.astype(np.int64), "mnist"
+    if source != "sklearn":
+        raise UserError(f"digit-strings: source must be auto, mnist or sklearn, got {source!r}")
+    images, labels = load_digit_arrays()
+    index = digit_split_indices()[split]
+    return images[index], labels[index], "sklearn"
+
+
+def _ink_crop(image: np.ndarray) -> np.ndarray:
+    """The smallest box holding every pixel above a faint threshold (the whole image if blank)."""
+    rows, cols = np.nonzero(image > 20)
+    if not len(rows):
+        return image
+    return image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
+def compose_line(
+    glyphs: list[np.ndarray], rng: np.random.Generator, *, height: int, min_gap: int, max_gap: int
+) -> np.ndarray:
+    """Lay ink-cropped digit images side by side on a (height, W) uint8 canvas, white on black."""
+    line_scale = rng.uniform(0.55, 0.85) * height  # ink height of this line's digits
+    placed = []
+    for glyph in glyphs:
+        h = int(np.clip(round(line_scale * rng.uniform(0.9, 1.1)), 6, height))
+        w = max(1, int(round(glyph.shape[1] * h / glyph.shape[0])))
+        resized = np.asarray(Image.fromarray(glyph).resize((w, h), Image.BILINEAR))
+        cell = max(w, int(round(0.4 * h)))  # narrow digits ("1") still get a few columns
+        top = int(rng.integers(0, height - h + 1))
+        placed.append((resized, top, (cell - w) // 2, cell))
+    gaps = rng.integers(min_gap, max_gap + 1, size=max(0, len(glyphs) - 1))
+    left, right = (int(v) for v in rng.integers(0, 7, size=2))
+    width = left + right + sum(p[3] for p in placed) + int(gaps.sum())
+    canvas = np.zeros((height, max(width, 1)), dtype=np.uint8)
+    x = left
+    for i, (resized, top, offset, cell) in enumerate(placed):
+        h, w = resized.shape
+        region = canvas[top : top + h, x + offset : x + offset + w]
+        np.maximum(region, resized[:, : region.shape[1]], out=region)
+        x += cell + (int(gaps[i]) if i < len(gaps) else 0)
+    return canvas
+
+
+class DigitStringDataset(Dataset):
+    """Items ``(image, text)``: image float32 (1, height, W) white digits on black, text its digits."""
+
+    def __init__(
+        self, images: np.ndarray, labels: np.ndarray, info: DatasetInfo, *, size: int, split: str, seed: int,
+        min_length: int, max_length: int, height: int, min_gap: int, max_gap: int,
+    ) -> None:
+        self.glyphs = [_ink_crop(image) for image in images]
+        self.labels, self.info, self.size, self.split, self.seed = labels, info, size, split, seed
+        self.min_length, self.max_length, self.height = min_length, max_length, height
+        self.min_gap, self.max_gap = min_gap, max_gap
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[Tensor, str]:
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        if self.split == "train":
+            rng = item_rng()
+        else:
+            rng = np.random.default_rng([self.seed, _SPLIT_CODE[self.split], index])
+        length = int(rng.integers(self.min_length, self.max_length + 1))
+        picks = rng.integers(0, len(self.glyphs), size=length)
+        canvas = compose_line(
+            [self.glyphs[i] for i in picks], rng, height=self.height, min_gap=self.min_gap, max_gap=self.max_gap
+        )
+        max_width = self.info.img_size[1]
+        if canvas.shape[1] < MIN_WIDTH:
+            canvas = np.pad(canvas, ((0, 0), (0, MIN_WIDTH - canvas.shape[1])))
+        elif canvas.shape[1] > max_width:
+            canvas = np.asarray(Image.fromarray(canvas).resize((max_width, self.height), Image.BILINEAR))
+        text = "".join(str(int(self.labels[i])) for i in picks)
+        return torch.from_numpy(canvas[None].astype(np.float32) / 255.0), text
+
+
+@register_dataset("digit-strings", task="recognize")
+def digit_strings(
+    *,
+    split: str,
+    root=None,
+    download: bool = False,
+    source: Literal["auto", "mnist", "sklearn"] = "auto",
+    min_length: int = 1,
+    max_length: int = 8,
+    train_size: int = 20000,
+    val_size: int = 2000,
+    test_size: int = 10000,
+    height: int = 32,
+    min_gap: int = -1,
+    max_gap: int = 6,
+    seed: int = 0,
+) -> DigitStringDataset:
+    """Lines of 1..8 handwritten digits from MNIST (or sklearn's digits when MNIST is absent)."""
+    if not 1 <= min_length <= max_length:
+        raise UserError(f"digit-strings: need 1 <= min_length <= max_length, got {min_length} and {max_length}")
+    if not -2 <= min_gap <= max_gap:
+        raise UserError(f"digit-strings: need -2 <= min_gap <= max_gap, got {min_gap} and {max_gap}")
+    images, labels, _ = _digit_source(source, split, root, download)
+    size = {"train": train_size, "val": val_size, "test": test_size}[split]
+    # room for max_length square digits; the rare wider line is squeezed to this width
+    max_width = 12 + max_length * height + (max_length - 1) * max(max_gap, 0)
+    info = text_info("digit-strings", DIGITS, in_chans=1, height=height, max_width=max_width)
+    return DigitStringDataset(
+        images, labels, info, size=size, split=split, seed=seed, min_length=min_length, max_length=max_length,
+        height=height, min_gap=min_gap, max_gap=max_gap,
+    )

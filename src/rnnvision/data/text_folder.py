@@ -1,0 +1,106 @@
+"""A user's own text images: image files plus ``labels.tsv`` (file name TAB text, one per line).
+
+Two layouts are understood:
+
+- ``path/train/labels.tsv``, ``path/test/labels.tsv`` (and optionally ``path/val/labels.tsv``;
+  without it ``val_fraction`` of train is held out with a fixed seed);
+- ``path/labels.tsv`` — one pool, split with a fixed seed into ``val_fraction``,
+  ``test_fraction`` and the rest for ``train``.
+
+File names in a ``labels.tsv`` are relative to the folder that holds it. The charset is, in
+order of preference: the ``charset`` option (the characters themselves, in class order), the
+contents of ``charset_file`` (UTF-8, line breaks ignored), or every character that occurs in any
+label of any split (sorted by code point). A label with a character outside the charset is an
+error that lists the characters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rnnvision.data.registry import register_dataset
+from rnnvision.data.text import WordFileDataset, check_texts, text_info
+from rnnvision.errors import UserError
+
+
+def read_labels_tsv(path: Path) -> list[tuple[Path, str]]:
+    """(image path, text) per line of a labels.tsv; paths relative to its folder."""
+    samples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise UserError(f"{path}:{number}: expected 'file<TAB>text', found no tab")
+        name, text = line.split("\t", 1)
+        image = path.parent / name
+        if not image.is_file():
+            raise UserError(f"{path}:{number}: image {image} not found")
+        samples.append((image, text))
+    if not samples:
+        raise UserError(f"{path} lists no images")
+    return samples
+
+
+def _hold_out(samples: list, fractions: dict[str, float]) -> dict[str, list]:
+    """Split ``samples`` with a fixed seed: each named part takes its fraction, ``train`` the rest."""
+    order = np.random.RandomState(0).permutation(len(samples))
+    parts, start = {}, 0
+    for name, fraction in fractions.items():
+        count = int(round(len(samples) * fraction))
+        parts[name] = [samples[i] for i in sorted(order[start : start + count])]
+        start += count
+    parts["train"] = [samples[i] for i in sorted(order[start:])]
+    return parts
+
+
+def _splits(folder: Path, val_fraction: float, test_fraction: float) -> dict[str, list[tuple[Path, str]]]:
+    if (folder / "train" / "labels.tsv").is_file():
+        if not (folder / "test" / "labels.tsv").is_file():
+            raise UserError(f"{folder} has train/labels.tsv but no test/labels.tsv")
+        splits = {s: read_labels_tsv(folder / s / "labels.tsv") for s in ("train", "test")}
+        if (folder / "val" / "labels.tsv").is_file():
+            splits["val"] = read_labels_tsv(folder / "val" / "labels.tsv")
+        else:
+            splits.update(_hold_out(splits["train"], {"val": val_fraction}))
+        return splits
+    if (folder / "labels.tsv").is_file():
+        return _hold_out(read_labels_tsv(folder / "labels.tsv"), {"test": test_fraction, "val": val_fraction})
+    raise UserError(f"{folder} holds neither labels.tsv nor train/labels.tsv and test/labels.tsv")
+
+
+@register_dataset("text-folder", task="recognize")
+def text_folder(
+    *,
+    split: str,
+    root=None,
+    download: bool = False,
+    path: str = "",
+    charset: str = "",
+    charset_file: str = "",
+    height: int = 32,
+    max_width: int = 512,
+    in_chans: int = 1,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    augment: bool = False,
+) -> WordFileDataset:
+    """Text-line images listed in labels.tsv under ``path`` (``root`` and ``download`` are unused)."""
+    folder = Path(path).expanduser()
+    if not path or not folder.is_dir():
+        raise UserError(f"text-folder needs data.path set to a folder holding labels.tsv; {folder} is not a folder")
+    splits = _splits(folder, val_fraction, test_fraction)
+    if charset_file and not charset:
+        file = Path(charset_file).expanduser()
+        if not file.is_file():
+            raise UserError(f"charset file not found: {file}")
+        charset = "".join(dict.fromkeys(file.read_text(encoding="utf-8").replace("\r", "").replace("\n", "")))
+    if not charset:
+        charset = "".join(sorted({c for samples in splits.values() for _, text in samples for c in text}))
+    samples = splits[split]
+    if not samples:
+        raise UserError(f"text-folder: split {split!r} of {folder} is empty; change val_fraction or test_fraction")
+    check_texts((t for _, t in samples), charset, source=f"{folder} ({split})")
+    info = text_info("text-folder", charset, in_chans=in_chans, height=height, max_width=max_width)
+    return WordFileDataset(samples, info, augment=augment and split == "train")

@@ -1,0 +1,293 @@
+"""Connectionist temporal classification (Graves et al. 2006): loss reference and decoders.
+
+A recognizer emits, for each of T columns, log-probabilities over K classes, class 0 being the
+CTC *blank*. A *path* is one class per column; collapsing it (merge repeats, then drop blanks)
+gives a *labelling*. The probability of a labelling is the sum over every path that collapses to
+it. All functions here take one sequence's log-probabilities ``(T, K)`` unless said otherwise.
+
+- :func:`ctc_loss_reference` — the forward (alpha) recursion of Graves et al. 2006, Sec. 4.1,
+  looped in float32; the spec that ``torch.nn.functional.ctc_loss`` (the fast path the trainer
+  uses) is tested against, values and gradients.
+- :func:`ctc_greedy_decode` — best class per column, collapsed (Graves 2006, "best path").
+- :func:`ctc_beam_search` — CTC prefix beam search (Graves 2012, Sec. 7.5; Hannun et al. 2014):
+  keeps the ``beam_width`` most probable prefixes, each with the probability of its paths
+  ending in blank and in non-blank. With a beam as wide as the number of prefixes it is exact.
+- :func:`ctc_labelling_log_probs_reference` — enumerate all K^T paths (tiny inputs only): the
+  exact distribution over labellings the decoders are tested against.
+- :func:`ctc_forced_alignment` — the most probable path that collapses to a given labelling
+  (Viterbi over the CTC trellis): which column emits which character.
+- :func:`ctc_lexicon_decode` — the best word of a lexicon, by CTC probability or by edit
+  distance to the greedy labelling (Shi et al. 2015, CRNN, Sec. 2.4).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnvision.ops.text import edit_distance
+
+Labels = tuple[int, ...]
+NEG_INF = -math.inf
+_LOG_ZERO = -1e30  # log(0) in the differentiable reference: -inf would give NaN gradients
+
+
+def _logaddexp(a: float, b: float) -> float:
+    if a == NEG_INF:
+        return b
+    if b == NEG_INF:
+        return a
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
+
+
+def collapse_path(path: Sequence[int], *, blank: int = 0) -> Labels:
+    """Merge repeated classes, then drop blanks: ``(a, a, -, a, b) -> (a, a, b)``."""
+    out: list[int] = []
+    previous = None
+    for k in path:
+        if k != previous and k != blank:
+            out.append(int(k))
+        previous = k
+    return tuple(out)
+
+
+def _extended(labels: Sequence[int], blank: int) -> list[int]:
+    """``l'`` of Graves 2006: the labelling with a blank before, between and after its labels (2L+1)."""
+    out = [blank]
+    for label in labels:
+        out += [int(label), blank]
+    return out
+
+
+# -- loss ---------------------------------------------------------------------------------------
+def ctc_loss_reference(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths: Tensor,
+    target_lengths: Tensor,
+    *,
+    blank: int = 0,
+    reduction: Literal["none", "sum", "mean"] = "mean",
+) -> Tensor:
+    """CTC loss by the alpha recursion, one sequence and one time step at a time (float32).
+
+    Same arguments and reductions as ``torch.nn.functional.ctc_loss``: ``log_probs`` (T, B, K),
+    ``targets`` (B, S) padded, lengths (B,). ``mean`` divides each loss by its target length
+    (at least 1) and averages over the batch. Differentiable through ``torch.logsumexp``.
+    """
+    log_probs = log_probs.float()
+    losses = []
+    for b in range(log_probs.shape[1]):
+        steps, length = int(input_lengths[b]), int(target_lengths[b])
+        ext = _extended(targets[b, :length].tolist(), blank)  # (S',) with S' = 2L+1
+        ext_t = torch.tensor(ext)
+        # skipping from s-2 to s is allowed when l'[s] is a label different from l'[s-2]
+        can_skip = torch.tensor([s >= 2 and ext[s] != blank and ext[s] != ext[s - 2] for s in range(len(ext))])
+        neg = log_probs.new_full((len(ext),), _LOG_ZERO)
+        alpha = neg.clone()  # (S',) log alpha_t(s)
+        alpha[0] = log_probs[0, b, blank]
+        if len(ext) > 1:
+            alpha[1] = log_probs[0, b, ext[1]]
+        for t in range(1, steps):
+            stay = alpha
+            step = torch.cat([neg[:1], alpha[:-1]])
+            skip = torch.where(can_skip, torch.cat([neg[:2], alpha[:-2]]), neg)
+            alpha = torch.logsumexp(torch.stack([stay, step, skip]), dim=0) + log_probs[t, b, ext_t]
+        losses.append(-torch.logsumexp(alpha[-2:], dim=0))  # end on the last label or the final blank
+    loss = torch.stack(losses)  # (B,)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return (loss / target_lengths.clamp(min=1).to(loss)).mean()
+
+
+def ctc_log_likelihoods(log_probs: Tensor, labellings: Sequence[Sequence[int]], *, blank: int = 0) -> Tensor:
+    """log p(labelling | x) of several labellings of ONE sequence, via ``F.ctc_loss`` in a batch.
+
+    Args:
+        log_probs: (T, K) log-probabilities of one sequence.
+        labellings: N label sequences (no blanks).
+
+    Returns:
+        (N,) float32 log-probabilities; ``-inf`` for a labelling too long for T columns.
+    """
+    steps = log_probs.shape[0]
+    n = len(labellings)
+    if n == 0:
+        return log_probs.new_zeros(0)
+    lengths = torch.tensor([len(lab) for lab in labellings], dtype=torch.long)
+    targets = torch.zeros(n, max(1, int(lengths.max())), dtype=torch.long)
+    for i, lab in enumerate(labellings):
+        targets[i, : len(lab)] = torch.tensor(list(lab), dtype=torch.long)
+    expanded = log_probs.detach().float().cpu()[:, None, :].expand(steps, n, log_probs.shape[1])  # (T, N, K)
+    loss = F.ctc_loss(
+        expanded, targets, torch.full((n,), steps, dtype=torch.long), lengths, blank=blank, reduction="none"
+    )
+    return -loss
+
+
+# -- decoders -----------------------------------------------------------------------------------
+def ctc_greedy_decode(log_probs: Tensor, lengths: Tensor | None = None, *, blank: int = 0) -> list[Labels]:
+    """Best-path decoding of a batch: argmax per column, collapsed.
+
+    Args:
+        log_probs: (B, T, K) scores (log-probabilities or logits: only the argmax matters).
+        lengths: (B,) valid columns of each sequence; all T when None.
+
+    Returns:
+        B labellings (tuples of class indices, no blanks).
+    """
+    best = log_probs.argmax(dim=-1).cpu()  # (B, T)
+    steps = best.shape[1]
+    return [
+        collapse_path(best[b, : steps if lengths is None else int(lengths[b])].tolist(), blank=blank)
+        for b in range(best.shape[0])
+    ]
+
+
+def ctc_beam_search(
+    log_probs: Tensor, *, beam_width: int = 10, blank: int = 0, top_classes: int | None = None
+) -> list[tuple[Labels, float]]:
+    """CTC prefix beam search over one sequence (Graves 2012, Sec. 7.5; Hannun et al. 2014).
+
+    Each prefix keeps two log-probabilities: of its paths so far ending in blank (``pb``) and in
+    a label (``pnb``). Extending by the prefix's own last label only continues a path ending in
+    blank; repeating it without a blank stays on the same prefix.
+
+    Args:
+        log_probs: (T, K) log-probabilities (log_softmax over K).
+        beam_width: prefixes kept after each column.
+        top_classes: per column, only extend by this many most probable labels (None: all).
+
+    Returns:
+        Up to ``beam_width`` (labelling, log-probability) pairs, most probable first.
+    """
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be at least 1, got {beam_width}")
+    lp = log_probs.detach().float().cpu().numpy()  # (T, K)
+    classes = [k for k in range(lp.shape[1]) if k != blank]
+    beams: dict[Labels, tuple[float, float]] = {(): (0.0, NEG_INF)}
+    for row in lp:
+        if top_classes is not None and top_classes < len(classes):
+            order = np.argsort(-row)
+            candidates = [int(k) for k in order if k != blank][:top_classes]
+        else:
+            candidates = classes
+        nxt: dict[Labels, list[float]] = {}
+
+        def add(prefix: Labels, slot: int, value: float) -> None:
+            if value == NEG_INF:
+                return
+            entry = nxt.setdefault(prefix, [NEG_INF, NEG_INF])
+            entry[slot] = _logaddexp(entry[slot], value)
+
+        for prefix, (pb, pnb) in beams.items():
+            total = _logaddexp(pb, pnb)
+            add(prefix, 0, total + float(row[blank]))
+            last = prefix[-1] if prefix else None
+            for k in candidates:
+                p = float(row[k])
+                if k == last:
+                    add(prefix, 1, pnb + p)  # "aa" collapses to "a"
+                    add(prefix + (k,), 1, pb + p)  # "a-a" is a new "a"
+                else:
+                    add(prefix + (k,), 1, total + p)
+        ranked = sorted(nxt.items(), key=lambda item: _logaddexp(*item[1]), reverse=True)[:beam_width]
+        beams = {prefix: (pb, pnb) for prefix, (pb, pnb) in ranked}
+    return [(prefix, _logaddexp(pb, pnb)) for prefix, (pb, pnb) in beams.items()]
+
+
+def ctc_labelling_log_probs_reference(log_probs: Tensor, *, blank: int = 0) -> dict[Labels, float]:
+    """Exact log p(labelling) of every labelling, by enumerating all K^T paths (tiny inputs only)."""
+    lp = log_probs.detach().double().cpu().numpy()  # (T, K)
+    steps, classes = lp.shape
+    if classes**steps > 2_000_000:
+        raise ValueError(f"{classes}^{steps} paths are too many to enumerate")
+    totals: dict[Labels, float] = {}
+    for path in itertools.product(range(classes), repeat=steps):
+        score = float(sum(lp[t, k] for t, k in enumerate(path)))
+        labels = collapse_path(path, blank=blank)
+        totals[labels] = _logaddexp(totals.get(labels, NEG_INF), score)
+    return totals
+
+
+def ctc_forced_alignment(log_probs: Tensor, labels: Sequence[int], *, blank: int = 0) -> tuple[list[int], float]:
+    """The most probable path that collapses to ``labels`` (Viterbi over the CTC trellis).
+
+    Args:
+        log_probs: (T, K) log-probabilities.
+        labels: the labelling to align (no blanks), at most T long after counting repeats.
+
+    Returns:
+        (path, log-probability): ``path`` holds one class per column (T,); ``collapse_path(path)``
+        equals ``labels``.
+    """
+    lp = log_probs.detach().float().cpu().numpy()  # (T, K)
+    ext = _extended(labels, blank)  # (S',)
+    steps, states = lp.shape[0], len(ext)
+    score = np.full((steps, states), NEG_INF)
+    back = np.zeros((steps, states), dtype=np.int64)
+    score[0, 0] = lp[0, blank]
+    if states > 1:
+        score[0, 1] = lp[0, ext[1]]
+    for t in range(1, steps):
+        for s in range(states):
+            options = [(score[t - 1, s], s)]
+            if s >= 1:
+                options.append((score[t - 1, s - 1], s - 1))
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                options.append((score[t - 1, s - 2], s - 2))
+            best, arg = max(options)
+            score[t, s] = best + lp[t, ext[s]]
+            back[t, s] = arg
+    finals = [states - 1] + ([states - 2] if states > 1 else [])
+    state = max(finals, key=lambda s: score[steps - 1, s])
+    total = float(score[steps - 1, state])
+    if total == NEG_INF:
+        raise ValueError(f"{len(labels)} labels (with repeats) cannot be aligned to {steps} columns")
+    path = [0] * steps
+    for t in range(steps - 1, -1, -1):
+        path[t] = ext[state]
+        state = int(back[t, state])
+    return path, total
+
+
+def ctc_lexicon_decode(
+    log_probs: Tensor,
+    lexicon: Sequence[Sequence[int]],
+    *,
+    method: Literal["ctc", "edit"] = "ctc",
+    blank: int = 0,
+) -> tuple[int, float]:
+    """The lexicon entry that best explains one sequence.
+
+    ``method="ctc"`` picks the entry of highest log p(entry | x). ``method="edit"`` picks the
+    entry nearest the greedy labelling by edit distance, ties broken by CTC probability.
+
+    Args:
+        log_probs: (T, K) log-probabilities.
+        lexicon: N label sequences.
+
+    Returns:
+        (index into ``lexicon``, its log-probability).
+    """
+    if not lexicon:
+        raise ValueError("the lexicon is empty")
+    scores = ctc_log_likelihoods(log_probs, lexicon, blank=blank)  # (N,)
+    if method == "ctc":
+        best = int(scores.argmax())
+        return best, float(scores[best])
+    if method != "edit":
+        raise ValueError(f"method must be 'ctc' or 'edit', got {method!r}")
+    greedy = ctc_greedy_decode(log_probs[None], blank=blank)[0]
+    distances = [edit_distance(greedy, entry) for entry in lexicon]
+    best = min(range(len(lexicon)), key=lambda i: (distances[i], -float(scores[i])))
+    return best, float(scores[best])

@@ -1,0 +1,78 @@
+"""Recognition through the command line: train a recipe, eval --json, predict with text and confidence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rnnvision.cli import main
+from rnnvision.data import build_dataset
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+TINY = ["model.size=tiny", "data.source=sklearn", "data.train_size=64", "data.val_size=16", "data.test_size=24",
+        "train.epochs=1", "train.batch_size=16"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recognize-cli")
+    args = ["train", str(CONFIGS / "digit_strings_crnn.yaml"), "--out", str(root / "run"), "--quiet"]
+    for item in TINY:
+        args += ["--set", item]
+    assert main(args) == 0
+    test = build_dataset("digit-strings", split="test", source="sklearn", test_size=3)
+    files = []
+    for i in range(3):
+        image, text = test[i]
+        path = root / f"line{i}_{text}.png"
+        Image.fromarray((image[0].numpy() * 255).round().astype(np.uint8)).save(path)
+        files.append(str(path))
+    return root / "run" / "best.pt", files
+
+
+def test_eval_json_has_the_recognition_metrics(trained, capsys):
+    checkpoint, _ = trained
+    assert main(["eval", str(checkpoint), "--json"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads(out)
+    assert out.count("\n") == 1 and {"word_accuracy", "cer", "wer", "n"} <= set(metrics) and metrics["n"] == 24
+
+
+def test_predict_prints_text_and_confidence_and_explains(trained, capsys, tmp_path):
+    checkpoint, files = trained
+    assert main(["predict", str(checkpoint), *files, "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)["predictions"]
+    assert [r["file"] for r in results] == files
+    assert all(set(r["text"]) <= set("0123456789") and 0 <= r["confidence"] <= 1 for r in results)
+    picture = tmp_path / "explain.png"
+    assert main(["predict", str(checkpoint), files[0], "--explain", str(picture), "--beam-width", "4"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith(files[0] + ": ") and line.rstrip().endswith(")")
+    assert Image.open(picture).size[0] > 100
+
+
+def test_predict_with_a_lexicon_answers_one_of_its_words(trained, capsys, tmp_path):
+    checkpoint, files = trained
+    (tmp_path / "lexicon.txt").write_text("12\n345\n6\n")
+    assert main(["predict", str(checkpoint), *files, "--lexicon", str(tmp_path / "lexicon.txt"), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)["predictions"]
+    assert all(r["text"] in {"12", "345", "6"} for r in results)
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--out", "somewhere"], "writes no per-image files"),
+        (["--beam-width", "-2"], "beam width must be"),
+        (["--lexicon", "missing.txt"], "lexicon file not found"),
+    ],
+)
+def test_predict_mistakes_exit_2_with_one_line(trained, capsys, extra, message):
+    checkpoint, files = trained
+    assert main(["predict", str(checkpoint), files[0], *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
