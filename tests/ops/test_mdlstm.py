@@ -119,3 +119,14 @@ def test_bad_options_and_inputs_raise():
         MDLSTM2d(1, 2, impl="fused")
     with pytest.raises(ValueError, match=r"expects input \(batch, 3, height, width\)"):
         MDLSTM2d(3, 2)(torch.randn(1, 2, 4, 4))
+
+
+def test_wavefront_is_the_same_computation_in_float64_on_a_larger_image():
+    """fp32 rounding grows along long scan paths; in float64 the two agree to rounding of 1e-16."""
+    torch.manual_seed(3)
+    layer = MDLSTM2d(3, 6, directions=4).double()
+    x = torch.rand(2, 3, 17, 12, dtype=torch.float64)
+    with torch.no_grad():
+        fast = layer.forward_directions(x)
+        layer.impl = "reference"
+        torch.testing.assert_close(layer.forward_directions(x), fast, atol=1e-12, rtol=0)

@@ -74,7 +74,7 @@ def mdlstm_step(
 def mdlstm2d_reference(
     x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor, *, corners: tuple[str, ...]
 ) -> Tensor:
-    """The plain per-pixel loop, in float32: the specification of :func:`mdlstm2d_wavefront`.
+    """The plain per-pixel loop, in float32 or wider: the specification of :func:`mdlstm2d_wavefront`.
 
     Args:
         x: (B, C, Hi, Wi) input.
@@ -84,7 +84,8 @@ def mdlstm2d_reference(
     Returns:
         (D, B, H, Hi, Wi): the hidden state of every pixel in every direction.
     """
-    x, weight_ih, weight_hh, bias = x.float(), weight_ih.float(), weight_hh.float(), bias.float()
+    dtype = torch.promote_types(x.dtype, torch.float32)  # half types are upcast; float64 stays float64
+    x, weight_ih, weight_hh, bias = (t.to(dtype) for t in (x, weight_ih, weight_hh, bias))
     batch, _, height, width = x.shape
     zero = x.new_zeros(batch, weight_hh.shape[-1] // 2)
     per_direction = []
