@@ -10,11 +10,13 @@ bottom to a multiple of p and the logits are cropped back.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnvision.layers.mdlstm import MDLSTM2d
+from rnnvision.layers.mdlstm import MDLSTM2d, MDLSTMImpl
 from rnnvision.models.registry import register_model
 
 
@@ -56,7 +58,8 @@ class MDLSTMSegmenter(nn.Module):
 @register_model(task="segment", tiny={"hidden_sizes": (3, 4)})
 def mdlstm_seg(
     *, num_classes: int = 11, in_chans: int = 1, hidden_sizes: tuple[int, ...] = (32, 32), patch_size: int = 2,
-    directions: int = 4, merge: str = "sum", dropout: float = 0.0, impl: str = "auto",
+    directions: Literal[1, 2, 3, 4] = 4, merge: Literal["sum", "concat"] = "sum", dropout: float = 0.0,
+    impl: MDLSTMImpl = "auto",
 ) -> MDLSTMSegmenter:
     """Stacked multi-directional 2D LSTMs over p x p windows -> 1x1 classifier, per-pixel classes, any size."""
     return MDLSTMSegmenter(num_classes=num_classes, in_chans=in_chans, hidden_sizes=hidden_sizes, patch_size=patch_size,

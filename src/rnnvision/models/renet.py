@@ -10,16 +10,19 @@ section 3); ``reseg`` upsamples it back to the input resolution with transposed 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.errors import UserError
+from rnnvision.layers.recurrent import Impl
 from rnnvision.layers.renet import ReNetLayer
 from rnnvision.models.registry import register_model
 
 ImageSize = int | tuple[int, int]
+Cell = Literal["lstm", "gru", "rnn"]
 
 
 def renet_encoder(
@@ -117,8 +120,8 @@ class ReSeg(nn.Module):
 @register_model(task="classify", tiny={"hidden_sizes": (4, 4), "head_hidden": 8, "img_size": 8})
 def renet(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_sizes: tuple[int, ...] = (64, 64),
-    patch_sizes: tuple[int, ...] = (2, 2), cell: str = "lstm", head_hidden: int = 256, dropout: float = 0.2,
-    impl: str = "auto",
+    patch_sizes: tuple[int, ...] = (2, 2), cell: Cell = "lstm", head_hidden: int = 256, dropout: float = 0.2,
+    impl: Impl = "auto",
 ) -> ReNetClassifier:
     """ReNet: stacked ReNet layers (vertical + horizontal bidirectional sweeps) -> dense layers."""
     return ReNetClassifier(num_classes=num_classes, in_chans=in_chans, img_size=img_size, hidden_sizes=hidden_sizes,
@@ -128,8 +131,8 @@ def renet(
 @register_model(task="segment", tiny={"hidden_sizes": (4, 4), "decoder_chans": 4})
 def reseg(
     *, num_classes: int = 11, in_chans: int = 1, hidden_sizes: tuple[int, ...] = (64, 64),
-    patch_sizes: tuple[int, ...] = (2, 2), decoder_chans: int = 64, cell: str = "lstm", input_skip: bool = True,
-    dropout: float = 0.0, impl: str = "auto",
+    patch_sizes: tuple[int, ...] = (2, 2), decoder_chans: int = 64, cell: Cell = "lstm", input_skip: bool = True,
+    dropout: float = 0.0, impl: Impl = "auto",
 ) -> ReSeg:
     """ReSeg: ReNet-layer encoder -> transposed-convolution decoder -> per-pixel classes, any size."""
     return ReSeg(num_classes=num_classes, in_chans=in_chans, hidden_sizes=hidden_sizes, patch_sizes=patch_sizes,

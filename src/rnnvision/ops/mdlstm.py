@@ -52,7 +52,6 @@ CORNERS: dict[str, tuple[bool, bool]] = {
     "top-right": (False, True),
     "bottom-left": (True, False),
 }
-GATES = ("input", "forget_h", "forget_v", "output", "cell")
 
 
 def mdlstm_step(
