@@ -122,3 +122,13 @@ def test_mask_folder_errors_name_the_file(tmp_path):
         build_dataset("mask-folder", split="train", path=str(folder))
     with pytest.raises(UserError, match="needs data.path"):
         build_dataset("mask-folder", split="train")
+
+
+def test_mask_folder_reads_given_splits(tmp_path):
+    _mask_folder(tmp_path / "given" / "train", sizes=((6, 8), (6, 8), (6, 8)))
+    _mask_folder(tmp_path / "given" / "test", sizes=((6, 8),))
+    options = {"path": str(tmp_path / "given")}
+    assert len(build_dataset("mask-folder", split="train", **options)) == 3
+    assert len(build_dataset("mask-folder", split="test", **options)) == 1
+    with pytest.raises(UserError, match="has no val/ folder; it has train, test"):
+        build_dataset("mask-folder", split="val", **options)
