@@ -18,7 +18,7 @@ def test_the_2d_models_are_registered_for_their_tasks():
     ("reseg", {"hidden_sizes": (4, 4), "decoder_chans": 5}),
     ("reseg", {"hidden_sizes": (3,), "patch_sizes": (3,), "decoder_chans": 4, "input_skip": False, "cell": "gru"}),
     ("mdlstm_seg", {"hidden_sizes": (3, 4), "patch_size": 2}),
-    ("mdlstm_seg", {"hidden_sizes": (3,), "patch_size": 1, "directions": 2, "merge": "concat"}),
+    ("mdlstm_seg", {"hidden_sizes": (3,), "patch_size": 1, "directions": 2, "merge": "concat", "input_skip": False}),
 ])
 @pytest.mark.parametrize("size", [(1, 9), (9, 1), (5, 7), (8, 8)])
 def test_segmenters_return_logits_at_the_input_resolution(name, options, size):

@@ -4,7 +4,8 @@ Both stack :class:`~rnnvision.layers.ReNetLayer` s — each cuts its input into 
 sweeps a bidirectional RNN down and up every column, then along every row — so every feature
 sees the whole image. ``renet`` flattens the last feature map into dense layers (ReNet paper,
 section 3); ``reseg`` upsamples it back to the input resolution with transposed convolutions
-(ReSeg's decoder) and labels every pixel.
+(ReSeg's decoder) and labels every pixel with
+:class:`~rnnvision.models.segment_head.PixelClassifier`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rnnvision.errors import UserError
 from rnnvision.layers.recurrent import Impl
 from rnnvision.layers.renet import ReNetLayer
 from rnnvision.models.registry import register_model
+from rnnvision.models.segment_head import PixelClassifier
 
 ImageSize = int | tuple[int, int]
 Cell = Literal["lstm", "gru", "rnn"]
@@ -82,9 +84,10 @@ class ReSeg(nn.Module):
 
     The input is zero-padded on the right and bottom to a multiple of the encoder's stride, and
     the logits are cropped back to the input size. Each decoder stage undoes one ReNet layer's
-    patching (a p x p transposed convolution with stride p, then ReLU). With ``input_skip`` the
-    classifier (a 1x1 convolution) also sees the input pixels, as the decoder alone reconstructs
-    detail finer than a patch only from the encoder's features; ReSeg itself has no such skip.
+    patching (a p x p transposed convolution with stride p, batch norm, ReLU; the batch norm is
+    ours: without it the decoder's features start too small for training to get going). With
+    ``input_skip`` the per-pixel classifier also sees the input pixels (two 1x1 convolutions);
+    without it, it is ReSeg's single 1x1 convolution over the decoder's features.
     """
 
     def __init__(
@@ -92,25 +95,27 @@ class ReSeg(nn.Module):
         decoder_chans: int, cell: str, input_skip: bool, dropout: float, impl: str,
     ) -> None:
         super().__init__()
-        self.in_chans, self.input_skip = in_chans, input_skip
+        self.in_chans = in_chans
         self.stride = math.prod(patch_sizes)
         self.encoder = renet_encoder(in_chans, hidden_sizes, patch_sizes, cell=cell, dropout=dropout, impl=impl)
         stages: list[nn.Module] = [nn.Dropout(dropout)] if dropout else []
         chans = 2 * hidden_sizes[-1]
         for patch in reversed(patch_sizes):
-            stages += [nn.ConvTranspose2d(chans, decoder_chans, kernel_size=patch, stride=patch), nn.ReLU()]
+            stages += [
+                nn.ConvTranspose2d(chans, decoder_chans, kernel_size=patch, stride=patch, bias=False),
+                nn.BatchNorm2d(decoder_chans),
+                nn.ReLU(),
+            ]
             chans = decoder_chans
         self.decoder = nn.Sequential(*stages)
-        self.classifier = nn.Conv2d(decoder_chans + (in_chans if input_skip else 0), num_classes, kernel_size=1)
+        self.classifier = PixelClassifier(decoder_chans, in_chans, num_classes, hidden=decoder_chans, input_skip=input_skip)
 
     def forward(self, images: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, num_classes, H, W) logits."""
         height, width = images.shape[-2:]
         padded = F.pad(images, (0, -width % self.stride, 0, -height % self.stride))  # (B, C, H+, W+)
         features = self.decoder(self.encoder(padded))[:, :, :height, :width]  # (B, decoder_chans, H, W)
-        if self.input_skip:
-            features = torch.cat([features, images], dim=1)  # (B, decoder_chans + C, H, W)
-        return self.classifier(features)
+        return self.classifier(features, images)
 
     def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
         """An odd-sized batch, which exercises the padding."""
