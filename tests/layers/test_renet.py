@@ -47,3 +47,11 @@ def test_sizes_that_are_not_multiples_of_the_patch_raise():
         layer(torch.randn(1, 1, 5, 4))
     with pytest.raises(ValueError, match=r"expects input \(batch, 1, height, width\)"):
         layer(torch.randn(1, 3, 4, 4))
+
+
+def test_channels_last_input_gives_the_same_output():
+    """A ReNet layer's output is a channels-last view, which is what the next layer receives."""
+    torch.manual_seed(2)
+    layer = ReNetLayer(3, 4, patch_size=2)
+    x = torch.randn(2, 3, 6, 8)
+    torch.testing.assert_close(layer(x.contiguous(memory_format=torch.channels_last)), layer(x), atol=0, rtol=0)

@@ -14,6 +14,7 @@ call of the recurrent layer, and likewise all rows for the horizontal sweep;
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.layers.recurrent import Impl, make_recurrent
@@ -55,8 +56,8 @@ class ReNetLayer(nn.Module):
         """(B, C, H, W) -> (B, 2h, H/p, W/p); each sweep is one call over all columns (rows) of all images."""
         b, rows, cols, p = self._check(x)
         c, two_h = self.in_chans, self.out_chans
-        patches = x.reshape(b, c, rows, p, cols, p)  # (B, C, H', p, W', p)
-        columns = patches.permute(0, 4, 2, 1, 3, 5).reshape(b * cols, rows, c * p * p)  # (B*W', H', C*p*p)
+        patches = F.pixel_unshuffle(x, p)  # (B, C*p*p, H', W'), features in (C, p, p) order
+        columns = patches.permute(0, 3, 2, 1).reshape(b * cols, rows, c * p * p)  # (B*W', H', C*p*p)
         swept, _ = self.vertical(columns)  # (B*W', H', 2h)
         lines = swept.view(b, cols, rows, two_h).transpose(1, 2).reshape(b * rows, cols, two_h)  # (B*H', W', 2h)
         swept, _ = self.horizontal(lines)  # (B*H', W', 2h)
