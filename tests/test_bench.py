@@ -41,3 +41,16 @@ def test_crnn_latency_rows_are_per_batch_with_per_image_ratios():
     rows = bench_crnn_latency(size="tiny", batch_sizes=(1, 3), width=20, height=16)
     assert [r.name for r in rows] == ["tiny batch 1", "tiny batch 3"] and rows[0].ratio == 1.0
     assert all(r.seconds > 0 and "ms per image" in r.note for r in rows) and rows[1].shape == "3x1x16x20"
+
+
+def test_mdlstm_and_renet_suites_check_then_time_against_their_baselines():
+    from rnnvision.bench.mdlstm import bench_mdlstm
+    from rnnvision.bench.renet import bench_renet
+    from rnnvision.bench.suite import SUITES
+
+    assert {"mdlstm", "renet"} <= set(SUITES)
+    rows = bench_mdlstm(batch=2, size=3, in_chans=1, hidden=2, directions=2, matmul_rate=10.0)
+    assert [r.name for r in rows] == ["reference fwd", "wavefront fwd", "reference fwd+bwd", "wavefront fwd+bwd"]
+    assert rows[0].ratio == 1.0 and all(r.seconds > 0 and r.gflops > 0 for r in rows)
+    rows = bench_renet(batch=2, in_chans=1, size=4, patch=2, hidden=3, matmul_rate=10.0)
+    assert [r.ratio for r in rows][::2] == [1.0, 1.0] and all(r.baseline == "lower bound" for r in rows)

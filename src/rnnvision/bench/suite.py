@@ -12,7 +12,9 @@ from collections.abc import Callable
 import torch
 
 from rnnvision.bench.recognition import bench_crnn_latency
+from rnnvision.bench.mdlstm import bench_mdlstm
 from rnnvision.bench.recurrent import bench_recurrent
+from rnnvision.bench.renet import bench_renet
 from rnnvision.bench.timing import BenchRow, matmul_gflops
 
 SuiteFn = Callable[..., list[BenchRow]]
@@ -39,7 +41,34 @@ def recognition_suite(*, quick: bool, device: torch.device, matmul_rate: float) 
     return rows
 
 
-SUITES: dict[str, SuiteFn] = {"recurrent": recurrent_suite, "recognition": recognition_suite}
+def mdlstm_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
+    """MDLSTM2d wavefront vs the per-pixel reference: batch 8, hidden 32, 4 directions, 32x32 and 64x64."""
+    sizes = [16] if quick else [32, 64]
+    return [
+        row
+        for size in sizes
+        for row in bench_mdlstm(batch=8, size=size, in_chans=3, hidden=32, directions=4, matmul_rate=matmul_rate, device=device)
+    ]
+
+
+def renet_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
+    """ReNetLayer vs two bidirectional torch.nn.LSTM calls on the same folded data (its lower bound)."""
+    # (batch, channels, size, patch, hidden): the two layers of the MNIST recipe, and a larger RGB image
+    shapes = [(32, 1, 28, 2, 32)] if quick else [(128, 1, 28, 2, 64), (128, 128, 14, 2, 64), (16, 3, 64, 2, 128)]
+    return [
+        row
+        for batch, chans, size, patch, hidden in shapes
+        for row in bench_renet(batch=batch, in_chans=chans, size=size, patch=patch, hidden=hidden,
+                               matmul_rate=matmul_rate, device=device)
+    ]
+
+
+SUITES: dict[str, SuiteFn] = {
+    "recurrent": recurrent_suite,
+    "recognition": recognition_suite,
+    "mdlstm": mdlstm_suite,
+    "renet": renet_suite,
+}
 
 
 def run_suite(names: list[str] | None = None, *, quick: bool = False, device: str = "cpu") -> tuple[list[BenchRow], float]:

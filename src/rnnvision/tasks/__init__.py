@@ -11,6 +11,7 @@ from typing import Any
 from rnnvision.tasks.base import Task, get_task_class, register_task, to_device
 from rnnvision.tasks.classify import ClassificationTask
 from rnnvision.tasks.recognize import RecognitionTask
+from rnnvision.tasks.segment import SegmentationTask
 
 
 def make_task(name: str, meta: dict[str, Any]) -> Task:
@@ -18,4 +19,4 @@ def make_task(name: str, meta: dict[str, Any]) -> Task:
     return get_task_class(name).from_meta(meta)
 
 
-__all__ = ["ClassificationTask", "RecognitionTask", "Task", "get_task_class", "make_task", "register_task", "to_device"]
+__all__ = ["ClassificationTask", "RecognitionTask", "SegmentationTask", "Task", "get_task_class", "make_task", "register_task", "to_device"]

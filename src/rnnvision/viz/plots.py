@@ -48,20 +48,28 @@ def plot_curves(rows: list[dict[str, Any]], path: Path, *, metric: str) -> Path:
     return save_figure(fig, path)
 
 
-def plot_confusion(matrix: np.ndarray, class_names: list[str], path: Path) -> Path:
-    """Confusion matrix (rows: true class, columns: predicted) with counts in the cells."""
+def plot_confusion(
+    matrix: np.ndarray, class_names: list[str], path: Path, *, unit: str = "images", row_percent: bool = False
+) -> Path:
+    """Confusion matrix (rows: true class, columns: predicted) with counts in the cells.
+
+    ``row_percent`` shows each row as percentages of its true class instead (for pixel counts).
+    """
     k = len(class_names)
+    total = int(matrix.sum())
+    if row_percent:
+        matrix = 100.0 * matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.0 + 0.55 * k, 0.8 + 0.55 * k))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(k), class_names, rotation=90 if max(map(len, class_names)) > 2 else 0)
     ax.set_yticks(range(k), class_names)
-    ax.set(xlabel="predicted", ylabel="true", title=f"confusion ({int(matrix.sum())} images)")
+    ax.set(xlabel="predicted", ylabel="true", title=f"confusion ({total} {unit}{', % of row' if row_percent else ''})")
     threshold = matrix.max() / 2 if matrix.size else 0
     for i in range(k):
         for j in range(k):
-            if matrix[i, j]:
+            if round(matrix[i, j]):
                 color = "white" if matrix[i, j] > threshold else "black"
-                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7, color=color)
+                ax.text(j, i, str(round(matrix[i, j])), ha="center", va="center", fontsize=7, color=color)
     return save_figure(fig, path)
 
 

@@ -1,0 +1,145 @@
+"""Semantic segmentation: per-pixel cross-entropy, pixel accuracy, IoU, masks and overlays.
+
+Every pixel labelled :data:`~rnnvision.data.segmentation.IGNORE_INDEX` (255) counts in neither
+the loss nor the metrics. Evaluation sums one confusion matrix over all pixels (rows: true
+class, columns: predicted), so batches and DDP shards add up exactly; from it:
+
+- pixel accuracy = correctly labelled pixels / labelled pixels;
+- IoU of class k = TP_k / (TP_k + FP_k + FN_k); ``None`` for a class that appears neither in
+  the labels nor in the predictions;
+- mean IoU = the mean over the classes whose IoU is defined.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+from torch.utils.data import Dataset, default_collate
+
+from rnnvision.data.segmentation import IGNORE_INDEX
+from rnnvision.data.transforms import load_image
+from rnnvision.errors import UserError
+from rnnvision.tasks.base import Batch, Task, register_task
+
+
+def confusion_matrix(labels: Tensor, predicted: Tensor, num_classes: int) -> Tensor:
+    """(K, K) int64 counts of (true, predicted) over the pixels not labelled IGNORE_INDEX."""
+    valid = labels != IGNORE_INDEX
+    labels, predicted = labels[valid], predicted[valid]
+    if labels.numel() and int(labels.max()) >= num_classes:
+        raise UserError(f"a mask holds label {int(labels.max())}, but the model has {num_classes} classes")
+    return torch.bincount(labels * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def iou_metrics(confusion: Tensor) -> dict[str, Any]:
+    """Pixel accuracy, mean IoU and per-class IoU (None where undefined) of a summed confusion matrix."""
+    conf = confusion.double()
+    true_positive = conf.diag()
+    union = conf.sum(dim=1) + conf.sum(dim=0) - true_positive
+    per_class = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union)]
+    defined = [v for v in per_class if v is not None]
+    total = float(conf.sum())
+    return {
+        "pixel_accuracy": float(true_positive.sum()) / total if total else 0.0,
+        "mean_iou": sum(defined) / len(defined) if defined else 0.0,
+        "per_class_iou": per_class,
+    }
+
+
+@register_task
+class SegmentationTask(Task):
+    name = "segment"
+    metric = "mean_iou"
+    higher_is_better = True
+
+    def __init__(self, class_names: list[str] | tuple[str, ...]) -> None:
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> SegmentationTask:
+        return cls(class_names=meta["class_names"])
+
+    def collate(self, items: list) -> Batch:
+        sizes = {tuple(image.shape[-2:]) for image, _ in items}
+        if len(sizes) > 1:
+            raise UserError(f"images in one batch differ in size ({', '.join(f'{h}x{w}' for h, w in sorted(sizes))}); set data.img_size")
+        return default_collate(items)
+
+    def training_loss(self, model: nn.Module, batch: Batch) -> Tensor:
+        images, masks = batch
+        logits = model(images)  # (B, K, H, W)
+        if not (masks != IGNORE_INDEX).any():
+            return logits.sum() * 0.0  # nothing labelled in this batch
+        return F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX)
+
+    def eval_stats(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        images, masks = batch
+        predicted = model(images).argmax(dim=1)  # (B, H, W)
+        return {"confusion": confusion_matrix(masks, predicted, self.num_classes), "n": torch.tensor(len(images))}
+
+    def finalize(self, stats: dict[str, Tensor]) -> dict[str, Any]:
+        return {**iou_metrics(stats["confusion"]), "n": int(stats["n"])}
+
+    def write_report(self, model, dataset: Dataset, stats, out_dir: Path, *, device) -> list[Path]:
+        from rnnvision.viz.plots import plot_confusion
+        from rnnvision.viz.segmentation import plot_segmentations
+
+        confusion = stats["confusion"].cpu().numpy()
+        written = [plot_confusion(confusion, self.class_names, out_dir / "confusion.png", unit="pixels", row_percent=True)]
+        count = min(6, len(dataset))
+        images, masks = self.collate([dataset[i] for i in range(count)])
+        model.eval()
+        with torch.no_grad():
+            predicted = model(images.to(device)).argmax(dim=1).cpu().numpy()
+        path = out_dir / "segmentations.png"
+        written.append(plot_segmentations(images, masks.numpy(), predicted, self.class_names, path))
+        return written
+
+    def predict_files(
+        self, model: nn.Module, paths: list[str], meta: dict[str, Any], *, device, out_dir: str | None = None,
+        explain: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per-pixel classes of each image file; with ``out_dir``, a palette-PNG mask and an overlay each.
+
+        Images are resized to the training size when the dataset had one, and the predicted mask
+        is resized back (nearest) to the file's own size.
+        """
+        from rnnvision.viz.segmentation import save_mask_png, save_overlay_png
+
+        if explain:
+            raise UserError("segmentation predict has no --explain; use --out DIR for masks and overlays")
+        size = tuple(meta["img_size"]) if meta.get("img_size") else None
+        model.eval()
+        results = []
+        for path in paths:
+            original = load_image(path, channels=meta["in_chans"])  # (C, H, W) at the file's size
+            image = load_image(path, channels=meta["in_chans"], size=size) if size else original
+            with torch.no_grad():
+                classes = model(image[None].to(device)).argmax(dim=1)[0].cpu().numpy().astype(np.uint8)  # (h, w)
+            if classes.shape != original.shape[-2:]:
+                classes = np.asarray(Image.fromarray(classes).resize((original.shape[2], original.shape[1]), Image.NEAREST))
+            counts = np.bincount(classes.reshape(-1), minlength=self.num_classes)
+            result = {
+                "file": str(path),
+                "size": list(classes.shape),
+                "classes": {self.class_names[k]: round(float(c) / classes.size, 6) for k, c in enumerate(counts) if c},
+            }
+            if out_dir:
+                stem = Path(path).stem
+                result["mask"] = str(save_mask_png(classes, Path(out_dir) / f"{stem}_mask.png"))
+                result["overlay"] = str(save_overlay_png(original, classes, Path(out_dir) / f"{stem}_overlay.png"))
+            results.append(result)
+        return results
+
+    @staticmethod
+    def format_prediction(result: dict[str, Any]) -> str:
+        shares = ", ".join(f"{name} {100 * share:.1f}%" for name, share in sorted(result["classes"].items(), key=lambda kv: -kv[1]))
+        written = f"; wrote {result['mask']} and {result['overlay']}" if "mask" in result else ""
+        return f"{result['file']}: {shares}{written}"

@@ -1,0 +1,82 @@
+"""Segmentation through the command line: train, eval --json, predict --out; CamVid's missing splits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rnnvision.cli import main
+from rnnvision.data import build_dataset
+from tests.cli.test_cli import CONFIGS, run_cli
+from tests.conftest import SHARED_DATA
+
+TINY = [
+    "model.hidden_sizes=[8, 8]", "model.decoder_chans=8", "data.train_images=64", "data.val_images=16",
+    "data.test_images=24", "train.epochs=2", "train.batch_size=16", "train.lr=0.01",
+]
+
+
+@pytest.fixture(scope="module")
+def segmenter(tmp_path_factory):
+    """A tiny reseg trained on digit-scenes through the CLI, and a test canvas saved as a PNG."""
+    root = tmp_path_factory.mktemp("seg")
+    args = ["train", str(CONFIGS / "digit_scenes_reseg.yaml"), "--out", str(root / "run"), "--quiet"]
+    for item in TINY:
+        args += ["--set", item]
+    assert main(args) == 0
+    scene = build_dataset("digit-scenes", split="test", test_images=1).images[0, 0].numpy()
+    Image.fromarray(scene).save(root / "scene.png")
+    Image.fromarray(scene).resize((60, 36)).save(root / "wide.png")
+    return root
+
+
+def test_train_writes_the_confusion_matrix_and_sample_segmentations(segmenter):
+    names = {p.name for p in (segmenter / "run").iterdir()}
+    assert {"best.pt", "confusion.png", "segmentations.png", "results.json"} <= names
+    results = json.loads((segmenter / "run" / "results.json").read_text())
+    assert set(results["test"]) == {"pixel_accuracy", "mean_iou", "per_class_iou", "n"}
+
+
+def test_eval_json_gives_pixel_accuracy_and_iou(segmenter, capsys):
+    assert main(["eval", str(segmenter / "run" / "best.pt"), "--json"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads(out)
+    assert out.count("\n") == 1 and set(metrics) == {"pixel_accuracy", "mean_iou", "per_class_iou", "n"}
+    assert metrics["n"] == 24 and len(metrics["per_class_iou"]) == 11 and 0 < metrics["pixel_accuracy"] <= 1
+    defined = [v for v in metrics["per_class_iou"] if v is not None]
+    assert metrics["mean_iou"] == pytest.approx(sum(defined) / len(defined))
+
+
+def test_predict_writes_a_palette_mask_and_an_overlay_at_the_image_size(segmenter, capsys):
+    out_dir = segmenter / "predicted"
+    files = [str(segmenter / "scene.png"), str(segmenter / "wide.png")]
+    assert main(["predict", str(segmenter / "run" / "best.pt"), *files, "--out", str(out_dir), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)["predictions"]
+    assert [r["file"] for r in results] == files
+    for result, size in zip(results, [(48, 48), (36, 60)]):
+        mask = Image.open(result["mask"])
+        assert mask.mode == "P" and mask.size == size[::-1] and np.asarray(mask).max() <= 10
+        overlay = Image.open(result["overlay"])
+        assert overlay.mode == "RGB" and overlay.size == size[::-1]
+        assert sum(result["classes"].values()) == pytest.approx(1.0, abs=1e-5) and result["size"] == list(size)
+    assert Path(results[0]["mask"]).name == "scene_mask.png"
+    assert main(["predict", str(segmenter / "run" / "best.pt"), files[0]]) == 0
+    assert capsys.readouterr().out.startswith(files[0] + ": ")
+
+
+def test_camvid_recipe_stops_with_one_line_naming_the_missing_splits(tmp_path):
+    done = run_cli("train", str(CONFIGS / "camvid_reseg.yaml"), "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "camvid: the train split is missing" in done.stderr and "present: none" in done.stderr
+    if (SHARED_DATA / "camvid" / "test").is_dir() and not (SHARED_DATA / "camvid" / "train").is_dir():
+        done = run_cli("train", str(CONFIGS / "camvid_reseg.yaml"), "--data-dir", str(SHARED_DATA), "--out", str(tmp_path / "s"))
+        assert done.returncode == 2 and "present: test; missing: train, val" in done.stderr
+
+
+def test_segmentation_predict_refuses_explain(segmenter):
+    done = run_cli("predict", str(segmenter / "run" / "best.pt"), str(segmenter / "scene.png"), "--explain", "x.png")
+    assert done.returncode == 2 and "no --explain" in done.stderr
