@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from rnnvision.bench.minrnn import MINGRU_BATCH, MINGRU_HIDDEN, bench_mingru
 from rnnvision.bench.recurrent import bench_recurrent
 from rnnvision.bench.timing import BenchRow, matmul_gflops
 
@@ -30,13 +31,26 @@ def recurrent_suite(*, quick: bool, device: torch.device, matmul_rate: float) ->
     return rows
 
 
-SUITES: dict[str, SuiteFn] = {"recurrent": recurrent_suite}
+def minrnn_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
+    """MinGRU chunked and log scans vs the loop vs torch.nn.GRU, at T = 784 (sequential MNIST) and 4096."""
+    steps = (784,) if quick else (784, 4096)
+    return [row for t in steps for row in bench_mingru(batch=MINGRU_BATCH, steps=t, hidden=MINGRU_HIDDEN,
+                                                         matmul_rate=matmul_rate, device=device)]
 
 
-def run_suite(names: list[str] | None = None, *, quick: bool = False, device: str = "cpu") -> tuple[list[BenchRow], float]:
-    """Run the named families (all by default); returns the rows and the matmul rate used."""
+SUITES: dict[str, SuiteFn] = {"recurrent": recurrent_suite, "minrnn": minrnn_suite}
+
+
+def run_suite(
+    names: list[str] | None = None, *, quick: bool = False, device: str = "cpu", matmul_rate: float | None = None
+) -> tuple[list[BenchRow], float]:
+    """Run the named families (all by default); returns the rows and the matmul rate used.
+
+    The rate is measured here unless ``matmul_rate`` (GFLOP/s, measured by the caller in this
+    process) is given.
+    """
     torch_device = torch.device(device)
-    rate = matmul_gflops(device=torch_device)
+    rate = matmul_gflops(device=torch_device) if matmul_rate is None else matmul_rate
     rows: list[BenchRow] = []
     for name in names or list(SUITES):
         rows += SUITES[name](quick=quick, device=torch_device, matmul_rate=rate)

@@ -27,8 +27,8 @@ In scan form (log a computed without rounding):
   ``log a = log f' = -softplus(d)``, ``b = i' g(k_h) = σ(d) g(k_h)``.
 
 ``impl="reference"`` loops over the step functions below (the specification, and ``step`` for
-streaming); ``"chunked"`` and ``"log"`` are the two parallel scans; ``"auto"`` (default) is the
-scan that picks chunked when its range allows, otherwise log.
+streaming); ``"chunked"`` and ``"log"`` are the two scans of :mod:`rnnvision.ops.scan`; ``"auto"``
+(default) is the chunked scan.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnvision.ops.scan import DEFAULT_CHUNK, linear_scan
+from rnnvision.ops.scan import linear_scan
 
 MinImpl = Literal["auto", "reference", "chunked", "log"]
 MIN_IMPLS = ("auto", "reference", "chunked", "log")
@@ -83,7 +83,7 @@ class _MinRNN(nn.Module):
     gate_blocks = 0
 
     def __init__(
-        self, input_size: int, hidden_size: int, *, bias: bool = True, impl: MinImpl = "auto", chunk: int = DEFAULT_CHUNK
+        self, input_size: int, hidden_size: int, *, bias: bool = True, impl: MinImpl = "auto", chunk: int | None = None
     ) -> None:
         super().__init__()
         if impl not in MIN_IMPLS:
@@ -170,7 +170,7 @@ class MinRNNBlock(nn.Module):
 
     def __init__(
         self, dim: int, *, cell: str = "mingru", mlp_ratio: float = 2.0, dropout: float = 0.0,
-        impl: MinImpl = "auto", chunk: int = DEFAULT_CHUNK,
+        impl: MinImpl = "auto", chunk: int | None = None,
     ) -> None:
         super().__init__()
         if cell not in MIN_CELLS:
@@ -211,7 +211,7 @@ class MinRNNStack(nn.Module):
 
     def __init__(
         self, input_size: int, dim: int, depth: int, *, cell: str = "mingru", mlp_ratio: float = 2.0,
-        dropout: float = 0.0, impl: MinImpl = "auto", chunk: int = DEFAULT_CHUNK,
+        dropout: float = 0.0, impl: MinImpl = "auto", chunk: int | None = None,
     ) -> None:
         super().__init__()
         self.embed = nn.Linear(input_size, dim)

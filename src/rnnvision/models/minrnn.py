@@ -18,7 +18,6 @@ from rnnvision.layers.cross_scan import CrossScan2d
 from rnnvision.layers.minrnn import MIN_CELLS, MinImpl, MinRNNStack, mlp
 from rnnvision.models.classifier import ImageSize, _pair
 from rnnvision.models.registry import register_model
-from rnnvision.ops.scan import DEFAULT_CHUNK
 from rnnvision.ops.sequences import image_to_pixels, pixel_permutation
 
 
@@ -59,7 +58,7 @@ class PixelMinRNN(_Classifier):
     def __init__(
         self, *, cell: str, num_classes: int, in_chans: int, img_size: ImageSize, dim: int, depth: int,
         mlp_ratio: float = 2.0, dropout: float = 0.0, permutation_seed: int | None = None, pool: str = "last",
-        impl: MinImpl = "auto", chunk: int = DEFAULT_CHUNK,
+        impl: MinImpl = "auto", chunk: int | None = None,
     ) -> None:
         super().__init__()
         if pool not in ("last", "mean"):
@@ -85,7 +84,7 @@ class CrossMinBlock(nn.Module):
 
     def __init__(
         self, dim: int, *, cell: str = "mingru", mlp_ratio: float = 2.0, dropout: float = 0.0,
-        impl: MinImpl = "auto", chunk: int = DEFAULT_CHUNK,
+        impl: MinImpl = "auto", chunk: int | None = None,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
@@ -109,7 +108,7 @@ class CrossMinRNN(_Classifier):
     def __init__(
         self, *, num_classes: int, in_chans: int, img_size: ImageSize, patch_size: int, dim: int, depth: int,
         cell: str = "mingru", mlp_ratio: float = 2.0, dropout: float = 0.0, impl: MinImpl = "auto",
-        chunk: int = DEFAULT_CHUNK,
+        chunk: int | None = None,
     ) -> None:
         super().__init__()
         self.in_chans, self.img_size, self.num_classes = in_chans, _pair(img_size), num_classes
