@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnvision.layers.minrnn import MinGRU, MinLSTM, MinRNNStack, g, minlstm_coefficients
+from rnnvision.layers.minrnn import MinGRU, MinLSTM, MinRNNStack
+from rnnvision.ops.min_gates import g, minlstm_coefficients
 
 CELLS = {"mingru": MinGRU, "minlstm": MinLSTM}
 

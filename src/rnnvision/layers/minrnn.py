@@ -20,7 +20,7 @@ minLSTM (§3.2)::
 version (Appendix B): it keeps the candidate positive, which the log-space scan needs. Every
 implementation here uses it, so all of them compute the same function.
 
-In scan form (log a computed without rounding):
+In scan form (:mod:`rnnvision.ops.min_gates`, log a computed without rounding):
 
 - minGRU: ``log a = log(1 - z) = -softplus(k_z)``, ``b = σ(k_z) g(k_h)``.
 - minLSTM: with ``d = softplus(-k_f) - softplus(-k_i) = log i - log f``:
@@ -39,15 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnvision.ops.min_gates import g, mingru_coefficients, minlstm_coefficients
 from rnnvision.ops.scan import linear_scan
 
 MinImpl = Literal["auto", "reference", "chunked", "log"]
 MIN_IMPLS = ("auto", "reference", "chunked", "log")
-
-
-def g(v: Tensor) -> Tensor:
-    """The candidate activation: ``v + 1/2`` for v >= 0, ``σ(v)`` below; continuous and positive."""
-    return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
 
 
 def mingru_step(x_proj: Tensor, h: Tensor) -> Tensor:
@@ -62,19 +58,6 @@ def minlstm_step(x_proj: Tensor, h: Tensor) -> Tensor:
     k_f, k_i, k_h = x_proj.chunk(3, dim=-1)  # each (B, H)
     f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
     return f / (f + i) * h + i / (f + i) * g(k_h)
-
-
-def mingru_coefficients(x_proj: Tensor) -> tuple[Tensor, Tensor]:
-    """x_proj (B, T, 2H) -> (log a, b), each (B, T, H), of ``h_t = a_t h_{t-1} + b_t``."""
-    k_z, k_h = x_proj.chunk(2, dim=-1)
-    return -F.softplus(k_z), torch.sigmoid(k_z) * g(k_h)
-
-
-def minlstm_coefficients(x_proj: Tensor) -> tuple[Tensor, Tensor]:
-    """x_proj (B, T, 3H) -> (log a, b), each (B, T, H), of ``h_t = a_t h_{t-1} + b_t``."""
-    k_f, k_i, k_h = x_proj.chunk(3, dim=-1)
-    d = F.softplus(-k_f) - F.softplus(-k_i)  # log i - log f
-    return -F.softplus(d), torch.sigmoid(d) * g(k_h)
 
 
 class _MinRNN(nn.Module):

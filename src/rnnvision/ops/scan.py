@@ -105,27 +105,30 @@ class _LinearScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, log_a: Tensor, b: Tensor, h0: Tensor, impl: str, chunk: int) -> Tensor:
-        h = _scan(log_a, b, h0, impl=impl, chunk=chunk, reverse=False)
-        ctx.save_for_backward(log_a, h, h0)
+        coef = log_a if impl == "log" else log_a.exp()  # what the scan reads: log a, or a
+        h = _scan(coef, b, h0, impl=impl, chunk=chunk, reverse=False)
+        ctx.save_for_backward(coef, h, h0)
         ctx.impl, ctx.chunk = impl, chunk
         return h
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_h: Tensor):
-        log_a, h, h0 = ctx.saved_tensors
-        # g_t = grad_h_t + a_{t+1} g_{t+1}: the recurrence run backwards, with a shifted by one step
-        log_a_next = F.pad(log_a[:, 1:], (0, 0, 0, 1))  # (B, T, H); nothing follows the last step
-        g = _scan(log_a_next, grad_h.contiguous(), torch.zeros_like(h0), impl=ctx.impl, chunk=ctx.chunk, reverse=True)
-        a = log_a.exp()
+        coef, h, h0 = ctx.saved_tensors
+        # g_t = grad_h_t + a_{t+1} g_{t+1}: the recurrence run backwards, with a shifted by one step;
+        # nothing follows the last step (its coefficient multiplies the zero state entering there)
+        coef_next = F.pad(coef[:, 1:], (0, 0, 0, 1))  # (B, T, H)
+        g = _scan(coef_next, grad_h.contiguous(), torch.zeros_like(h0), impl=ctx.impl, chunk=ctx.chunk, reverse=True)
+        a = coef.exp() if ctx.impl == "log" else coef
         grad_log_a = g * a  # times h_{t-1}:
         grad_log_a[:, 1:] *= h[:, :-1]
         grad_log_a[:, 0] *= h0
         return grad_log_a, g, g[:, 0] * a[:, 0], None, None
 
 
-def _scan(log_a: Tensor, b: Tensor, h0: Tensor, *, impl: str, chunk: int, reverse: bool) -> Tensor:
-    """Both scans, without autograd. log_a, b (B, T, H); h0 (B, H) -> h (B, T, H).
+def _scan(coef: Tensor, b: Tensor, h0: Tensor, *, impl: str, chunk: int, reverse: bool) -> Tensor:
+    """Both scans, without autograd. coef (B, T, H) is a (chunked) or log a (log); b (B, T, H);
+    h0 (B, H) -> h (B, T, H).
 
     ``reverse`` runs ``h_t = a_t h_{t+1} + b_t`` from the last step to the first, ``h0`` entering
     after the last step.
@@ -133,9 +136,9 @@ def _scan(log_a: Tensor, b: Tensor, h0: Tensor, *, impl: str, chunk: int, revers
     batch, steps, hidden = b.shape
     chunks = -(-steps // chunk)
     if impl == "log":
-        local, decay = _log_chunks(log_a, b, chunks, chunk, reverse)
+        local, decay = _log_chunks(coef, b, chunks, chunk, reverse)
     else:
-        local, decay = _blocked_chunks(log_a.exp(), b, chunks, chunk, reverse)
+        local, decay = _blocked_chunks(coef, b, chunks, chunk, reverse)
     # local, decay (B, N, C, H): each chunk scanned from a zero state, and its products of a
     edge = 0 if reverse else chunk - 1  # where each chunk ends, in scan order
     starts = torch.empty(batch, chunks, hidden, dtype=b.dtype, device=b.device)  # (B, N, H)
@@ -150,8 +153,9 @@ def _scan(log_a: Tensor, b: Tensor, h0: Tensor, *, impl: str, chunk: int, revers
 def _padded(x: Tensor, chunks: int, chunk: int, value: float) -> Tensor:
     """A new (B, N, C, H) tensor holding x (B, T, H), the steps past T filled with ``value``."""
     batch, steps, hidden = x.shape
-    out = x.new_full((batch, chunks * chunk, hidden), value)
+    out = x.new_empty(batch, chunks * chunk, hidden)
     out[:, :steps] = x
+    out[:, steps:] = value
     return out.view(batch, chunks, chunk, hidden)
 
 
