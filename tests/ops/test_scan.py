@@ -95,6 +95,8 @@ def test_bad_arguments_raise():
         linear_scan(log_a, b, impl="fused")
     with pytest.raises(ValueError, match="both be"):
         linear_scan(log_a, b[:, :4])
+    with pytest.raises(ValueError, match="time >= 1"):
+        linear_scan(log_a[:, :0], b[:, :0])
     with pytest.raises(ValueError, match="h0 must be"):
         linear_scan(log_a, b, torch.zeros(3, 3))
     with pytest.raises(ValueError, match="chunk must be"):

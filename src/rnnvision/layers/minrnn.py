@@ -36,7 +36,6 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.ops.min_gates import g, mingru_coefficients, minlstm_coefficients

@@ -88,8 +88,10 @@ def linear_scan(
     """
     if impl not in SCAN_IMPLS:
         raise ValueError(f"impl must be one of {SCAN_IMPLS}, got {impl!r}")
-    if log_a.dim() != 3 or log_a.shape != b.shape:
-        raise ValueError(f"log_a and b must both be (batch, time, hidden); got {tuple(log_a.shape)} and {tuple(b.shape)}")
+    if log_a.dim() != 3 or log_a.shape != b.shape or b.shape[1] < 1:
+        raise ValueError(
+            f"log_a and b must both be (batch, time >= 1, hidden); got {tuple(log_a.shape)} and {tuple(b.shape)}"
+        )
     if h0 is not None and h0.shape != (b.shape[0], b.shape[2]):
         raise ValueError(f"h0 must be (batch, hidden) = {(b.shape[0], b.shape[2])}, got {tuple(h0.shape)}")
     if chunk is not None and chunk < 1:
