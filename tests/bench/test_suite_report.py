@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rnnvision.bench import report, suite
-from rnnvision.bench.minrnn import bench_mingru, mingru_flops
+from rnnvision.bench.minrnn import bench_linear_scan, bench_mingru, mingru_flops
 from rnnvision.bench.timing import BenchRow, matmul_rates
 from rnnvision.cli import main
 from rnnvision.errors import UserError
@@ -29,6 +29,11 @@ def test_mingru_rows_check_then_time_every_implementation():
     assert all(r.ratio == 1.0 for r in loops) and all(r.baseline == "loop" for r in rows)
     assert all(r.seconds > 0 and r.gflops > 0 and r.pct_matmul > 0 and r.shape == "B2 T7 H3" for r in rows)
     assert mingru_flops(1, 1, 1, 1, backward=False) == 4 and mingru_flops(2, 3, 4, 5, backward=True) == 3 * 2 * 2 * 3 * 4 * 10
+    scan_rows = bench_linear_scan(batch=2, steps=9, hidden=3)
+    assert [r.name for r in scan_rows] == [
+        "chunked scan fwd", "log scan fwd", "loop fwd", "chunked scan fwd+bwd", "log scan fwd+bwd", "loop fwd+bwd"
+    ]
+    assert all(r.group == "linear recurrence" and r.seconds > 0 and r.gflops is None for r in scan_rows)
 
 
 def test_matmul_rates_time_each_gemm():

@@ -1,22 +1,24 @@
-"""MinGRU: the parallel scans against the sequential loop and ``torch.nn.GRU``, on the same inputs.
+"""MinGRU and its scans against the sequential loop and ``torch.nn.GRU``, on the same inputs.
 
-Each call times a forward pass, or a training step (forward + backward of the sum of the
-outputs), of one layer that projects (B, T, H) inputs to its gates and runs the recurrence.
-Rows report ``ratio`` = seconds / the loop's seconds (0.1 = ten times faster than the loop).
+Two families of rows, each timed as a forward pass and as a training step (forward + backward of
+the sum of the outputs): a whole MinGRU layer (input projection to the gates, gate
+nonlinearities, recurrence) and the recurrence ``h_t = a_t h_{t-1} + b_t`` alone. ``ratio`` is
+seconds / the loop's seconds (0.1 = ten times faster than the loop).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from rnnvision.bench.recurrent import recurrent_flops
 from rnnvision.bench.timing import BenchRow, time_call
 from rnnvision.layers import GRU
 from rnnvision.layers.minrnn import MinGRU
-
-# The suite's shape: a pixel_mingru block's width, and a training batch.
-MINGRU_BATCH, MINGRU_HIDDEN = 64, 128
+from rnnvision.ops.scan import linear_scan, linear_scan_reference
 
 
 def mingru_flops(batch: int, steps: int, input_size: int, hidden: int, *, backward: bool) -> float:
@@ -25,11 +27,8 @@ def mingru_flops(batch: int, steps: int, input_size: int, hidden: int, *, backwa
     return forward * (3 if backward else 1)
 
 
-def bench_mingru(
-    *, batch: int, steps: int, hidden: int, matmul_rate: float, device: torch.device | str = "cpu",
-    include_reference: bool = True,
-) -> list[BenchRow]:
-    """Rows for MinGRU chunked / log / reference loop and torch.nn.GRU, forward and training step.
+def bench_mingru(*, batch: int, steps: int, hidden: int, matmul_rate: float, device: torch.device | str = "cpu") -> list[BenchRow]:
+    """Rows for a MinGRU layer (input projection, gates, recurrence) and torch.nn.GRU, forward and training step.
 
     Outputs are checked before anything is timed: every MinGRU implementation against the loop,
     and torch.nn.GRU against rnnvision's reference GRU loaded with the same weights.
@@ -39,47 +38,85 @@ def bench_mingru(
     layer = MinGRU(hidden, hidden).to(device)
     gru = nn.GRU(hidden, hidden, batch_first=True).to(device)
     x = torch.randn(batch, steps, hidden, device=device)
-    impls = ["chunked", "log"] + (["reference"] if include_reference else [])
-
     with torch.no_grad():
         layer.impl = "reference"
         expected = layer(x)[0]
-        for impl in impls:
+        for impl in SCAN_IMPLS:
             layer.impl = impl
             torch.testing.assert_close(layer(x)[0], expected, atol=1e-4, rtol=1e-4)
         reference_gru = GRU(hidden, hidden, impl="reference").to(device)
         reference_gru.load_state_dict(gru.state_dict())
         torch.testing.assert_close(gru(x)[0], reference_gru(x)[0], atol=1e-4, rtol=1e-4)
 
-    def call(module: nn.Module, impl: str | None, backward: bool):
-        def run():
-            if impl is not None:
-                module.impl = impl
-            out = module(x.requires_grad_(backward))[0]
-            if backward:
-                out.sum().backward()
-            return out
+    def with_impl(impl: str):
+        def call(xi: Tensor) -> Tensor:
+            layer.impl = impl
+            return layer(xi)[0]
 
-        return run
+        return call
 
+    calls = {LABELS[impl]: with_impl(impl) for impl in (*SCAN_IMPLS, "reference")}
+    calls["torch.nn.GRU"] = lambda xi: gru(xi)[0]
     shape = f"B{batch} T{steps} H{hidden}"
-    rows: list[BenchRow] = []
-    for backward in (False, True):
-        kind = "fwd+bwd" if backward else "fwd"
+    rows = []
+    for backward, seconds in _time_both(calls, (x,), device).items():
         flops = mingru_flops(batch, steps, hidden, hidden, backward=backward)
         gru_flops = recurrent_flops("gru", batch, steps, hidden, hidden, backward=backward)
-        with torch.enable_grad() if backward else torch.no_grad():
-            seconds = {impl: time_call(call(layer, impl, backward), device=device) for impl in impls}
-            seconds["torch.nn.GRU"] = time_call(call(gru, None, backward), device=device)
-        base_name = "reference" if include_reference else "chunked"
-        base = seconds[base_name]
         for name, secs in seconds.items():
             gflops = (gru_flops if name == "torch.nn.GRU" else flops) / secs / 1e9
-            label = {"reference": "loop", "chunked": "chunked scan", "log": "log scan"}.get(name, name)
             rows.append(BenchRow(
-                group="MinGRU", name=f"{label} {kind}", shape=shape, seconds=secs,
-                baseline="loop" if include_reference else "chunked scan", ratio=secs / base, gflops=gflops,
-                pct_matmul=100 * gflops / matmul_rate, device=str(device),
-                note="full GRU (recurrent matmuls)" if name == "torch.nn.GRU" else "",
+                group="MinGRU", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs, baseline="loop",
+                ratio=secs / seconds["loop"], gflops=gflops, pct_matmul=100 * gflops / matmul_rate, device=str(device),
+                note="a full GRU: recurrent matmuls" if name == "torch.nn.GRU" else "",
             ))
     return rows
+
+
+def bench_linear_scan(*, batch: int, steps: int, hidden: int, device: torch.device | str = "cpu") -> list[BenchRow]:
+    """Rows for the recurrence alone, ``h_t = a_t h_{t-1} + b_t``: the scans against the loop (no matmuls)."""
+    device = torch.device(device)
+    torch.manual_seed(0)
+    log_a = -F.softplus(torch.randn(batch, steps, hidden, device=device))
+    b = torch.rand(batch, steps, hidden, device=device)
+    expected = linear_scan_reference(log_a, b)
+    for impl in SCAN_IMPLS:
+        torch.testing.assert_close(linear_scan(log_a, b, impl=impl), expected, atol=1e-4, rtol=1e-4)
+
+    def with_impl(impl: str):
+        return lambda la, bb: linear_scan(la, bb, impl=impl)
+
+    calls = {LABELS[impl]: with_impl(impl) for impl in SCAN_IMPLS}
+    calls["loop"] = linear_scan_reference
+    shape = f"B{batch} T{steps} H{hidden}"
+    return [
+        BenchRow(group="linear recurrence", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs,
+                 baseline="loop", ratio=secs / seconds["loop"], device=str(device), note="no matmuls")
+        for backward, seconds in _time_both(calls, (log_a, b), device).items()
+        for name, secs in seconds.items()
+    ]
+
+
+SCAN_IMPLS = ("chunked", "log")
+LABELS = {"chunked": "chunked scan", "log": "log scan", "reference": "loop"}
+KINDS = {False: "fwd", True: "fwd+bwd"}
+
+
+def _time_both(
+    calls: dict[str, Callable[..., Tensor]], inputs: tuple[Tensor, ...], device: torch.device
+) -> dict[bool, dict[str, float]]:
+    """Seconds of each call: forward only (no grad), and forward + backward of the output's sum."""
+    seconds: dict[bool, dict[str, float]] = {}
+    for backward in (False, True):
+
+        def run(call: Callable[..., Tensor]) -> Callable[[], Tensor]:
+            def once() -> Tensor:
+                out = call(*(t.detach().requires_grad_(backward) for t in inputs))
+                if backward:
+                    out.sum().backward()
+                return out
+
+            return once
+
+        with torch.enable_grad() if backward else torch.no_grad():
+            seconds[backward] = {name: time_call(run(call), device=device) for name, call in calls.items()}
+    return seconds

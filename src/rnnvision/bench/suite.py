@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from rnnvision.bench.minrnn import MINGRU_BATCH, MINGRU_HIDDEN, bench_mingru
+from rnnvision.bench.minrnn import bench_linear_scan, bench_mingru
 from rnnvision.bench.recurrent import bench_recurrent
 from rnnvision.bench.timing import BenchRow, matmul_gflops
 
@@ -32,10 +32,13 @@ def recurrent_suite(*, quick: bool, device: torch.device, matmul_rate: float) ->
 
 
 def minrnn_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
-    """MinGRU chunked and log scans vs the loop vs torch.nn.GRU, at T = 784 (sequential MNIST) and 4096."""
-    steps = (784,) if quick else (784, 4096)
-    return [row for t in steps for row in bench_mingru(batch=MINGRU_BATCH, steps=t, hidden=MINGRU_HIDDEN,
-                                                         matmul_rate=matmul_rate, device=device)]
+    """MinGRU scans vs the loop vs torch.nn.GRU at T = 784 (sequential MNIST) and 4096; batch 64 and 8, hidden 128."""
+    shapes = [(64, 784)] if quick else [(64, 784), (8, 784), (64, 4096)]
+    rows = []
+    for batch, steps in shapes:
+        rows += bench_mingru(batch=batch, steps=steps, hidden=128, matmul_rate=matmul_rate, device=device)
+        rows += bench_linear_scan(batch=batch, steps=steps, hidden=128, device=device)
+    return rows
 
 
 SUITES: dict[str, SuiteFn] = {"recurrent": recurrent_suite, "minrnn": minrnn_suite}
