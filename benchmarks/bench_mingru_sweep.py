@@ -1,10 +1,10 @@
-"""MinGRU training step (forward + backward) at T = 784: chunked scan vs the loop, over batch sizes.
+"""MinGRU training step (forward + backward) at T = 784 (or --steps): chunked scan vs the loop, over batch sizes.
 
-    python benchmarks/bench_mingru_sweep.py [--hidden 128] [--batches 1 2 4 8 16 32 64] [--out benchmarks/results]
+    python benchmarks/bench_mingru_sweep.py [--hidden 128] [--steps 784] [--batches 1 2 4 8 16 32 64] [--out benchmarks/results]
 
 One process; each batch size checks every implementation against the loop, then times them on
-the same inputs (rows of ``rnnvision.bench.minrnn.bench_mingru``). Writes mingru_sweep.csv with
-every row and mingru_sweep.md with the training-step speed-up of each scan over the loop.
+the same inputs (rows of ``rnnvision.bench.minrnn.bench_mingru``). Writes mingru_sweep_T<steps>.csv
+with every row and mingru_sweep_T<steps>.md with the training-step speed-up of each scan over the loop.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> None:
             f"| {step['log scan fwd+bwd'] * 1e3:.1f} | {loop / step['log scan fwd+bwd']:.1f} | {step['torch.nn.GRU fwd+bwd'] * 1e3:.1f} |"
         )
     out = Path(args.out)
-    write_csv(rows, out / "mingru_sweep.csv")
+    write_csv(rows, out / f"mingru_sweep_T{args.steps}.csv")
     command = f"python benchmarks/bench_mingru_sweep.py --hidden {args.hidden} --steps {args.steps} --batches {' '.join(map(str, args.batches))}"
     text = (
         f"### MinGRU training step (fwd+bwd), T {args.steps}, H {args.hidden}: scan vs loop\n\n"
@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> None:
         "| batch | loop ms | chunked ms | loop / chunked | log ms | loop / log | torch.nn.GRU ms |\n"
         "|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(lines) + "\n"
     )
-    atomic_write_text(out / "mingru_sweep.md", text)
+    atomic_write_text(out / f"mingru_sweep_T{args.steps}.md", text)
     print(text)
 
 
