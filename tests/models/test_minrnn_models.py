@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rnnvision.cli import main
+from rnnvision.errors import UserError
 from rnnvision.models import create_model
 
 
@@ -33,10 +35,20 @@ def test_mean_and_last_pooling_differ_and_bad_options_raise():
     mean = create_model("pixel_mingru", img_size=4, dim=6, depth=1, pool="mean")
     mean.load_state_dict(last.state_dict())
     assert not torch.allclose(last(images), mean(images))
-    with pytest.raises(ValueError, match="pool"):
+    with pytest.raises(UserError, match="model 'pixel_mingru': pool must be 'last' or 'mean', got 'max'"):
         create_model("pixel_mingru", pool="max")
-    with pytest.raises(ValueError, match="patch_size"):
+    with pytest.raises(UserError, match="impl must be one of"):
+        create_model("pixel_minlstm", impl="fast")
+    with pytest.raises(UserError, match="patch_size"):
         create_model("cross_mingru", img_size=10, patch_size=4)
+
+
+def test_cli_refuses_a_bad_model_option_value_in_one_line(tmp_path, capsys):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("model: {name: pixel_mingru, img_size: 8, pool: max}\ndata: {name: digits}\n")
+    assert main(["train", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pool must be 'last' or 'mean'" in err
 
 
 def test_cross_model_sees_the_whole_grid():
