@@ -113,6 +113,23 @@ def _cmd_list_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from rnnvision.bench.report import measure
+
+    result = measure(args.suite, quick=args.quick, device=args.device)
+    command = " ".join(
+        ["rnnvision bench"] + ["--quick"] * args.quick + [f"--suite {name}" for name in args.suite or []]
+        + ([f"--device {args.device}"] if args.device != "cpu" else [])
+    )
+    if args.out:
+        result.write(args.out, command=command)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(result.markdown(command=command), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnvision", description="Recurrent neural networks on images.")
     parser.add_argument("--version", action="version", version=f"rnnvision {__version__}")
@@ -159,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     datasets = sub.add_parser("list-datasets", help="list the registered datasets")
     datasets.set_defaults(func=_cmd_list_datasets)
+
+    bench = sub.add_parser("bench", help="time every layer against its reference and torch.nn, in one process")
+    bench.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
+    bench.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    bench.add_argument("--suite", action="append", metavar="NAME", help="only this family (repeatable; default all)")
+    bench.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    bench.add_argument("--out", metavar="DIR", help="also write suite_<device>.csv and .md here")
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -13,6 +13,7 @@ import torch
 
 from rnnvision.bench.recognition import bench_crnn_latency
 from rnnvision.bench.mdlstm import bench_mdlstm
+from rnnvision.bench.minrnn import bench_linear_scan, bench_mingru
 from rnnvision.bench.recurrent import bench_recurrent
 from rnnvision.bench.renet import bench_renet
 from rnnvision.bench.timing import BenchRow, matmul_gflops
@@ -63,18 +64,35 @@ def renet_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> lis
     ]
 
 
+def minrnn_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
+    """MinGRU scans vs the loop vs torch.nn.GRU at T = 784 (sequential MNIST) and 4096; batch 64 and 8, hidden 128."""
+    shapes = [(64, 784)] if quick else [(64, 784), (8, 784), (64, 4096)]
+    rows = []
+    for batch, steps in shapes:
+        rows += bench_mingru(batch=batch, steps=steps, hidden=128, matmul_rate=matmul_rate, device=device)
+        rows += bench_linear_scan(batch=batch, steps=steps, hidden=128, device=device)
+    return rows
+
+
 SUITES: dict[str, SuiteFn] = {
     "recurrent": recurrent_suite,
     "recognition": recognition_suite,
     "mdlstm": mdlstm_suite,
     "renet": renet_suite,
+    "minrnn": minrnn_suite,
 }
 
 
-def run_suite(names: list[str] | None = None, *, quick: bool = False, device: str = "cpu") -> tuple[list[BenchRow], float]:
-    """Run the named families (all by default); returns the rows and the matmul rate used."""
+def run_suite(
+    names: list[str] | None = None, *, quick: bool = False, device: str = "cpu", matmul_rate: float | None = None
+) -> tuple[list[BenchRow], float]:
+    """Run the named families (all by default); returns the rows and the matmul rate used.
+
+    The rate is measured here unless ``matmul_rate`` (GFLOP/s, measured by the caller in this
+    process) is given.
+    """
     torch_device = torch.device(device)
-    rate = matmul_gflops(device=torch_device)
+    rate = matmul_gflops(device=torch_device) if matmul_rate is None else matmul_rate
     rows: list[BenchRow] = []
     for name in names or list(SUITES):
         rows += SUITES[name](quick=quick, device=torch_device, matmul_rate=rate)

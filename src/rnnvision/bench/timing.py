@@ -40,16 +40,28 @@ def time_call(
     return statistics.median(times)
 
 
-def _matmul_calls(n: int, device: torch.device, dtype: torch.dtype) -> list[Callable[[], object]]:
+def _matmul_calls(n: int, device: torch.device, dtype: torch.dtype) -> dict[str, Callable[[], object]]:
     """(n x n) @ (n x n) through torch.mm, and on CPU also through oneDNN (torch's other GEMM)."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    calls: list[Callable[[], object]] = [lambda: a @ b]
+    calls: dict[str, Callable[[], object]] = {"torch.mm": lambda: a @ b}
     mkldnn_linear = getattr(torch._C._nn, "mkldnn_linear", None)
     if device.type == "cpu" and dtype == torch.float32 and torch.backends.mkldnn.is_available() and mkldnn_linear:
         am, bm = a.to_mkldnn(), b.to_mkldnn()
-        calls.append(lambda: mkldnn_linear(am, bm))
+        calls["oneDNN"] = lambda: mkldnn_linear(am, bm)
     return calls
+
+
+def matmul_rates(
+    *, sizes: tuple[int, ...] = (512, 1024, 2048), device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> dict[str, float]:
+    """Best GFLOP/s of square (n x n) @ (n x n) products over ``sizes``, per GEMM ("torch.mm", "oneDNN")."""
+    device = torch.device(device)
+    rates: dict[str, float] = {}
+    for n in sizes:
+        for name, call in _matmul_calls(n, device, dtype).items():
+            rates[name] = max(rates.get(name, 0.0), 2 * n**3 / time_call(call, device=device) / 1e9)
+    return rates
 
 
 def matmul_gflops(
@@ -59,11 +71,9 @@ def matmul_gflops(
 
     On CPU torch has two GEMMs (MKL/OpenBLAS behind ``torch.mm`` and oneDNN behind its fused RNN
     and convolution kernels); on some processors oneDNN is markedly faster, so both are timed
-    and the best counts as the machine's rate.
+    and the best counts as the machine's rate (:func:`matmul_rates` gives each).
     """
-    device = torch.device(device)
-    rates = [2 * n**3 / time_call(call, device=device) / 1e9 for n in sizes for call in _matmul_calls(n, device, dtype)]
-    return max(rates)
+    return max(matmul_rates(sizes=sizes, device=device, dtype=dtype).values())
 
 
 @dataclass

@@ -64,13 +64,17 @@ def get_model_entry(name: str) -> ModelEntry:
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the registered model ``name`` with keyword options ``kwargs``.
 
-    Unknown options raise :class:`UserError` naming the options the model accepts.
+    Unknown options raise :class:`UserError` naming the options the model accepts; so does an
+    option value the builder refuses with ``ValueError`` (its message says which and why).
     """
     entry = get_model_entry(name)
     options = entry.options()
     unknown = sorted(set(kwargs) - set(options))
     if unknown:
         raise UserError(f"model {name!r} has no option {', '.join(unknown)}; its options are {', '.join(options)}")
-    model = entry.builder(**kwargs)
+    try:
+        model = entry.builder(**kwargs)
+    except ValueError as error:
+        raise UserError(f"model {name!r}: {error}") from error
     model.model_name = name
     return model

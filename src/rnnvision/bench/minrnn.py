@@ -1,0 +1,122 @@
+"""MinGRU and its scans against the sequential loop and ``torch.nn.GRU``, on the same inputs.
+
+Two families of rows, each timed as a forward pass and as a training step (forward + backward of
+the sum of the outputs): a whole MinGRU layer (input projection to the gates, gate
+nonlinearities, recurrence) and the recurrence ``h_t = a_t h_{t-1} + b_t`` alone. ``ratio`` is
+seconds / the loop's seconds (0.1 = ten times faster than the loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnvision.bench.recurrent import recurrent_flops
+from rnnvision.bench.timing import BenchRow, time_call
+from rnnvision.layers import GRU
+from rnnvision.layers.minrnn import MinGRU
+from rnnvision.ops.scan import linear_scan, linear_scan_reference
+
+
+def mingru_flops(batch: int, steps: int, input_size: int, hidden: int, *, backward: bool) -> float:
+    """Multiply-add FLOPs of the input projection to 2H gates: 2 * B * T * I * 2H, tripled with backward."""
+    forward = 2 * batch * steps * input_size * 2 * hidden
+    return forward * (3 if backward else 1)
+
+
+def bench_mingru(*, batch: int, steps: int, hidden: int, matmul_rate: float, device: torch.device | str = "cpu") -> list[BenchRow]:
+    """Rows for a MinGRU layer (input projection, gates, recurrence) and torch.nn.GRU, forward and training step.
+
+    Outputs are checked before anything is timed: every MinGRU implementation against the loop,
+    and torch.nn.GRU against rnnvision's reference GRU loaded with the same weights.
+    """
+    device = torch.device(device)
+    torch.manual_seed(0)
+    layer = MinGRU(hidden, hidden).to(device)
+    gru = nn.GRU(hidden, hidden, batch_first=True).to(device)
+    x = torch.randn(batch, steps, hidden, device=device)
+    with torch.no_grad():
+        layer.impl = "reference"
+        expected = layer(x)[0]
+        for impl in SCAN_IMPLS:
+            layer.impl = impl
+            torch.testing.assert_close(layer(x)[0], expected, atol=1e-4, rtol=1e-4)
+        reference_gru = GRU(hidden, hidden, impl="reference").to(device)
+        reference_gru.load_state_dict(gru.state_dict())
+        torch.testing.assert_close(gru(x)[0], reference_gru(x)[0], atol=1e-4, rtol=1e-4)
+
+    def with_impl(impl: str):
+        def call(xi: Tensor) -> Tensor:
+            layer.impl = impl
+            return layer(xi)[0]
+
+        return call
+
+    calls = {LABELS[impl]: with_impl(impl) for impl in (*SCAN_IMPLS, "reference")}
+    calls["torch.nn.GRU"] = lambda xi: gru(xi)[0]
+    shape = f"B{batch} T{steps} H{hidden}"
+    rows = []
+    for backward, seconds in _time_both(calls, (x,), device).items():
+        flops = mingru_flops(batch, steps, hidden, hidden, backward=backward)
+        gru_flops = recurrent_flops("gru", batch, steps, hidden, hidden, backward=backward)
+        for name, secs in seconds.items():
+            gflops = (gru_flops if name == "torch.nn.GRU" else flops) / secs / 1e9
+            rows.append(BenchRow(
+                group="MinGRU", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs, baseline="loop",
+                ratio=secs / seconds["loop"], gflops=gflops, pct_matmul=100 * gflops / matmul_rate, device=str(device),
+                note="a full GRU: recurrent matmuls" if name == "torch.nn.GRU" else "",
+            ))
+    return rows
+
+
+def bench_linear_scan(*, batch: int, steps: int, hidden: int, device: torch.device | str = "cpu") -> list[BenchRow]:
+    """Rows for the recurrence alone, ``h_t = a_t h_{t-1} + b_t``: the scans against the loop (no matmuls)."""
+    device = torch.device(device)
+    torch.manual_seed(0)
+    log_a = -F.softplus(torch.randn(batch, steps, hidden, device=device))
+    b = torch.rand(batch, steps, hidden, device=device)
+    expected = linear_scan_reference(log_a, b)
+    for impl in SCAN_IMPLS:
+        torch.testing.assert_close(linear_scan(log_a, b, impl=impl), expected, atol=1e-4, rtol=1e-4)
+
+    def with_impl(impl: str):
+        return lambda la, bb: linear_scan(la, bb, impl=impl)
+
+    calls = {LABELS[impl]: with_impl(impl) for impl in SCAN_IMPLS}
+    calls["loop"] = linear_scan_reference
+    shape = f"B{batch} T{steps} H{hidden}"
+    return [
+        BenchRow(group="linear recurrence", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs,
+                 baseline="loop", ratio=secs / seconds["loop"], device=str(device), note="no matmuls")
+        for backward, seconds in _time_both(calls, (log_a, b), device).items()
+        for name, secs in seconds.items()
+    ]
+
+
+SCAN_IMPLS = ("chunked", "log")
+LABELS = {"chunked": "chunked scan", "log": "log scan", "reference": "loop"}
+KINDS = {False: "fwd", True: "fwd+bwd"}
+
+
+def _time_both(
+    calls: dict[str, Callable[..., Tensor]], inputs: tuple[Tensor, ...], device: torch.device
+) -> dict[bool, dict[str, float]]:
+    """Seconds of each call: forward only (no grad), and forward + backward of the output's sum."""
+    seconds: dict[bool, dict[str, float]] = {}
+    for backward in (False, True):
+
+        def run(call: Callable[..., Tensor]) -> Callable[[], Tensor]:
+            def once() -> Tensor:
+                out = call(*(t.detach().requires_grad_(backward) for t in inputs))
+                if backward:
+                    out.sum().backward()
+                return out
+
+            return once
+
+        with torch.enable_grad() if backward else torch.no_grad():
+            seconds[backward] = {name: time_call(run(call), device=device) for name, call in calls.items()}
+    return seconds

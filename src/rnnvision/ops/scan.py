@@ -1,0 +1,197 @@
+"""First-order linear recurrences ``h_t = a_t * h_{t-1} + b_t`` computed without a step-by-step loop.
+
+Gated recurrences whose gates do not read the previous state — minGRU and minLSTM (Feng et al.
+2024, "Were RNNs All We Needed?"), diagonal linear RNNs — reduce to this elementwise recurrence,
+so every step can be computed at once instead of one after another. Everything here is
+batch-first: ``log_a`` and ``b`` are (B, T, H), ``h0`` is (B, H), the result ``h`` is (B, T, H) with
+``h[:, t]`` the state after step t. The coefficients come as ``log a`` (a > 0), which the log-space
+scan needs and which the gated layers compute without rounding (``log(1 - sigmoid(k)) = -softplus(k)``).
+
+- :func:`linear_scan_reference` — the specification: a loop over the T steps, in float32.
+- :func:`linear_scan` with ``impl="chunked"`` — a two-level (blocked) scan. Time is cut into N
+  chunks of C steps, C about sqrt(T). (1) Every chunk is scanned from a zero state at once: a loop
+  over the C positions whose every operation covers all N chunks, which also accumulates the
+  cumulative product ``A_c = a_1 ... a_c`` inside each chunk. (2) A loop over the N chunks carries
+  the state across chunk boundaries: ``start_{n+1} = A_end,n * start_n + local_end,n``.
+  (3) ``h = local + A * start`` everywhere in one operation. That is C + N (about 2 sqrt(T))
+  operations instead of T, on the same data, with no division and so no range limit: it rounds
+  like the loop.
+- ``impl="log"`` — the log-space scan of Heinsen 2023 ("Efficient parallelization of a ubiquitous
+  sequential computation") for step (1): ``local_t = exp(L_t + logcumsumexp_{s<=t}(log b_s - L_s))``
+  with ``L = cumsum(log a)``, a fixed number of whole-tensor operations whatever the chunk length,
+  the form that parallel hardware runs in O(log T) depth. ``b`` of either sign is scanned as its
+  positive part minus its negative part (the recurrence is linear in ``b``). The rounding of
+  ``L_t + (...)`` grows with ``|L|``, so the chunk's terms are computed in float64.
+- ``impl="auto"`` — chunked, the faster of the two on a CPU (see BENCHMARKS.md).
+
+The gradient is a custom autograd function: the backward of a linear recurrence is the same
+recurrence run backwards in time (Martin & Cundy 2018, "Parallelizing linear recurrent neural
+nets over sequence length"): ``g_t = dl/dh_t + a_{t+1} g_{t+1}``, then ``dl/db_t = g_t``,
+``dl/dlog a_t = g_t a_t h_{t-1}`` and ``dl/dh_0 = a_1 g_1``. It runs on the same scan, so the
+backward saves only ``log a``, ``h`` and ``h0`` and costs about as much as the forward.
+Computation is in float32 whatever the input dtype (bfloat16 autocast included).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+ScanImpl = Literal["auto", "chunked", "log"]
+SCAN_IMPLS = ("auto", "chunked", "log")
+
+
+def default_chunk(steps: int) -> int:
+    """sqrt(T) rounded: balances the C in-chunk steps against the T/C chunk-to-chunk steps."""
+    return max(1, round(math.sqrt(steps)))
+
+
+def linear_scan_reference(log_a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """The loop: ``h_t = exp(log_a_t) * h_{t-1} + b_t`` for t = 1..T, in float32 (or float64 if given).
+
+    Args:
+        log_a: (B, T, H) log of the decay coefficients.
+        b: (B, T, H) inputs.
+        h0: (B, H) state before the first step, or None for zeros.
+
+    Returns:
+        h: (B, T, H), ``h[:, t]`` the state after step t.
+    """
+    dtype = torch.promote_types(b.dtype, torch.float32)
+    a = log_a.to(dtype).exp()
+    h = b.new_zeros(b.shape[0], b.shape[2], dtype=dtype) if h0 is None else h0.to(dtype)
+    states = []
+    for a_t, b_t in zip(a.unbind(1), b.to(dtype).unbind(1)):  # each (B, H)
+        h = a_t * h + b_t
+        states.append(h)
+    return torch.stack(states, dim=1)  # (B, T, H)
+
+
+def linear_scan(
+    log_a: Tensor, b: Tensor, h0: Tensor | None = None, *, impl: ScanImpl = "auto", chunk: int | None = None
+) -> Tensor:
+    """``h_t = exp(log_a_t) * h_{t-1} + b_t`` by a scan; same contract as :func:`linear_scan_reference`.
+
+    Args:
+        log_a: (B, T, H) log of the decay coefficients (finite).
+        b: (B, T, H) inputs, any sign.
+        h0: (B, H) initial state, or None for zeros.
+        impl: ``"chunked"``, ``"log"`` or ``"auto"`` (see the module docstring).
+        chunk: steps per chunk; default :func:`default_chunk`.
+
+    Returns:
+        h: (B, T, H) in the dtype of ``b``.
+    """
+    if impl not in SCAN_IMPLS:
+        raise ValueError(f"impl must be one of {SCAN_IMPLS}, got {impl!r}")
+    if log_a.dim() != 3 or log_a.shape != b.shape or b.shape[1] < 1:
+        raise ValueError(
+            f"log_a and b must both be (batch, time >= 1, hidden); got {tuple(log_a.shape)} and {tuple(b.shape)}"
+        )
+    if h0 is not None and h0.shape != (b.shape[0], b.shape[2]):
+        raise ValueError(f"h0 must be (batch, hidden) = {(b.shape[0], b.shape[2])}, got {tuple(h0.shape)}")
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk must be at least 1, got {chunk}")
+    chunk = min(chunk or default_chunk(b.shape[1]), b.shape[1])
+    h0 = b.new_zeros(b.shape[0], b.shape[2]) if h0 is None else h0
+    h = _LinearScan.apply(log_a.float(), b.float(), h0.float(), "log" if impl == "log" else "chunked", chunk)
+    return h.to(b.dtype)
+
+
+class _LinearScan(torch.autograd.Function):
+    """Forward: the chunked or log scan. Backward: the same scan backwards in time."""
+
+    @staticmethod
+    def forward(ctx, log_a: Tensor, b: Tensor, h0: Tensor, impl: str, chunk: int) -> Tensor:
+        coef = log_a if impl == "log" else log_a.exp()  # what the scan reads: log a, or a
+        h = _scan(coef, b, h0, impl=impl, chunk=chunk, reverse=False)
+        ctx.save_for_backward(coef, h, h0)
+        ctx.impl, ctx.chunk = impl, chunk
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_h: Tensor):
+        coef, h, h0 = ctx.saved_tensors
+        # g_t = grad_h_t + a_{t+1} g_{t+1}: the recurrence run backwards, with a shifted by one step;
+        # nothing follows the last step (its coefficient multiplies the zero state entering there)
+        coef_next = F.pad(coef[:, 1:], (0, 0, 0, 1))  # (B, T, H)
+        g = _scan(coef_next, grad_h.contiguous(), torch.zeros_like(h0), impl=ctx.impl, chunk=ctx.chunk, reverse=True)
+        a = coef.exp() if ctx.impl == "log" else coef
+        grad_log_a = g * a  # times h_{t-1}:
+        grad_log_a[:, 1:] *= h[:, :-1]
+        grad_log_a[:, 0] *= h0
+        return grad_log_a, g, g[:, 0] * a[:, 0], None, None
+
+
+def _scan(coef: Tensor, b: Tensor, h0: Tensor, *, impl: str, chunk: int, reverse: bool) -> Tensor:
+    """Both scans, without autograd. coef (B, T, H) is a (chunked) or log a (log); b (B, T, H);
+    h0 (B, H) -> h (B, T, H).
+
+    ``reverse`` runs ``h_t = a_t h_{t+1} + b_t`` from the last step to the first, ``h0`` entering
+    after the last step.
+    """
+    batch, steps, hidden = b.shape
+    chunks = -(-steps // chunk)
+    if impl == "log":
+        local, decay = _log_chunks(coef, b, chunks, chunk, reverse)
+    else:
+        local, decay = _blocked_chunks(coef, b, chunks, chunk, reverse)
+    # local, decay (B, N, C, H): each chunk scanned from a zero state, and its products of a
+    edge = 0 if reverse else chunk - 1  # where each chunk ends, in scan order
+    starts = torch.empty(batch, chunks, hidden, dtype=b.dtype, device=b.device)  # (B, N, H)
+    state = h0
+    for n in reversed(range(chunks)) if reverse else range(chunks):
+        starts[:, n] = state
+        state = torch.addcmul(local[:, n, edge], decay[:, n, edge], state)
+    h = local.addcmul_(decay, starts[:, :, None])  # (B, N, C, H)
+    return h.view(batch, chunks * chunk, hidden)[:, :steps]
+
+
+def _padded(x: Tensor, chunks: int, chunk: int, value: float) -> Tensor:
+    """A new (B, N, C, H) tensor holding x (B, T, H), the steps past T filled with ``value``."""
+    batch, steps, hidden = x.shape
+    out = x.new_empty(batch, chunks * chunk, hidden)
+    out[:, :steps] = x
+    out[:, steps:] = value
+    return out.view(batch, chunks, chunk, hidden)
+
+
+def _blocked_chunks(a: Tensor, b: Tensor, chunks: int, chunk: int, reverse: bool) -> tuple[Tensor, Tensor]:
+    """Every chunk from a zero state by a loop over its C positions, all chunks at once.
+
+    Padded steps have a = 1 and b = 0, so they change nothing. Returns (local, decay), each
+    (B, N, C, H): ``local`` the chunk's states from a zero start, ``decay`` the running product of
+    a from the chunk's start (in scan order).
+    """
+    local = _padded(b, chunks, chunk, 0.0)
+    decay = _padded(a, chunks, chunk, 1.0)
+    positions = range(chunk - 2, -1, -1) if reverse else range(1, chunk)
+    for c in positions:
+        prev = c + 1 if reverse else c - 1
+        local[:, :, c].addcmul_(decay[:, :, c], local[:, :, prev])  # decay[c] is still a[c] here
+        decay[:, :, c].mul_(decay[:, :, prev])
+    return local, decay
+
+
+def _log_chunks(log_a: Tensor, b: Tensor, chunks: int, chunk: int, reverse: bool) -> tuple[Tensor, Tensor]:
+    """Every chunk from a zero state in log space (Heinsen 2023); same contract as :func:`_blocked_chunks`."""
+    log_a, b = _padded(log_a, chunks, chunk, 0.0), _padded(b, chunks, chunk, 0.0)  # (B, N, C, H)
+    if reverse:
+        log_a, b = log_a.flip(2), b.flip(2)
+    cum_log_a = log_a.double().cumsum(2)  # L, float64: the rounding of L_t + (...) grows with |L|
+    b = b.double()
+    local = _positive_scan(cum_log_a, b.clamp_min(0))
+    if bool((b < 0).any()):
+        local -= _positive_scan(cum_log_a, b.neg().clamp_min_(0))
+    local, decay = local.to(log_a.dtype), cum_log_a.exp().to(log_a.dtype)
+    return (local.flip(2), decay.flip(2)) if reverse else (local, decay)
+
+
+def _positive_scan(cum_log_a: Tensor, b: Tensor) -> Tensor:
+    """``exp(L_t + logcumsumexp_{s<=t}(log b_s - L_s))`` for b >= 0 (log 0 = -inf adds nothing)."""
+    return torch.logcumsumexp(b.log() - cum_log_a, dim=2).add_(cum_log_a).exp_()
