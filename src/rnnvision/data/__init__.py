@@ -1,6 +1,6 @@
 """Datasets: one file each, one registry. Importing this package registers them all."""
 
-from rnnvision.data import digits, idx, image_folder  # noqa: F401  (registers the datasets)
+from rnnvision.data import binarized, digits, idx, image_folder  # noqa: F401  (registers the datasets)
 from rnnvision.data.base import ArrayImageDataset, DatasetInfo
 from rnnvision.data.registry import build_dataset, get_dataset_entry, list_datasets, register_dataset
 from rnnvision.data.root import RemoteFiles, data_root

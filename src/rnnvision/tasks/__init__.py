@@ -10,6 +10,7 @@ from typing import Any
 
 from rnnvision.tasks.base import Task, get_task_class, register_task, to_device
 from rnnvision.tasks.classify import ClassificationTask
+from rnnvision.tasks.generate import GenerationTask
 
 
 def make_task(name: str, meta: dict[str, Any]) -> Task:
@@ -17,4 +18,4 @@ def make_task(name: str, meta: dict[str, Any]) -> Task:
     return get_task_class(name).from_meta(meta)
 
 
-__all__ = ["ClassificationTask", "Task", "get_task_class", "make_task", "register_task", "to_device"]
+__all__ = ["ClassificationTask", "GenerationTask", "Task", "get_task_class", "make_task", "register_task", "to_device"]
