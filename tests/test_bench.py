@@ -33,3 +33,15 @@ def test_time_call_repeats_and_returns_a_median():
     calls = []
     seconds = time_call(lambda: calls.append(torch.ones(3).sum()), warmup=1, min_seconds=0.0, min_repeats=5)
     assert len(calls) == 6 and seconds >= 0
+
+
+def test_pixelrnn_rows_check_and_time_layers_and_sampling():
+    from rnnvision.bench.pixelrnn import bench_layers, bench_sampling
+
+    rows = bench_layers(batch=2, height=3, width=4, hidden=2, matmul_rate=10.0)
+    assert [(r.group, r.name) for r in rows[:4]] == [
+        ("RowLSTM", "fused fwd"), ("RowLSTM", "reference fwd"), ("RowLSTM", "fused fwd+bwd"), ("RowLSTM", "reference fwd+bwd"),
+    ]
+    assert len(rows) == 8 and all(r.seconds > 0 for r in rows) and rows[1].ratio == 1.0
+    sampled = bench_sampling(model_name="pixelrnn_row", n=2, size=3, layers=1, hidden=2)
+    assert [r.name for r in sampled] == ["incremental", "naive"] and "100.00% of pixels identical" in sampled[0].note

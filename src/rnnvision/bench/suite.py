@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from rnnvision.bench.pixelrnn import bench_layers, bench_sampling
 from rnnvision.bench.recurrent import bench_recurrent
 from rnnvision.bench.timing import BenchRow, matmul_gflops
 
@@ -30,7 +31,17 @@ def recurrent_suite(*, quick: bool, device: torch.device, matmul_rate: float) ->
     return rows
 
 
-SUITES: dict[str, SuiteFn] = {"recurrent": recurrent_suite}
+def pixelrnn_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
+    """Row LSTM / Diagonal BiLSTM fused vs per-pixel reference at the binarized-MNIST shape; sampling 64
+    images with the recurrent state carried (incremental) vs rerunning the network per pixel (naive)."""
+    size, layers = (12, 2) if quick else (28, 7)
+    rows = bench_layers(batch=16, height=size, width=size, hidden=16, matmul_rate=matmul_rate, device=device)
+    for name in ("pixelrnn_row", "pixelrnn_diag"):
+        rows += bench_sampling(model_name=name, n=64, size=size, layers=layers, hidden=16, device=device)
+    return rows
+
+
+SUITES: dict[str, SuiteFn] = {"recurrent": recurrent_suite, "pixelrnn": pixelrnn_suite}
 
 
 def run_suite(names: list[str] | None = None, *, quick: bool = False, device: str = "cpu") -> tuple[list[BenchRow], float]:
