@@ -228,7 +228,7 @@ class DiagonalBiLSTM(nn.Module):
         order = order.to(x.device)
         mirrored = order // width * width + (width - 1 - order % width)  # same walk on the mirrored map
         pixels = x.permute(2, 3, 0, 1).reshape(height * width, batch, channels)  # (H*W, B, 2h), raster order
-        inputs = torch.cat((pixels[order], pixels[mirrored]), dim=-1)  # (H*W, B, 4h), diagonal order
+        inputs = torch.cat((pixels.index_select(0, order), pixels.index_select(0, mirrored)), dim=-1)  # (H*W, B, 4h)
         w_is = self._pair(*(conv.masked_weight().flatten(1) for conv in self.input_to_state))  # (8h, 4h)
         b_is = torch.stack([conv.bias.view(4, h) for conv in self.input_to_state], dim=1).flatten()  # (8h,)
         gates = F.linear(inputs, w_is, b_is).split(sizes)  # T x (rows, B, 8h)
@@ -251,7 +251,7 @@ class DiagonalBiLSTM(nn.Module):
             outputs.append(h_prev)
         raster = torch.empty_like(order)
         raster[order] = torch.arange(len(order), device=x.device)  # position of each pixel in diagonal order
-        both = torch.cat(outputs)[raster].view(height, width, batch, 2 * h).permute(2, 3, 0, 1)  # (B, 2h, H, W)
+        both = torch.cat(outputs).index_select(0, raster).view(height, width, batch, 2 * h).permute(2, 3, 0, 1)  # (B, 2h, H, W)
         return both[:, :h], both[:, h:].flip(-1)
 
     def pixel_step(self, direction: int, x: Tensor, h_up: Tensor, h_side: Tensor, c_side: Tensor) -> tuple[Tensor, Tensor]:
