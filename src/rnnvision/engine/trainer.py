@@ -292,6 +292,13 @@ class Trainer:
         if self.ctx.is_main and not self.quiet:
             print(text, file=sys.stderr, flush=True)
 
+    def _evaluate(self, dataset: Dataset) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        cfg = self.config.train
+        return evaluate(
+            self.model, dataset, self.task, batch_size=cfg.eval_batch_size, device=self.ctx.device, ctx=self.ctx,
+            bf16=cfg.bf16,
+        )
+
     # -- the run --------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         cfg = self.config.train
@@ -308,10 +315,7 @@ class Trainer:
             started = time.perf_counter()
             train_loss = self._train_epoch(epoch)
             self.train_seconds += time.perf_counter() - started
-            val, _ = evaluate(
-                self.model, self.val_set, self.task, batch_size=cfg.eval_batch_size, device=self.ctx.device,
-                ctx=self.ctx, bf16=cfg.bf16,
-            )
+            val, _ = self._evaluate(self.val_set)
             row = {
                 "epoch": epoch,
                 "step": self.step,
@@ -335,13 +339,9 @@ class Trainer:
         return self._finish()
 
     def _finish(self) -> TrainResult:
-        cfg = self.config.train
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-        test, test_stats = evaluate(
-            self.model, self.test_set, self.task, batch_size=cfg.eval_batch_size, device=self.ctx.device,
-            ctx=self.ctx, bf16=cfg.bf16,
-        )
+        test, test_stats = self._evaluate(self.test_set)
         best_row = next(r for r in self.history if r["epoch"] == self.best_epoch)
         val = self._val_of(best_row)
         if self.ctx.is_main:

@@ -41,9 +41,30 @@ class _RecurrentLayer:
     gate_names: tuple[str, ...] = ()
     has_cell_state = False
 
-    def _init_impl(self, impl: str) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        bias: bool = True,
+        impl: Impl = "auto",
+        **torch_options,
+    ) -> None:
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        super().__init__(  # the torch.nn class: owns the parameters and the fused kernels
+            input_size,
+            hidden_size,
+            num_layers,
+            bias=bias,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            **torch_options,
+        )
         self.impl = impl
 
     def _step(self, x_proj: Tensor, state: tuple[Tensor, ...], w_hh: Tensor, b_hh: Tensor | None):
@@ -201,65 +222,31 @@ class _RecurrentLayer:
 
 
 class RNN(_RecurrentLayer, nn.RNN):
-    """Multi-layer Elman RNN, ``h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h)``; see the module docstring."""
+    """Multi-layer Elman RNN, ``h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h)`` (or relu).
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        *,
-        nonlinearity: str = "tanh",
-        bidirectional: bool = False,
-        dropout: float = 0.0,
-        bias: bool = True,
-        impl: Impl = "auto",
-    ) -> None:
-        nn.RNN.__init__(
-            self,
-            input_size,
-            hidden_size,
-            num_layers,
-            nonlinearity=nonlinearity,
-            bias=bias,
-            batch_first=True,
-            dropout=dropout,
-            bidirectional=bidirectional,
-        )
-        self._init_impl(impl)
+    Options as :class:`LSTM`, plus ``nonlinearity`` (``"tanh"`` or ``"relu"``).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, nonlinearity: str = "tanh", **kwargs):
+        super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, **kwargs)
 
     def _step(self, x_proj, state, w_hh, b_hh):
         return (rnn_step(x_proj, state[0], w_hh, b_hh, nonlinearity=self.nonlinearity),), {}
 
 
 class LSTM(_RecurrentLayer, nn.LSTM):
-    """Multi-layer LSTM with input, forget and output gates; see the module docstring."""
+    """Multi-layer LSTM with input, forget and output gates.
+
+    Args:
+        input_size, hidden_size, num_layers: as ``torch.nn.LSTM`` (always batch-first).
+        bidirectional: add a right-to-left direction; outputs concatenate both.
+        dropout: dropout on the outputs of every layer but the last (training only).
+        bias: learn ``bias_ih`` and ``bias_hh``.
+        impl: ``"auto"``, ``"fused"`` or ``"reference"`` (see the module docstring).
+    """
 
     gate_names = LSTM_GATES
     has_cell_state = True
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        *,
-        bidirectional: bool = False,
-        dropout: float = 0.0,
-        bias: bool = True,
-        impl: Impl = "auto",
-    ) -> None:
-        nn.LSTM.__init__(
-            self,
-            input_size,
-            hidden_size,
-            num_layers,
-            bias=bias,
-            batch_first=True,
-            dropout=dropout,
-            bidirectional=bidirectional,
-        )
-        self._init_impl(impl)
 
     def _step(self, x_proj, state, w_hh, b_hh):
         h, c, gates = lstm_step(x_proj, state[0], state[1], w_hh, b_hh)
@@ -267,32 +254,9 @@ class LSTM(_RecurrentLayer, nn.LSTM):
 
 
 class GRU(_RecurrentLayer, nn.GRU):
-    """Multi-layer GRU with reset and update gates; see the module docstring."""
+    """Multi-layer GRU with reset and update gates; options as :class:`LSTM`."""
 
     gate_names = GRU_GATES
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        *,
-        bidirectional: bool = False,
-        dropout: float = 0.0,
-        bias: bool = True,
-        impl: Impl = "auto",
-    ) -> None:
-        nn.GRU.__init__(
-            self,
-            input_size,
-            hidden_size,
-            num_layers,
-            bias=bias,
-            batch_first=True,
-            dropout=dropout,
-            bidirectional=bidirectional,
-        )
-        self._init_impl(impl)
 
     def _step(self, x_proj, state, w_hh, b_hh):
         h, gates = gru_step(x_proj, state[0], w_hh, b_hh)
