@@ -54,3 +54,15 @@ def test_mdlstm_and_renet_suites_check_then_time_against_their_baselines():
     assert rows[0].ratio == 1.0 and all(r.seconds > 0 and r.gflops > 0 for r in rows)
     rows = bench_renet(batch=2, in_chans=1, size=4, patch=2, hidden=3, matmul_rate=10.0)
     assert [r.ratio for r in rows][::2] == [1.0, 1.0] and all(r.baseline == "lower bound" for r in rows)
+
+
+def test_pixelrnn_rows_check_and_time_layers_and_sampling():
+    from rnnvision.bench.pixelrnn import bench_layers, bench_sampling
+
+    rows = bench_layers(batch=2, height=3, width=4, hidden=2, matmul_rate=10.0)
+    assert [(r.group, r.name) for r in rows[:4]] == [
+        ("RowLSTM", "fused fwd"), ("RowLSTM", "reference fwd"), ("RowLSTM", "fused fwd+bwd"), ("RowLSTM", "reference fwd+bwd"),
+    ]
+    assert len(rows) == 8 and all(r.seconds > 0 for r in rows) and rows[1].ratio == 1.0
+    sampled = bench_sampling(model_name="pixelrnn_row", n=2, size=3, layers=1, hidden=2)
+    assert [r.name for r in sampled] == ["incremental", "naive"] and "100.00% of pixels identical" in sampled[0].note

@@ -89,6 +89,28 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from rnnvision.tasks.generate import generate_to_file
+
+    size = tuple(args.size) if args.size else None
+    path = generate_to_file(
+        args.checkpoint, n=args.n, out=args.out, seed=args.seed, method=args.method, size=size, device=args.device
+    )
+    print(f"wrote {args.n} samples to {path}")
+    return 0
+
+
+def _cmd_complete(args: argparse.Namespace) -> int:
+    from rnnvision.tasks.generate import complete_to_file
+
+    path = complete_to_file(
+        args.checkpoint, args.images, out=args.out, known_rows=args.known_rows, samples=args.samples, seed=args.seed,
+        method=args.method, device=args.device,
+    )
+    print(f"wrote {path}: per image the occluded input, {args.samples} completions, the original")
+    return 0
+
+
 def _first_line(doc: str | None) -> str:
     return (doc or "").strip().splitlines()[0].replace("``", "") if doc else ""
 
@@ -170,6 +192,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto")
     predict.set_defaults(func=_cmd_predict)
 
+    generate = sub.add_parser("generate", help="sample new images from a generative checkpoint into a PNG grid")
+    generate.add_argument("checkpoint")
+    generate.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    generate.add_argument("--out", default="samples.png", help="PNG grid to write (default samples.png)")
+    generate.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="image size (default: the training size)")
+    _add_sampling_args(generate)
+    generate.set_defaults(func=_cmd_generate)
+
+    complete = sub.add_parser("complete", help="fill in the bottom of images with a generative checkpoint")
+    complete.add_argument("checkpoint")
+    complete.add_argument("images", nargs="+", metavar="IMAGE")
+    complete.add_argument("--out", default="completed.png", help="PNG grid to write (default completed.png)")
+    complete.add_argument("--known-rows", type=int, help="rows kept from the top of each image (default: half)")
+    complete.add_argument("--samples", type=int, default=4, help="completions per image (default 4)")
+    _add_sampling_args(complete)
+    complete.set_defaults(func=_cmd_complete)
+
     models = sub.add_parser("list-models", help="list the registered models")
     models.add_argument("--task", help="only models of this task (classify, recognize, segment, generate)")
     models.set_defaults(func=_cmd_list_models)
@@ -185,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", metavar="DIR", help="also write suite_<device>.csv and .md here")
     bench.set_defaults(func=_cmd_bench)
     return parser
+
+
+def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the samples (default 0)")
+    parser.add_argument("--method", default="auto", choices=("auto", "incremental", "naive"),
+                        help="incremental carries the recurrent state; naive reruns the network per pixel")
+    parser.add_argument("--device", default="auto")
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:

@@ -115,3 +115,23 @@ def test_uneven_batch_over_processes_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(type(ctx), "world_size", 3, raising=False)
     with pytest.raises(UserError, match="divide evenly"):
         Trainer(tiny_config(), out_dir=tmp_path, ctx=type(ctx)(rank=0, world_size=3, device=ctx.device))
+
+
+def test_datasets_that_redraw_per_epoch_are_told_the_epoch(tmp_path, monkeypatch):
+    from rnnvision.data.binarized import BinarizedImages
+
+    seen = []
+    original = BinarizedImages.set_epoch
+
+    def record(self, epoch):
+        seen.append((self.info.name, epoch, len(self)))
+        original(self, epoch)
+
+    monkeypatch.setattr(BinarizedImages, "set_epoch", record)
+    raw = {
+        "model": {"name": "pixelrnn_row", "hidden": 4, "layers": 1, "out_hidden": 8},
+        "data": {"name": "binarized-digits"},
+        "train": {"epochs": 2, "batch_size": 128, "device": "cpu"},
+    }
+    train(config_from_dict(raw), out_dir=tmp_path / "run", quiet=True)
+    assert seen == [("binarized-digits", 1, 1257), ("binarized-digits", 2, 1257)]  # the training split, every epoch

@@ -14,6 +14,7 @@ import torch
 from rnnvision.bench.recognition import bench_crnn_latency
 from rnnvision.bench.mdlstm import bench_mdlstm
 from rnnvision.bench.minrnn import bench_linear_scan, bench_mingru
+from rnnvision.bench.pixelrnn import bench_layers, bench_sampling
 from rnnvision.bench.recurrent import bench_recurrent
 from rnnvision.bench.renet import bench_renet
 from rnnvision.bench.timing import BenchRow, matmul_gflops
@@ -40,6 +41,16 @@ def recognition_suite(*, quick: bool, device: torch.device, matmul_rate: float) 
     for size in ("small",) if quick else ("small", "medium", "base"):
         rows += bench_crnn_latency(size=size, device=device)
     return rows
+def pixelrnn_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
+    """Row LSTM / Diagonal BiLSTM fused vs per-pixel reference at the binarized-MNIST shape; sampling 64
+    images with the recurrent state carried (incremental) vs rerunning the network per pixel (naive)."""
+    size, layers = (12, 2) if quick else (28, 7)
+    rows = bench_layers(batch=16, height=size, width=size, hidden=16, matmul_rate=matmul_rate, device=device)
+    for name in ("pixelrnn_row", "pixelrnn_diag"):
+        rows += bench_sampling(model_name=name, n=64, size=size, layers=layers, hidden=16, device=device)
+    return rows
+
+
 
 
 def mdlstm_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
@@ -80,6 +91,7 @@ SUITES: dict[str, SuiteFn] = {
     "mdlstm": mdlstm_suite,
     "renet": renet_suite,
     "minrnn": minrnn_suite,
+    "pixelrnn": pixelrnn_suite,
 }
 
 

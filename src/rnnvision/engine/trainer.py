@@ -237,6 +237,8 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> float:
         cfg = self.config.train
         self.sampler.set_epoch(epoch)
+        if hasattr(self.train_set, "set_epoch"):  # data redrawn per epoch (e.g. stochastic binarization)
+            self.train_set.set_epoch(epoch)
         torch.manual_seed(cfg.seed * 1_000_003 + epoch * 1_009 + self.ctx.rank)  # dropout, augmentation
         self.train_model.train()
         show = not self.quiet and self.ctx.is_main and sys.stderr.isatty()

@@ -12,6 +12,7 @@ from rnnvision.tasks.base import Task, get_task_class, register_task, to_device
 from rnnvision.tasks.classify import ClassificationTask
 from rnnvision.tasks.recognize import RecognitionTask
 from rnnvision.tasks.segment import SegmentationTask
+from rnnvision.tasks.generate import GenerationTask
 
 
 def make_task(name: str, meta: dict[str, Any]) -> Task:
@@ -19,4 +20,4 @@ def make_task(name: str, meta: dict[str, Any]) -> Task:
     return get_task_class(name).from_meta(meta)
 
 
-__all__ = ["ClassificationTask", "RecognitionTask", "SegmentationTask", "Task", "get_task_class", "make_task", "register_task", "to_device"]
+__all__ = ["ClassificationTask", "GenerationTask", "RecognitionTask", "SegmentationTask", "Task", "get_task_class", "make_task", "register_task", "to_device"]

@@ -113,3 +113,26 @@ def plot_gates(image: Tensor, gates: dict[str, Tensor], path: Path, *, title: st
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)
+
+
+def save_image_grid(images: Tensor, path: str | Path, *, nrow: int = 8, scale: int | None = None, pad: int = 1) -> Path:
+    """Tile (N, C, H, W) images in [0, 1] into one PNG, ``nrow`` per row, each pixel ``scale`` x ``scale``
+    (default: about 56 pixels per image side), ``pad`` pixels of mid-grey between them (no
+    matplotlib: the file stays small)."""
+    from PIL import Image
+
+    array = images.detach().cpu().float().clamp(0, 1).numpy()  # (N, C, H, W)
+    n, channels, height, width = array.shape
+    scale = scale or max(1, round(56 / max(height, width)))
+    cols, rows = min(nrow, n), math.ceil(n / nrow)
+    cell_h, cell_w = height * scale + pad, width * scale + pad
+    canvas = np.full((rows * cell_h + pad, cols * cell_w + pad, channels), 0.5, dtype=np.float32)
+    for index in range(n):
+        y, x = pad + (index // cols) * cell_h, pad + (index % cols) * cell_w
+        tile = array[index].transpose(1, 2, 0).repeat(scale, axis=0).repeat(scale, axis=1)  # (H*s, W*s, C)
+        canvas[y : y + height * scale, x : x + width * scale] = tile
+    pixels = np.round(canvas * 255).astype(np.uint8)
+    picture = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels)  # mode L or RGB
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG", optimize=True)
+    return Path(path)
