@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from rnnvision.errors import UserError
 from rnnvision.models import create_model
 from rnnvision.models.crnn import MaskedBatchNorm2d, column_mask
 from rnnvision.ops.ctc import ctc_greedy_decode
@@ -81,7 +82,7 @@ def test_crnn_sizes_and_input_checks():
         model(torch.rand(1, 1, 32, 40), torch.tensor([3]))
     with pytest.raises(ValueError, match="32 pixels high"):
         model(torch.rand(1, 1, 30, 40))
-    with pytest.raises(ValueError, match="multiple of 16"):
+    with pytest.raises(UserError, match="multiple of 16"):  # the registry turns a refused value into a UserError
         create_model("crnn", img_height=40)
     base = sum(p.numel() for p in create_model("crnn", size="base").parameters())
     assert 8_000_000 < base < 9_500_000  # the paper's CRNN has 8.3M parameters
