@@ -23,6 +23,29 @@ def _pair(size: ImageSize) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
+class ImageClassifier(nn.Module):
+    """What image classifiers share: ``forward_features`` (their own) -> ``head`` -> logits."""
+
+    in_chans: int
+    img_size: tuple[int, int]
+    head: nn.Module
+
+    def forward_features(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """(B, D) -> (B, num_classes) logits."""
+        return self.head(features)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, num_classes) logits."""
+        return self.forward_head(self.forward_features(images))
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
+        """A random batch of the shape this model takes, for tests."""
+        return (torch.rand(batch_size, self.in_chans, *self.img_size),)
+
+
 class SequenceClassifier(nn.Module):
     """Recurrent layer over an image read as a sequence, then an MLP head.
 

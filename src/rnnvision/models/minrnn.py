@@ -16,35 +16,12 @@ from torch import Tensor, nn
 
 from rnnvision.layers.cross_scan import CrossScan2d
 from rnnvision.layers.minrnn import MIN_CELLS, MinImpl, MinRNNStack, mlp
-from rnnvision.models.classifier import ImageSize, _pair
+from rnnvision.models.classifier import ImageClassifier, ImageSize, _pair
 from rnnvision.models.registry import register_model
 from rnnvision.ops.sequences import image_to_pixels, pixel_permutation
 
 
-class _Classifier(nn.Module):
-    """What both classifiers share: ``forward_features`` (their own) -> ``head`` -> logits."""
-
-    in_chans: int
-    img_size: tuple[int, int]
-    head: nn.Module
-
-    def forward_features(self, images: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def forward_head(self, features: Tensor) -> Tensor:
-        """(B, D) -> (B, num_classes) logits."""
-        return self.head(features)
-
-    def forward(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, num_classes) logits."""
-        return self.forward_head(self.forward_features(images))
-
-    def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
-        """A random batch of the shape this model takes, for tests."""
-        return (torch.rand(batch_size, self.in_chans, *self.img_size),)
-
-
-class PixelMinRNN(_Classifier):
+class PixelMinRNN(ImageClassifier):
     """A :class:`MinRNNStack` over the pixels of an image, then a linear classifier.
 
     Args:
@@ -102,7 +79,7 @@ class CrossMinBlock(nn.Module):
         return x
 
 
-class CrossMinRNN(_Classifier):
+class CrossMinRNN(ImageClassifier):
     """Patch embedding, :class:`CrossMinBlock` s over the patch grid, mean pooling, linear classifier."""
 
     def __init__(

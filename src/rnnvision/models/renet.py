@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from rnnvision.errors import UserError
 from rnnvision.layers.recurrent import Impl
 from rnnvision.layers.renet import ReNetLayer
+from rnnvision.models.classifier import ImageClassifier
 from rnnvision.models.registry import register_model
 from rnnvision.models.segment_head import PixelClassifier
 
@@ -43,7 +44,7 @@ def renet_encoder(
     return nn.Sequential(*layers)
 
 
-class ReNetClassifier(nn.Module):
+class ReNetClassifier(ImageClassifier):
     """Stacked ReNet layers, then dense layers over the flattened feature map (ReNet paper)."""
 
     def __init__(
@@ -67,16 +68,6 @@ class ReNetClassifier(nn.Module):
         """(B, C, H, W) -> (B, F): the last ReNet layer's map, flattened."""
         return self.encoder(images).flatten(1)  # (B, 2h * H' * W')
 
-    def forward_head(self, features: Tensor) -> Tensor:
-        """(B, F) -> (B, num_classes) logits."""
-        return self.head(features)
-
-    def forward(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, num_classes) logits."""
-        return self.forward_head(self.forward_features(images))
-
-    def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
-        return (torch.rand(batch_size, self.in_chans, *self.img_size),)
 
 
 class ReSeg(nn.Module):
