@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from rnnvision.bench.suite import SUITES, run_suite
+from rnnvision.bench.suite import SUITES, exact_float32, run_suite
 from rnnvision.bench.timing import BenchRow, machine_summary, markdown_table, matmul_rates, write_csv
 from rnnvision.errors import UserError
 from rnnvision.files import atomic_write_text
@@ -78,8 +78,9 @@ def check_suite_request(names: list[str] | None, device: str) -> None:
 def measure(names: list[str] | None = None, *, quick: bool = False, device: str = "cpu") -> SuiteResult:
     """Run the suite families ``names`` (all of SUITES by default) in this process."""
     check_suite_request(names, device)
-    rates = matmul_rates(device=device)
-    rows, _ = run_suite(names, quick=quick, device=device, matmul_rate=max(rates.values()))
+    with exact_float32():
+        rates = matmul_rates(device=device)
+        rows, _ = run_suite(names, quick=quick, device=device, matmul_rate=max(rates.values()))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return SuiteResult(rows=rows, matmul_rates=rates, device=device, machine=machine_summary(), date=date)
 

@@ -7,7 +7,8 @@ it to every family so each row can report its share of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -104,8 +105,24 @@ def run_suite(
     process) is given.
     """
     torch_device = torch.device(device)
-    rate = matmul_gflops(device=torch_device) if matmul_rate is None else matmul_rate
-    rows: list[BenchRow] = []
-    for name in names or list(SUITES):
-        rows += SUITES[name](quick=quick, device=torch_device, matmul_rate=rate)
+    with exact_float32():
+        rate = matmul_gflops(device=torch_device) if matmul_rate is None else matmul_rate
+        rows: list[BenchRow] = []
+        for name in names or list(SUITES):
+            rows += SUITES[name](quick=quick, device=torch_device, matmul_rate=rate)
     return rows, rate
+
+
+@contextlib.contextmanager
+def exact_float32() -> Iterator[None]:
+    """Turn TensorFloat-32 off in cuBLAS and cuDNN while the suite runs (restored after).
+
+    Every row is checked against its reference with float32 tolerances, and cuDNN's RNNs and
+    convolutions round to TF32 by default on Ampere and later GPUs; TF32 would time another function.
+    """
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -29,7 +29,7 @@ recurrence run backwards in time (Martin & Cundy 2018, "Parallelizing linear rec
 nets over sequence length"): ``g_t = dl/dh_t + a_{t+1} g_{t+1}``, then ``dl/db_t = g_t``,
 ``dl/dlog a_t = g_t a_t h_{t-1}`` and ``dl/dh_0 = a_1 g_1``. It runs on the same scan, so the
 backward saves only ``log a``, ``h`` and ``h0`` and costs about as much as the forward.
-Computation is in float32 whatever the input dtype (bfloat16 autocast included).
+Computation is in float32 for float32 and narrower inputs (bfloat16 autocast included), float64 for float64.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def linear_scan(
         raise ValueError(f"chunk must be at least 1, got {chunk}")
     chunk = min(chunk or default_chunk(b.shape[1]), b.shape[1])
     h0 = b.new_zeros(b.shape[0], b.shape[2]) if h0 is None else h0
-    h = _LinearScan.apply(log_a.float(), b.float(), h0.float(), "log" if impl == "log" else "chunked", chunk)
+    dtype = torch.promote_types(b.dtype, torch.float32)  # bfloat16 and float16 scan in float32
+    h = _LinearScan.apply(log_a.to(dtype), b.to(dtype), h0.to(dtype), "log" if impl == "log" else "chunked", chunk)
     return h.to(b.dtype)
 
 
