@@ -19,7 +19,7 @@ from rnnvision.layers.minrnn import MinGRU, MinLSTM
 from rnnvision.layers.pixelrnn import DiagonalBiLSTM, RowLSTM
 from rnnvision.models import create_model, get_model_entry, list_models
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 CUDA = torch.device("cuda")
 TIGHT = {"atol": 1e-9, "rtol": 1e-7}

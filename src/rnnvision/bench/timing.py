@@ -103,7 +103,8 @@ def machine_summary() -> str:
     except OSError:
         pass
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{cpu}, {torch.get_num_threads()} threads{gpu}; torch {torch.__version__}; Python {platform.python_version()}"
+    threads = torch.get_num_threads()
+    return f"{cpu}, {threads} thread{'s' * (threads != 1)}{gpu}; torch {torch.__version__}; Python {platform.python_version()}"
 
 
 def write_csv(rows: list[BenchRow], path: str | Path) -> None:
