@@ -121,6 +121,7 @@ def test_every_model_gives_the_same_outputs_on_cuda_and_cpu(name):
         got = copy.deepcopy(model).to(CUDA)(*(x.to(CUDA) for x in inputs))
     expected = expected if isinstance(expected, (tuple, list)) else (expected,)
     got = got if isinstance(got, (tuple, list)) else (got,)
+    assert len(got) == len(expected)
     for a, b in zip(got, expected):
         torch.testing.assert_close(a.cpu(), b, **TIGHT)
 
