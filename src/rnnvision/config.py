@@ -42,6 +42,9 @@ class TrainConfig:
         min_lr_ratio: the cosine schedule ends at ``lr * min_lr_ratio``.
         grad_clip: clip the global gradient norm to this value; 0 turns clipping off.
         bf16: run forward passes under bfloat16 autocast.
+        ema_decay: keep an exponential moving average of the weights with this decay (0.999: about
+            the last 1,000 steps) and validate, test and save it as ``best.pt`` instead of the
+            raw weights (``last.pt`` keeps both, to resume); 0 keeps no average.
         seed: seeds initialisation, shuffling, augmentation and dropout.
         num_workers: DataLoader worker processes.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
@@ -59,6 +62,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.01
     grad_clip: float = 1.0
     bf16: bool = False
+    ema_decay: float = 0.0
     seed: int = 0
     num_workers: int = 0
     device: str = "auto"
@@ -137,6 +141,8 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfi
     train = TrainConfig(**_check_options("train", train_raw, train_options, source))
     if train.epochs < 1 or train.batch_size < 1:
         raise UserError(f"{source}: train.epochs and train.batch_size must be at least 1")
+    if not 0.0 <= train.ema_decay < 1.0:
+        raise UserError(f"{source}: train.ema_decay must lie in [0, 1) (0.999 is typical; 0 keeps no average)")
     return RunConfig(model=model, data=data, train=train, task=model_entry.task)
 
 

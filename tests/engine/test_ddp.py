@@ -16,7 +16,8 @@ from rnnvision.engine import train
 CONFIG = {
     "model": {"name": "row_gru", "hidden_size": 16, "head_hidden": 16, "dropout": 0.0},
     "data": {"name": "digits"},
-    "train": {"epochs": 2, "batch_size": 64, "lr": 0.01, "device": "cpu", "seed": 5},
+    # with a moving average of the weights: the returned (averaged) weights follow the whole trajectory
+    "train": {"epochs": 2, "batch_size": 64, "lr": 0.01, "device": "cpu", "seed": 5, "ema_decay": 0.9},
 }
 
 

@@ -11,6 +11,7 @@ import torch
 from rnnvision.config import config_from_dict
 from rnnvision.engine import Trainer, load_checkpoint, load_model, train
 from rnnvision.engine.distributed import init_distributed
+from rnnvision.engine.evaluation import evaluate_checkpoint
 from rnnvision.engine.trainer import lr_factor
 from rnnvision.errors import UserError
 
@@ -25,6 +26,21 @@ def tiny_config(**train):
     raw = {k: dict(v) for k, v in TINY.items()}
     raw["train"].update(train)
     return config_from_dict(raw)
+
+
+def stop_during_epoch_2(monkeypatch, config, out_dir):
+    """Train ``config`` into ``out_dir`` and interrupt it as epoch 2 starts (last.pt holds epoch 1)."""
+    original = Trainer._train_epoch
+
+    def interrupted(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, out_dir=out_dir, quiet=True)
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
 
 
 def test_schedule_warms_up_then_decays_to_the_floor():
@@ -62,17 +78,7 @@ def test_resume_continues_the_same_schedule_and_step_count(tmp_path, monkeypatch
     config = tiny_config()
     straight = train(config, out_dir=tmp_path / "straight", quiet=True)
 
-    original = Trainer._train_epoch
-
-    def interrupted(self, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, epoch)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(), out_dir=tmp_path / "resumed", quiet=True)
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    stop_during_epoch_2(monkeypatch, tiny_config(), tmp_path / "resumed")
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["training"]["epoch"] == 1
     resumed = train(tiny_config(), out_dir=tmp_path / "resumed", resume=tmp_path / "resumed" / "last.pt", quiet=True)
 
@@ -135,3 +141,46 @@ def test_datasets_that_redraw_per_epoch_are_told_the_epoch(tmp_path, monkeypatch
     }
     train(config_from_dict(raw), out_dir=tmp_path / "run", quiet=True)
     assert seen == [("binarized-digits", 1, 1257), ("binarized-digits", 2, 1257)]  # the training split, every epoch
+
+
+def test_weight_average_follows_its_warmed_up_decay():
+    from rnnvision.engine.ema import WeightAverage
+
+    model = torch.nn.BatchNorm1d(3)
+    average = WeightAverage(model, decay=0.9)
+    start = model.weight.detach().clone()
+    expected = start.clone()
+    for step, value in enumerate([2.0, -1.0, 5.0]):
+        model.weight.data.fill_(value)
+        model.num_batches_tracked.fill_(step + 7)
+        average.update(model, step)
+        d = min(0.9, (1 + step) / (10 + step))
+        expected = d * expected + (1 - d) * value
+    torch.testing.assert_close(average.module.weight, expected)
+    assert int(average.module.num_batches_tracked) == 9  # integer buffers are copied, not averaged
+    assert not average.module.weight.requires_grad and not average.module.training
+
+
+def test_ema_weights_are_evaluated_saved_and_resumed(tmp_path, monkeypatch):
+    straight = train(tiny_config(ema_decay=0.95), out_dir=tmp_path / "straight", quiet=True)
+    last = load_checkpoint(tmp_path / "straight" / "last.pt")
+    best = load_checkpoint(tmp_path / "straight" / "best.pt")
+    trained, averaged = last["state_dict"], last["training"]["ema_state_dict"]
+    assert any(not torch.equal(trained[k], averaged[k]) for k in trained)  # the average is not the last weights
+    if best["metrics"]["epoch"] == 3:
+        assert all(torch.equal(best["state_dict"][k], averaged[k]) for k in averaged)
+    # best.pt holds the weights that were tested: evaluating it again gives the same figures
+    assert evaluate_checkpoint(tmp_path / "straight" / "best.pt", batch_size=512) == straight.test_metrics
+
+    stop_during_epoch_2(monkeypatch, tiny_config(ema_decay=0.95), tmp_path / "resumed")
+    resumed = train(tiny_config(ema_decay=0.95), out_dir=tmp_path / "resumed", resume=tmp_path / "resumed" / "last.pt",
+                    quiet=True)
+    again = load_checkpoint(tmp_path / "resumed" / "last.pt")["training"]["ema_state_dict"]
+    for key in averaged:
+        torch.testing.assert_close(again[key], averaged[key], atol=1e-6, rtol=0)
+    assert resumed.test_metrics == straight.test_metrics
+
+
+def test_ema_decay_outside_its_range_is_refused():
+    with pytest.raises(UserError, match="ema_decay must lie in"):
+        tiny_config(ema_decay=1.0)

@@ -1,9 +1,10 @@
 """The one trainer for every task.
 
 AdamW with decoupled weight decay (none on biases and norms), linear warm-up then cosine decay,
-gradient-norm clipping, optional bfloat16 autocast, seeded runs, validation after every epoch,
-``best.pt`` (best validation metric) and ``last.pt`` (everything needed to resume), metrics in
-``metrics.jsonl`` and a training-curve PNG. Under ``torchrun`` the model is wrapped in DDP,
+gradient-norm clipping, optional bfloat16 autocast, an optional moving average of the weights
+(``train.ema_decay``: validated, tested and saved in place of the raw weights), seeded runs,
+validation after every epoch, ``best.pt`` (best validation metric) and ``last.pt`` (everything
+needed to resume), metrics in ``metrics.jsonl`` and a training-curve PNG. Under ``torchrun`` the model is wrapped in DDP,
 each process reads its shard of every epoch, and only rank 0 writes files or prints.
 
 Run directory::
@@ -42,6 +43,7 @@ from rnnvision.data import build_dataset
 from rnnvision.data.base import DatasetInfo
 from rnnvision.engine.checkpoint import load_checkpoint, save_checkpoint
 from rnnvision.engine.distributed import DistContext, all_reduce_sums, barrier, init_distributed, shutdown
+from rnnvision.engine.ema import WeightAverage
 from rnnvision.errors import UserError
 from rnnvision.files import atomic_write_text
 from rnnvision.models import create_model, get_model_entry
@@ -193,6 +195,9 @@ class Trainer:
             lambda step: lr_factor(step, warmup_steps=warmup_steps, total_steps=self.total_steps, min_ratio=cfg.min_lr_ratio),
         )
         self.train_model = DistributedDataParallel(self.model) if ctx.enabled else self.model
+        self.average = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay else None
+        # the weights that are validated, tested, saved as best.pt and returned: the average when kept
+        self.eval_model = self.average.module if self.average else self.model
 
         self.start_epoch, self.step, self.history = 1, 0, []
         self.best_metric: float | None = None
@@ -222,6 +227,10 @@ class Trainer:
             raise UserError(f"{path} holds a {state['model_name']} model, the config asks for {self.config.model['name']}")
         training = state["training"]
         self.model.load_state_dict(state["state_dict"])
+        if self.average is not None:
+            if "ema_state_dict" not in training:
+                raise UserError(f"{path} was trained without train.ema_decay; resume it with the same config")
+            self.average.load_state_dict(training["ema_state_dict"])
         self.optimizer.load_state_dict(training["optimizer"])
         self.scheduler.load_state_dict(training["scheduler"])
         self.start_epoch = training["epoch"] + 1
@@ -257,6 +266,8 @@ class Trainer:
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
+            if self.average is not None:
+                self.average.update(self.model, self.step)
             self.step += 1
             loss_sum += loss.detach().double()
             count += 1
@@ -272,7 +283,8 @@ class Trainer:
             "task": self.config.task,
             "config": self.config.to_dict(),
             "meta": self.meta,
-            "state_dict": self.model.state_dict(),
+            # last.pt: the trained weights (to resume); best.pt: the evaluated ones
+            "state_dict": (self.model if training else self.eval_model).state_dict(),
             "metrics": metrics,
             "num_params": count_parameters(self.model),
         }
@@ -287,6 +299,8 @@ class Trainer:
                 "best_epoch": self.best_epoch,
                 "train_seconds": self.train_seconds,
             }
+            if self.average is not None:
+                payload["training"]["ema_state_dict"] = self.average.state_dict()
         return payload
 
     def _write_epoch_files(self, improved: bool) -> None:
@@ -311,7 +325,7 @@ class Trainer:
     def _evaluate(self, dataset: Dataset) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         cfg = self.config.train
         return evaluate(
-            self.model, dataset, self.task, batch_size=cfg.eval_batch_size, device=self.ctx.device, ctx=self.ctx,
+            self.eval_model, dataset, self.task, batch_size=cfg.eval_batch_size, device=self.ctx.device, ctx=self.ctx,
             bf16=cfg.bf16,
         )
 
@@ -345,7 +359,7 @@ class Trainer:
             improved = self.task.is_better(val[self.task.metric], self.best_metric)
             if improved:
                 self.best_metric, self.best_epoch = val[self.task.metric], epoch
-                self.best_state = copy.deepcopy(self.model.state_dict())
+                self.best_state = copy.deepcopy(self.eval_model.state_dict())
             if self.ctx.is_main:
                 self._write_epoch_files(improved)
             self._log(
@@ -356,7 +370,7 @@ class Trainer:
 
     def _finish(self) -> TrainResult:
         if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+            self.eval_model.load_state_dict(self.best_state)
         test, test_stats = self._evaluate(self.test_set)
         best_row = next(r for r in self.history if r["epoch"] == self.best_epoch)
         val = self._val_of(best_row)
@@ -374,9 +388,9 @@ class Trainer:
                 "processes": self.ctx.world_size,
             }
             atomic_write_text(self.out_dir / "results.json", json.dumps(summary, indent=2) + "\n")
-            self.task.write_report(self.model, self.test_set, test_stats, self.out_dir, device=self.ctx.device)
+            self.task.write_report(self.eval_model, self.test_set, test_stats, self.out_dir, device=self.ctx.device)
         barrier(self.ctx)
-        return TrainResult(self.out_dir, self.best_epoch, val, test, self.train_seconds, self.model)
+        return TrainResult(self.out_dir, self.best_epoch, val, test, self.train_seconds, self.eval_model)
 
 
 def train(
