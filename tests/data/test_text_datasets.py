@@ -59,11 +59,41 @@ def test_digit_strings_from_mnist(shared_data_root):
     assert len(train.glyphs) == 55000
 
 
+def test_distortion_rotates_and_shears_without_cutting_ink():
+    from rnnvision.data.digit_strings import distort_glyph
+
+    bar = np.zeros((20, 4), dtype=np.uint8)
+    bar[:, 1:3] = 255  # a vertical stroke 20 high, 2 wide
+    rng = np.random.default_rng(0)
+    assert np.array_equal(distort_glyph(bar, rng, rotate=0.0, shear=0.0), bar[:, 1:3])  # identity: only the ink crop
+    for _ in range(20):
+        out = distort_glyph(bar, rng, rotate=30.0, shear=0.0)
+        tilt = np.rad2deg(np.arctan2(out.shape[1] - 2, out.shape[0]))  # a rotated bar spans more columns
+        assert 0 <= tilt <= 32 and out.sum() > 0.8 * bar.sum()  # within the angle, the ink kept
+    slanted = distort_glyph(bar, np.random.default_rng(1), rotate=0.0, shear=1.0)
+    assert slanted.shape[0] >= 19 and slanted.shape[1] > 4  # a shear along x widens, keeps the height
+
+
+def test_digit_string_distortion_applies_to_training_lines_only():
+    options = dict(source="sklearn", train_size=6, test_size=6, rotate=20.0, shear=0.3)
+    plain = build_dataset("digit-strings", split="test", source="sklearn", test_size=6)
+    distorted = build_dataset("digit-strings", split="test", **options)
+    assert all(torch.equal(plain[i][0], distorted[i][0]) for i in range(6))
+    train, train_plain = (build_dataset("digit-strings", split="train", **o) for o in (options, {"source": "sklearn", "train_size": 6}))
+    torch.manual_seed(0)
+    a = [train[i] for i in range(6)]
+    torch.manual_seed(0)
+    b = [train_plain[i] for i in range(6)]
+    assert any(x[0].shape != y[0].shape or not torch.equal(x[0], y[0]) for x, y in zip(a, b))
+
+
 def test_digit_strings_reject_bad_options():
     with pytest.raises(UserError, match="min_length"):
         build_dataset("digit-strings", split="test", source="sklearn", min_length=4, max_length=2)
     with pytest.raises(UserError, match="min_gap"):
         build_dataset("digit-strings", split="test", source="sklearn", min_gap=-5)
+    with pytest.raises(UserError, match="rotate"):
+        build_dataset("digit-strings", split="test", source="sklearn", rotate=90)
 
 
 def test_iiit5k_reads_the_official_split(shared_data_root):

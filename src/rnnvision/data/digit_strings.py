@@ -2,7 +2,10 @@
 
 Each line holds ``min_length`` to ``max_length`` digits. Every digit is cropped to its ink,
 scaled to a height drawn per line (and jittered per digit), shifted vertically at random and
-placed after a random gap (negative gaps make neighbours touch), so line widths vary.
+placed after a random gap (negative gaps make neighbours touch), so line widths vary. Training
+lines can also rotate and shear every digit at random (``rotate`` degrees, ``shear``), the affine
+augmentation that helps convolutional digit readers most (Simard et al. 2003); val and test lines
+never do.
 
 Sources (``source``): ``mnist`` (the MNIST files under the data root: train lines from the first
 55,000 training digits, val lines from the last 5,000, test lines from the 10,000 test digits),
@@ -65,6 +68,23 @@ def _ink_crop(image: np.ndarray) -> np.ndarray:
     return image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 
 
+def distort_glyph(glyph: np.ndarray, rng: np.random.Generator, *, rotate: float, shear: float) -> np.ndarray:
+    """Rotate ``glyph`` by up to ±``rotate`` degrees and shear it by up to ±``shear`` about its centre,
+    then crop it to its ink again. A (h, w) uint8 image in, a new one out (nothing is cut off)."""
+    angle = np.deg2rad(rng.uniform(-rotate, rotate))
+    slant = rng.uniform(-shear, shear)
+    # forward map (x, y) -> M (x, y) about the centre: a shear along x, then a rotation
+    forward = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ np.array([[1.0, slant], [0.0, 1.0]])
+    h, w = glyph.shape
+    corners = forward @ (np.array([[0, w, 0, w], [0, 0, h, h]], dtype=float) - [[w / 2], [h / 2]])
+    out_w, out_h = (int(np.ceil(corners[i].max() - corners[i].min())) + 2 for i in (0, 1))
+    inverse = np.linalg.inv(forward)  # PIL asks, for every output pixel, where to read the input
+    offset = np.array([w / 2, h / 2]) - inverse @ np.array([out_w / 2, out_h / 2])
+    coefficients = (*inverse[0], offset[0], *inverse[1], offset[1])
+    image = Image.fromarray(glyph).transform((out_w, out_h), Image.AFFINE, coefficients, resample=Image.BILINEAR)
+    return _ink_crop(np.asarray(image))
+
+
 def compose_line(
     glyphs: list[np.ndarray], rng: np.random.Generator, *, height: int, min_gap: int, max_gap: int
 ) -> np.ndarray:
@@ -96,12 +116,15 @@ class DigitStringDataset(Dataset):
 
     def __init__(
         self, images: np.ndarray, labels: np.ndarray, info: DatasetInfo, *, size: int, split: str, seed: int,
-        min_length: int, max_length: int, height: int, min_gap: int, max_gap: int,
+        min_length: int, max_length: int, height: int, min_gap: int, max_gap: int, rotate: float = 0.0,
+        shear: float = 0.0,
     ) -> None:
         self.glyphs = [_ink_crop(image) for image in images]
         self.labels, self.info, self.size, self.split, self.seed = labels, info, size, split, seed
         self.min_length, self.max_length, self.height = min_length, max_length, height
         self.min_gap, self.max_gap = min_gap, max_gap
+        self.distort = split == "train" and (rotate > 0 or shear > 0)
+        self.rotate, self.shear = rotate, shear
 
     def __len__(self) -> int:
         return self.size
@@ -115,8 +138,11 @@ class DigitStringDataset(Dataset):
             rng = np.random.default_rng([self.seed, _SPLIT_CODE[self.split], index])
         length = int(rng.integers(self.min_length, self.max_length + 1))
         picks = rng.integers(0, len(self.glyphs), size=length)
+        glyphs = [self.glyphs[i] for i in picks]
+        if self.distort:
+            glyphs = [distort_glyph(glyph, rng, rotate=self.rotate, shear=self.shear) for glyph in glyphs]
         canvas = compose_line(
-            [self.glyphs[i] for i in picks], rng, height=self.height, min_gap=self.min_gap, max_gap=self.max_gap
+            glyphs, rng, height=self.height, min_gap=self.min_gap, max_gap=self.max_gap
         )
         max_width = self.info.img_size[1]
         if canvas.shape[1] < MIN_WIDTH:
@@ -142,13 +168,18 @@ def digit_strings(
     height: int = 32,
     min_gap: int = -1,
     max_gap: int = 6,
+    rotate: float = 0.0,
+    shear: float = 0.0,
     seed: int = 0,
 ) -> DigitStringDataset:
-    """Lines of 1..8 handwritten digits from MNIST (or sklearn's digits when MNIST is absent)."""
+    """Lines of 1..8 handwritten digits from MNIST (or sklearn's digits when MNIST is absent);
+    ``rotate`` (max degrees) and ``shear`` (max slant) distort the digits of training lines."""
     if not 1 <= min_length <= max_length:
         raise UserError(f"digit-strings: need 1 <= min_length <= max_length, got {min_length} and {max_length}")
     if not -2 <= min_gap <= max_gap:
         raise UserError(f"digit-strings: need -2 <= min_gap <= max_gap, got {min_gap} and {max_gap}")
+    if not (0 <= rotate <= 45 and 0 <= shear <= 1):
+        raise UserError(f"digit-strings: need 0 <= rotate <= 45 (degrees) and 0 <= shear <= 1, got {rotate} and {shear}")
     images, labels, _ = _digit_source(source, split, root, download)
     size = {"train": train_size, "val": val_size, "test": test_size}[split]
     # room for max_length square digits; the rare wider line is squeezed to this width
@@ -156,5 +187,5 @@ def digit_strings(
     info = text_info("digit-strings", DIGITS, in_chans=1, height=height, max_width=max_width)
     return DigitStringDataset(
         images, labels, info, size=size, split=split, seed=seed, min_length=min_length, max_length=max_length,
-        height=height, min_gap=min_gap, max_gap=max_gap,
+        height=height, min_gap=min_gap, max_gap=max_gap, rotate=rotate, shear=shear,
     )
