@@ -62,6 +62,42 @@ def test_fused_and_reference_agree_on_outputs_and_gradients(cell, bidirectional,
         assert out_f[1, 2:].abs().max() == 0 and out_r[3, 1:].abs().max() == 0
 
 
+@pytest.mark.parametrize("cell,bias,with_state", [("rnn", True, True), ("lstm", True, False), ("lstm", False, True), ("gru", True, True)])
+def test_padded_path_without_final_state_agrees_with_the_reference(cell, bias, with_state, monkeypatch):
+    torch.manual_seed(0)
+    layer = LAYERS[cell](5, 7, 2, bidirectional=True, bias=bias, dropout=0.0)
+
+    def packed(*args):
+        raise AssertionError("final_state=False on a CPU must not pack")
+
+    monkeypatch.setattr(type(layer), "_fused_forward", packed)
+    batch, steps = 4, 6
+    lengths = torch.tensor([3, 6, 1, 5])  # unsorted, one full-length
+    x = torch.randn(batch, steps, 5)
+    init = tuple(torch.randn(4, batch, 7) for _ in range(2 if cell == "lstm" else 1))
+    weights = torch.randn(batch, steps, 14)
+    results = {}
+    for impl, final_state in (("fused", False), ("reference", True)):
+        layer.impl = impl
+        xi = x.clone().requires_grad_(True)
+        si = tuple(s.clone().requires_grad_(True) for s in init)
+        state = (si if cell == "lstm" else si[0]) if with_state else None
+        out, final = layer(xi, state, lengths=lengths, final_state=final_state)
+        assert (final is None) == (not final_state)
+        layer.zero_grad()
+        (out * weights).sum().backward()
+        results[impl] = (out.detach(), xi.grad, [s.grad for s in si] if with_state else [],
+                         {n: p.grad.clone() for n, p in layer.named_parameters()})
+    (out_f, gx_f, gs_f, gp_f), (out_r, gx_r, gs_r, gp_r) = results["fused"], results["reference"]
+    torch.testing.assert_close(out_f, out_r, atol=1e-5, rtol=0)
+    assert out_f[2, 1:].abs().max() == 0 and out_f[0, 3:].abs().max() == 0  # padding stays zero
+    torch.testing.assert_close(gx_f, gx_r, atol=1e-5, rtol=0)
+    for a, b in zip(gs_f, gs_r):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    for name in gp_r:
+        torch.testing.assert_close(gp_f[name], gp_r[name], atol=1e-5, rtol=0, msg=name)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_gates_have_documented_shape_and_range(cell, bidirectional):

@@ -12,6 +12,13 @@ loads into ``torch.nn`` too.
 - ``impl="auto"`` (default): fused unless the call needs the reference (``return_gates=True``).
   Naming ``"fused"`` for a call it cannot serve raises a ``ValueError``.
 
+A right-padded batch with ``lengths`` runs the fused kernels on a packed sequence, which also
+gives each sequence's exact final state. On a CPU torch runs packed sequences step by step in
+composite operations; a call that does not need the final state (``final_state=False``) instead
+runs the padded batch through the plain kernels (oneDNN's for the LSTM), one layer and direction
+at a time, each reverse direction on every sequence reversed within its own length, and zeroes
+the padded steps: the same outputs, about twice as fast to train (BENCHMARKS.md).
+
 All layers are batch-first: inputs are (B, T, I), outputs (B, T, D*H) with D = 2 when
 bidirectional. States are (L*D, B, H) ordered layer by layer, forward direction first, as in
 torch. ``lengths`` (B,) marks the valid prefix of each sequence in a right-padded batch: padded
@@ -78,7 +85,8 @@ class _RecurrentLayer:
         *,
         lengths: Tensor | None = None,
         return_gates: bool = False,
-    ) -> tuple[Tensor, State] | tuple[Tensor, State, GateDict]:
+        final_state: bool = True,
+    ) -> tuple[Tensor, State | None] | tuple[Tensor, State, GateDict]:
         """Run the layer over a batch of sequences.
 
         Args:
@@ -86,6 +94,8 @@ class _RecurrentLayer:
             state: initial state, (L*D, B, H) — for LSTM a pair (h0, c0) — or None for zeros.
             lengths: optional (B,) integer lengths, 1 <= length <= T, for right-padded batches.
             return_gates: also return every gate activation at every step (reference path).
+            final_state: False returns None for the final state, which lets a padded batch on a
+                CPU skip packing (see the module docstring).
 
         Returns:
             ``(output, final_state)`` — output (B, T, D*H) — and, with ``return_gates``, a dict
@@ -93,6 +103,8 @@ class _RecurrentLayer:
         """
         self._check_input(x, state, lengths)
         impl = self._resolve_impl(return_gates=return_gates)
+        if impl == "fused" and lengths is not None and not final_state and x.device.type == "cpu" and not self.proj_size:
+            return self._padded_forward(x, state, lengths), None
         if impl == "fused":
             return self._fused_forward(x, state, lengths)
         output, final_state, gates = self._reference_forward(x, state, lengths, return_gates)
@@ -139,6 +151,46 @@ class _RecurrentLayer:
         packed_out, final_state = super().forward(packed, state)  # type: ignore[misc]
         output, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
         return output, final_state
+
+    def _padded_forward(self, x: Tensor, state: State | None, lengths: Tensor) -> Tensor:
+        """The fused kernels on the padded batch, one layer and direction at a time. x (B, T, I) -> (B, T, D*H)."""
+        steps = x.shape[1]
+        lengths = lengths.to(x.device)
+        valid = (torch.arange(steps, device=x.device)[None, :] < lengths[:, None])[..., None]  # (B, T, 1)
+        # within each sequence step t <-> length-1-t; padded steps stay where they are (self-inverse)
+        positions = torch.arange(steps, device=x.device)[None, :]  # (1, T)
+        flip = torch.where(positions < lengths[:, None], lengths[:, None] - 1 - positions, positions)  # (B, T)
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self._directions):
+                k = layer * self._directions + direction
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+                weights = [getattr(self, name + suffix) for name in names]  # torch's order
+                seq = layer_input
+                if direction:
+                    seq = seq.gather(1, flip[..., None].expand_as(seq))
+                h0 = None if state is None else tuple(s[k : k + 1] for s in (state if isinstance(state, tuple) else (state,)))
+                out = self._single_layer(seq, h0, weights)  # (B, T, H)
+                if direction:
+                    out = out.gather(1, flip[..., None].expand_as(out))
+                outputs.append(out)
+            layer_input = torch.cat(outputs, dim=-1) * valid  # (B, T, D*H), zero on the padding
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        return layer_input
+
+    def _single_layer(self, x: Tensor, h0: tuple[Tensor, ...] | None, weights: list[Tensor]) -> Tensor:
+        """One direction of one layer through torch's kernel. x (B, T, I), h0 (1, B, H) each or None -> (B, T, H)."""
+        if h0 is None:
+            zeros = x.new_zeros(1, x.shape[0], self.hidden_size)
+            h0 = (zeros, zeros) if self.has_cell_state else (zeros,)
+        return self._kernel(x, h0, weights)
+
+    def _kernel(self, x: Tensor, h0: tuple[Tensor, ...], weights: list[Tensor]) -> Tensor:
+        """torch's single-layer, one-direction, batch-first kernel of this cell -> outputs (B, T, H)."""
+        raise NotImplementedError
 
     # -- reference ------------------------------------------------------------------------------
     def _reference_forward(
@@ -233,6 +285,10 @@ class RNN(_RecurrentLayer, nn.RNN):
     def _step(self, x_proj, state, w_hh, b_hh):
         return (rnn_step(x_proj, state[0], w_hh, b_hh, nonlinearity=self.nonlinearity),), {}
 
+    def _kernel(self, x, h0, weights):
+        kernel = torch.rnn_tanh if self.nonlinearity == "tanh" else torch.rnn_relu
+        return kernel(x, h0[0], weights, self.bias, 1, 0.0, self.training, False, True)[0]
+
 
 class LSTM(_RecurrentLayer, nn.LSTM):
     """Multi-layer LSTM with input, forget and output gates.
@@ -252,6 +308,10 @@ class LSTM(_RecurrentLayer, nn.LSTM):
         h, c, gates = lstm_step(x_proj, state[0], state[1], w_hh, b_hh)
         return (h, c), gates
 
+    def _kernel(self, x, h0, weights):
+        # torch.lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+        return torch.lstm(x, h0, weights, self.bias, 1, 0.0, self.training, False, True)[0]
+
 
 class GRU(_RecurrentLayer, nn.GRU):
     """Multi-layer GRU with reset and update gates; options as :class:`LSTM`."""
@@ -261,6 +321,9 @@ class GRU(_RecurrentLayer, nn.GRU):
     def _step(self, x_proj, state, w_hh, b_hh):
         h, gates = gru_step(x_proj, state[0], w_hh, b_hh)
         return (h,), gates
+
+    def _kernel(self, x, h0, weights):
+        return torch.gru(x, h0[0], weights, self.bias, 1, 0.0, self.training, False, True)[0]
 
 
 RECURRENT_LAYERS: dict[str, type[nn.Module]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}

@@ -167,7 +167,7 @@ class CRNN(nn.Module):
                     x = x * mask
         x = self.collapse(x, mask)  # (B, C, 1, T)
         seq = x.squeeze(2).transpose(1, 2)  # (B, T, C)
-        out, _ = self.rnn(seq, lengths=lengths)  # (B, T, 2*hidden)
+        out, _ = self.rnn(seq, lengths=lengths, final_state=False)  # (B, T, 2*hidden)
         return out, lengths
 
     def forward_head(self, features: Tensor) -> Tensor:
