@@ -1,5 +1,8 @@
 """MinGRU training step (forward + backward) at T = 784 (or --steps): chunked scan vs the loop, over batch sizes.
 
+The table also gives the input projection alone (the matrix multiply every implementation runs)
+and loop / projection: the most any scan could gain over the loop at that batch size.
+
     python benchmarks/bench_mingru_sweep.py [--hidden 128] [--steps 784] [--batches 1 2 4 8 16 32 64] [--out benchmarks/results]
 
 One process; each batch size checks every implementation against the loop, then times them on
@@ -36,7 +39,8 @@ def main(args: argparse.Namespace) -> None:
         loop = step["loop fwd+bwd"]
         lines.append(
             f"| {batch} | {loop * 1e3:.1f} | {step['chunked scan fwd+bwd'] * 1e3:.1f} | {loop / step['chunked scan fwd+bwd']:.1f} "
-            f"| {step['log scan fwd+bwd'] * 1e3:.1f} | {loop / step['log scan fwd+bwd']:.1f} | {step['torch.nn.GRU fwd+bwd'] * 1e3:.1f} |"
+            f"| {step['log scan fwd+bwd'] * 1e3:.1f} | {loop / step['log scan fwd+bwd']:.1f} | {step['torch.nn.GRU fwd+bwd'] * 1e3:.1f} "
+            f"| {step['input projection fwd+bwd'] * 1e3:.1f} | {loop / step['input projection fwd+bwd']:.1f} |"
         )
     out = Path(args.out)
     write_csv(rows, out / f"mingru_sweep_T{args.steps}.csv")
@@ -44,8 +48,8 @@ def main(args: argparse.Namespace) -> None:
     text = (
         f"### MinGRU training step (fwd+bwd), T {args.steps}, H {args.hidden}: scan vs loop\n\n"
         f"Command: `{command}`  \nMachine: {machine_summary()}\n\n"
-        "| batch | loop ms | chunked ms | loop / chunked | log ms | loop / log | torch.nn.GRU ms |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(lines) + "\n"
+        "| batch | loop ms | chunked ms | loop / chunked | log ms | loop / log | torch.nn.GRU ms | projection ms | loop / projection |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(lines) + "\n"
     )
     atomic_write_text(out / f"mingru_sweep_T{args.steps}.md", text)
     print(text)

@@ -22,8 +22,8 @@ from rnnvision.errors import UserError
 def test_mingru_rows_check_then_time_every_implementation():
     rows = bench_mingru(batch=2, steps=7, hidden=3, matmul_rate=10.0)
     assert [r.name for r in rows] == [
-        "chunked scan fwd", "log scan fwd", "loop fwd", "torch.nn.GRU fwd",
-        "chunked scan fwd+bwd", "log scan fwd+bwd", "loop fwd+bwd", "torch.nn.GRU fwd+bwd",
+        "chunked scan fwd", "log scan fwd", "loop fwd", "input projection fwd", "torch.nn.GRU fwd",
+        "chunked scan fwd+bwd", "log scan fwd+bwd", "loop fwd+bwd", "input projection fwd+bwd", "torch.nn.GRU fwd+bwd",
     ]
     loops = [r for r in rows if r.name.startswith("loop")]
     assert all(r.ratio == 1.0 for r in loops) and all(r.baseline == "loop" for r in rows)
