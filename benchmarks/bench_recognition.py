@@ -2,11 +2,14 @@
 
     python benchmarks/bench_recognition.py accuracy CKPT [--data-dir ../shared/data] [--beam-width 10]
     python benchmarks/bench_recognition.py latency [--sizes small medium base] [--checkpoint CKPT]
+    python benchmarks/bench_recognition.py errors CKPT [--data-dir ../shared/data] [--limit 3000]
 
 ``accuracy`` scores the checkpoint on the test split of the data it was trained on (all of it:
 3,000 IIIT5K words, or the 10,000 digit lines of the recipe), lexicon-free, with greedy
 decoding and, with ``--beam-width``, prefix beam search too. ``latency`` times 32x100 word
 images through CRNN and greedy decoding at batch 1 and 32 (per-image ratios in one process).
+``errors`` sorts the wrong greedy readings of the first ``--limit`` test items by kind (a
+character misread with the length right, characters lost, characters gained) and by text length.
 Results: ``recognition_<what>.md`` / ``.csv`` under ``--out``.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -39,7 +43,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     latency = sub.add_parser("latency", help="CRNN inference time per word image")
     latency.add_argument("--sizes", nargs="+", default=["small", "medium", "base"])
     latency.add_argument("--checkpoint", help="time this trained model instead of fresh ones")
-    for p in (accuracy, latency):
+    errors = sub.add_parser("errors", help="the wrong readings of a checkpoint, by kind and text length")
+    errors.add_argument("checkpoint")
+    errors.add_argument("--data-dir", default=None)
+    errors.add_argument("--limit", type=int, default=3000)
+    for p in (accuracy, latency, errors):
         p.add_argument("--out", default="benchmarks/results")
     return parser
 
@@ -78,6 +86,39 @@ def accuracy(args: argparse.Namespace) -> None:
     print("\n".join(lines))
 
 
+def errors(args: argparse.Namespace) -> None:
+    model, state = load_model(args.checkpoint)
+    data_options = dict(state["config"]["data"])
+    name = data_options.pop("name")
+    test = build_dataset(name, split="test", root=args.data_dir, **data_options)
+    task = RecognitionTask(state["meta"]["charset"])
+    kinds, wrong, total, examples = Counter(), Counter(), Counter(), []
+    count = min(args.limit, len(test))
+    with torch.no_grad():
+        for start in range(0, count, 64):
+            batch = task.collate([test[i] for i in range(start, min(count, start + 64))])
+            for truth, read in zip(batch["texts"], task.decode(*task.log_probs(model, batch))):  # width-sorted
+                total[len(truth)] += 1
+                if read != truth:
+                    wrong[len(truth)] += 1
+                    kinds["misread" if len(read) == len(truth) else "lost" if len(read) < len(truth) else "gained"] += 1
+                    examples.append(f"{truth} -> {read}")
+    lines = [
+        f"### Wrong readings of `{args.checkpoint}` on the first {count} {name} test items (greedy)\n",
+        f"Command: `python benchmarks/bench_recognition.py errors {args.checkpoint}"
+        + (f" --data-dir {args.data_dir}" if args.data_dir else "") + f" --limit {args.limit}`\n",
+        f"{sum(wrong.values())} wrong: {kinds['misread']} with the length right (characters misread), "
+        f"{kinds['lost']} with characters lost, {kinds['gained']} with characters gained.\n",
+        "| text length | wrong / items |",
+        "|---:|---:|",
+        *(f"| {n} | {wrong[n]} / {total[n]} |" for n in sorted(total)),
+        "",
+        "First wrong readings (truth -> read): " + ", ".join(examples[:20]),
+    ]
+    atomic_write_text(Path(args.out) / f"recognition_errors_{name}.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def latency(args: argparse.Namespace) -> None:
     rows = []
     if args.checkpoint:
@@ -100,4 +141,4 @@ def latency(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     arguments = get_args_parser().parse_args()
-    {"accuracy": accuracy, "latency": latency}[arguments.what](arguments)
+    {"accuracy": accuracy, "latency": latency, "errors": errors}[arguments.what](arguments)
