@@ -157,10 +157,10 @@ class _RecurrentLayer:
         """The fused kernels on the padded batch, one layer and direction at a time. x (B, T, I) -> (B, T, D*H)."""
         steps = x.shape[1]
         lengths = lengths.to(x.device)
-        valid = (torch.arange(steps, device=x.device)[None, :] < lengths[:, None])[..., None]  # (B, T, 1)
-        # within each sequence step t <-> length-1-t; padded steps stay where they are (self-inverse)
         positions = torch.arange(steps, device=x.device)[None, :]  # (1, T)
-        flip = torch.where(positions < lengths[:, None], lengths[:, None] - 1 - positions, positions)  # (B, T)
+        valid = positions < lengths[:, None]  # (B, T)
+        # within each sequence step t <-> length-1-t; padded steps stay where they are (self-inverse)
+        flip = torch.where(valid, lengths[:, None] - 1 - positions, positions)  # (B, T)
         layer_input = x
         for layer in range(self.num_layers):
             outputs = []
@@ -177,7 +177,7 @@ class _RecurrentLayer:
                 if direction:
                     out = out.gather(1, flip[..., None].expand_as(out))
                 outputs.append(out)
-            layer_input = torch.cat(outputs, dim=-1) * valid  # (B, T, D*H), zero on the padding
+            layer_input = torch.cat(outputs, dim=-1) * valid[..., None]  # (B, T, D*H), zero on the padding
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input
