@@ -153,7 +153,7 @@ def test_weight_average_follows_its_warmed_up_decay():
     for step, value in enumerate([2.0, -1.0, 5.0]):
         model.weight.data.fill_(value)
         model.num_batches_tracked.fill_(step + 7)
-        average.update(model, step)
+        average.update(step)
         d = min(0.9, (1 + step) / (10 + step))
         expected = d * expected + (1 - d) * value
     torch.testing.assert_close(average.module.weight, expected)

@@ -30,23 +30,22 @@ class WeightAverage:
             raise ValueError(f"decay must lie in (0, 1), got {decay}")
         self.decay = decay
         self.module = copy.deepcopy(model).eval().requires_grad_(False)
+        # (average, source) tensor pairs, found once: training and load_state_dict change both in place
+        pairs = list(zip(self.module.state_dict().values(), model.state_dict().values()))
+        self._averaged = [avg for avg, _ in pairs if avg.is_floating_point()]
+        self._sources = [value for avg, value in pairs if avg.is_floating_point()]
+        self._copied = [(avg, value) for avg, value in pairs if not avg.is_floating_point()]
 
     def decay_at(self, step: int) -> float:
         """The decay used at optimizer step ``step`` (0-based)."""
         return min(self.decay, (1 + step) / (10 + step))
 
     @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        """Move the average towards ``model``'s weights after optimizer step ``step``."""
-        weight = 1.0 - self.decay_at(step)
-        averaged, current = [], []
-        for avg, value in zip(self.module.state_dict().values(), model.state_dict().values()):
-            if avg.is_floating_point():
-                averaged.append(avg)
-                current.append(value)
-            else:
-                avg.copy_(value)
-        torch._foreach_lerp_(averaged, current, weight)
+    def update(self, step: int) -> None:
+        """Move the average towards the model's weights after optimizer step ``step``."""
+        torch._foreach_lerp_(self._averaged, self._sources, 1.0 - self.decay_at(step))
+        for avg, value in self._copied:
+            avg.copy_(value)
 
     def state_dict(self) -> dict[str, Any]:
         return self.module.state_dict()

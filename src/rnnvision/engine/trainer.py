@@ -267,7 +267,7 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             if self.average is not None:
-                self.average.update(self.model, self.step)
+                self.average.update(self.step)
             self.step += 1
             loss_sum += loss.detach().double()
             count += 1
