@@ -18,9 +18,11 @@ SIZES = [(1, 9), (9, 1), (5, 7)]
 @pytest.mark.parametrize("merge", ["sum", "concat"])
 def test_wavefront_equals_reference_on_outputs_and_all_gradients(size, directions, merge):
     torch.manual_seed(directions)
-    layer = MDLSTM2d(3, 5, directions=directions, merge=merge)
-    x = torch.randn(3, 3, *size) * 2  # batch 3, odd sizes
-    weights = torch.randn(3, layer.out_chans, *size)  # a generic loss that touches every output
+    # float64: the two paths sum in different orders, so float32 results differ by rounding that
+    # depends on the CPU (AVX-512 or not) and thread count; in float64 that rounding is ~1e-16.
+    layer = MDLSTM2d(3, 5, directions=directions, merge=merge).double()
+    x = torch.randn(3, 3, *size, dtype=torch.float64) * 2  # batch 3, odd sizes
+    weights = torch.randn(3, layer.out_chans, *size, dtype=torch.float64)  # a generic loss that touches every output
     results = {}
     for impl in ("wavefront", "reference"):
         layer.impl = impl
@@ -31,12 +33,12 @@ def test_wavefront_equals_reference_on_outputs_and_all_gradients(size, direction
         results[impl] = (out.detach(), xi.grad, {n: p.grad.clone() for n, p in layer.named_parameters()})
     (out_w, gx_w, gp_w), (out_r, gx_r, gp_r) = results["wavefront"], results["reference"]
     assert out_w.shape == (3, layer.out_chans, *size)
-    torch.testing.assert_close(out_w, out_r, atol=1e-5, rtol=0)
-    torch.testing.assert_close(gx_w, gx_r, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out_w, out_r, atol=1e-10, rtol=0)
+    torch.testing.assert_close(gx_w, gx_r, atol=1e-10, rtol=0)
     assert set(gp_w) == {"weight_ih", "weight_hh", "bias"}
     for name in gp_w:
         assert gp_r[name].abs().max() > 0, name
-        torch.testing.assert_close(gp_w[name], gp_r[name], atol=1e-5, rtol=0, msg=name)
+        torch.testing.assert_close(gp_w[name], gp_r[name], atol=1e-10, rtol=0, msg=name)
 
 
 def _sigmoid(v: float) -> float:
