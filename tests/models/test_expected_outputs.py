@@ -1,0 +1,67 @@
+"""Seeded expected outputs: every registered model, built tiny from a fixed seed, gives the outputs saved
+in ``expected_outputs.json``, so an accidental change of numerics (an init, a reshape, a gate order)
+shows up as a failure rather than as a silently different model.
+
+The saved figures are float64 summaries of the float32 outputs (sum, sum of squares, eight values). The
+tolerance (relative 1e-4 of the output's scale) is far above float32 rounding differences between CPUs
+and thread counts (~1e-6) and far below any real change of the computation.
+
+Regenerate only deliberately, when a change of numerics is intended and explained in the commit:
+``RNNVISION_UPDATE_EXPECTED=1 python -m pytest tests/models/test_expected_outputs.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnvision.models import create_model, get_model_entry, list_models
+
+EXPECTED = Path(__file__).with_name("expected_outputs.json")
+UPDATE = os.environ.get("RNNVISION_UPDATE_EXPECTED") == "1"
+
+
+def summarize(name: str) -> list[dict[str, float | list[float]]]:
+    torch.manual_seed(0)
+    model = create_model(name, **get_model_entry(name).tiny).eval()
+    torch.manual_seed(1)
+    inputs = model.example_inputs(batch_size=2)
+    with torch.no_grad():
+        output = model(*inputs)
+    outputs = output if isinstance(output, (tuple, list)) else (output,)
+    summaries = []
+    for out in outputs:
+        flat = out.detach().double().flatten()
+        summaries.append({"sum": flat.sum().item(), "sumsq": flat.square().sum().item(), "values": flat[:8].tolist()})
+    return summaries
+
+
+def _saved() -> dict:
+    return json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_tiny_model_gives_its_saved_outputs(name):
+    got = summarize(name)
+    if UPDATE:
+        saved = _saved()
+        saved[name] = got
+        EXPECTED.write_text(json.dumps(dict(sorted(saved.items())), indent=1) + "\n")
+        return
+    saved = _saved()
+    assert name in saved, f"{name} has no saved outputs: run with RNNVISION_UPDATE_EXPECTED=1 (see the docstring)"
+    want = saved[name]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        scale = max(1.0, w["sumsq"] ** 0.5)
+        assert g["sum"] == pytest.approx(w["sum"], rel=1e-4, abs=1e-4 * scale)
+        assert g["sumsq"] == pytest.approx(w["sumsq"], rel=1e-4, abs=1e-4 * scale)
+        assert g["values"] == pytest.approx(w["values"], rel=1e-4, abs=1e-4 * scale)
+
+
+def test_no_saved_outputs_for_models_that_no_longer_exist():
+    assert set(_saved()) <= set(list_models())
