@@ -10,6 +10,7 @@ from PIL import Image
 
 from rnnvision.cli import main
 from rnnvision.data import build_dataset
+from tests.faults import assert_fault
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -72,3 +73,31 @@ def test_bad_input_exits_2_with_one_line(checkpoint, tmp_path, capsys, args, mes
     assert main([names.get(a, a) for a in args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "out,setup,message",
+    [
+        ("DIR", "dir", "is a folder; give a file name"),
+        ("FILE/samples.png", "file", "is a file, not a folder"),
+        ("samples.xyz", None, "no image format is known for the suffix .xyz"),
+        ("samples", None, "no image format is known for the suffix (none)"),
+    ],
+)
+@pytest.mark.parametrize("command", ["generate", "complete"])
+def test_a_bad_out_exits_2_in_one_line_and_writes_nothing(checkpoint, tmp_path, capsys, command, out, setup, message):
+    ckpt, image = checkpoint
+    if setup == "dir":
+        (tmp_path / "DIR").mkdir()
+        (tmp_path / "DIR" / "mine.png").write_bytes(b"the user's")
+    elif setup == "file":
+        (tmp_path / "FILE").write_text("the user's")
+    args = [command, str(ckpt), *([str(image)] if command == "complete" else []), "--out", str(tmp_path / out)]
+    assert_fault(args, message, capsys, roots=[tmp_path, ckpt.parent])
+
+
+def test_generate_writes_the_format_its_suffix_names(checkpoint, tmp_path):
+    ckpt, _ = checkpoint
+    for suffix, fmt in ((".jpg", "JPEG"), (".webp", "WEBP"), (".png", "PNG")):
+        assert main(["generate", str(ckpt), "--n", "2", "--out", str(tmp_path / f"s{suffix}")]) == 0
+        assert Image.open(tmp_path / f"s{suffix}").format == fmt

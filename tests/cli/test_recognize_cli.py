@@ -11,6 +11,7 @@ from PIL import Image
 
 from rnnvision.cli import main
 from rnnvision.data import build_dataset
+from tests.faults import assert_fault
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY = ["model.size=tiny", "data.source=sklearn", "data.train_size=64", "data.val_size=16", "data.test_size=24",
@@ -76,3 +77,14 @@ def test_predict_mistakes_exit_2_with_one_line(trained, capsys, extra, message):
     assert main(["predict", str(checkpoint), files[0], *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_predict_explain_faults_exit_2_in_one_line_and_change_nothing(trained, tmp_path, capsys):
+    checkpoint, files = trained
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "file.txt").write_text("the user's")
+    roots = [tmp_path, checkpoint.parent]
+    args = ["predict", str(checkpoint), files[0], "--explain"]
+    assert_fault(args + [str(tmp_path / "pictures")], "is a folder; give a file name", capsys, roots=roots)
+    assert_fault(args + [str(tmp_path / "file.txt" / "x.png")], "is a file, not a folder", capsys, roots=roots)
+    assert_fault(args + [str(tmp_path / "explain.xyz")], "no figure format is known for the suffix .xyz", capsys, roots=roots)

@@ -13,6 +13,7 @@ from rnnvision.cli import main
 from rnnvision.data import build_dataset
 from tests.cli.test_cli import CONFIGS, run_cli
 from tests.conftest import SHARED_DATA
+from tests.faults import assert_fault
 
 TINY = [
     "model.hidden_sizes=[8, 8]", "model.decoder_chans=8", "data.train_images=64", "data.val_images=16",
@@ -80,3 +81,26 @@ def test_camvid_recipe_stops_with_one_line_naming_the_missing_splits(tmp_path):
 def test_segmentation_predict_refuses_explain(segmenter):
     done = run_cli("predict", str(segmenter / "run" / "best.pt"), str(segmenter / "scene.png"), "--explain", "x.png")
     assert done.returncode == 2 and "no --explain" in done.stderr
+
+
+def test_predict_out_faults_exit_2_in_one_line_and_change_nothing(segmenter, tmp_path, capsys):
+    args = ["predict", str(segmenter / "run" / "best.pt"), str(segmenter / "scene.png"), "--out"]
+    (tmp_path / "file.txt").write_text("the user's")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "holiday.jpg").write_bytes(b"the user's")
+    roots = [tmp_path, segmenter]
+    assert_fault(args + [str(tmp_path / "file.txt")], "is a file, not a folder", capsys, roots=roots)
+    assert_fault(args + [str(tmp_path / "mine")], "holds files that rnnvision did not write", capsys, roots=roots)
+    assert_fault(args + [str(segmenter / "run")], "holds an rnnvision train run", capsys, roots=roots)
+    twice = [str(segmenter / "scene.png"), str(tmp_path / "scene.png")]
+    (tmp_path / "scene.png").write_bytes((segmenter / "scene.png").read_bytes())
+    assert_fault(args[:2] + twice + ["--out", str(tmp_path / "new")], "two images are named scene", capsys, roots=roots)
+
+
+def test_predict_out_reuses_its_own_folder_and_keeps_other_files(segmenter, tmp_path, capsys):
+    args = ["predict", str(segmenter / "run" / "best.pt"), str(segmenter / "scene.png"), "--out", str(tmp_path / "masks")]
+    assert main(args) == 0
+    (tmp_path / "masks" / "notes.txt").write_text("mine")
+    assert main(args) == 0
+    assert {p.name for p in (tmp_path / "masks").iterdir()} == {
+        ".rnnvision-run.json", "notes.txt", "scene_mask.png", "scene_overlay.png"}

@@ -75,9 +75,8 @@ def test_a_failed_write_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch):
     path = save_checkpoint(tmp_path / "c.pt", _payload())
     before = path.read_bytes()
 
-    def save_half_then_fail(obj, target):
-        with open(target, "wb") as f:
-            f.write(before[:100])
+    def save_half_then_fail(obj, file):  # save_checkpoint hands torch.save an open file
+        file.write(before[:100])
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", save_half_then_fail)

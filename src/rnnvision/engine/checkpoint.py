@@ -52,8 +52,8 @@ def payload_digest(payload: dict[str, Any]) -> str:
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (state_dict, config, metrics, ...) as a checkpoint at ``path``, atomically."""
     body = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnvision_version": __version__, **payload}
-    with atomic_path(path) as tmp:
-        torch.save({"body": body, "sha256": payload_digest(body)}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:  # a Python file: a full disk raises OSError (ENOSPC)
+        torch.save({"body": body, "sha256": payload_digest(body)}, file)
     return Path(path)
 
 

@@ -7,25 +7,34 @@ validation after every epoch, ``best.pt`` (best validation metric) and ``last.pt
 needed to resume), metrics in ``metrics.jsonl`` and a training-curve PNG. Under ``torchrun`` the model is wrapped in DDP,
 each process reads its shard of every epoch, and only rank 0 writes files or prints.
 
-Run directory::
+Run directory (rules in :mod:`rnnvision.outputs`: marked, locked while written, never someone else's)::
 
-    config.yaml     resolved config
+    .rnnvision-run.json  marker: the run's id (last.pt and best.pt carry it too)
+    .rnnvision-lock      while a process writes the directory: its pid and host
+    config.yaml     resolved config: the settings actually used
     metrics.jsonl   one JSON line per epoch
     curves.png      loss and validation metric per epoch
-    last.pt         weights + optimizer/scheduler state, for --resume
+    last.pt         weights + optimizer/scheduler state + history + best weights, for --resume
     best.pt         weights at the best validation metric, with validation and test metrics
     results.json    summary: best epoch, validation and test metrics, training time
     ...             task pictures (confusion matrix, predictions, gates, ...)
+
+The end of an epoch is one commit: ``last.pt`` is written first and holds everything (history,
+best weights and metric); ``best.pt``, ``metrics.jsonl`` and ``curves.png`` are derived from it and
+rewritten from it on ``--resume``. A kill at any instant therefore leaves files that agree with
+themselves, and ``--resume`` repairs the derived ones and continues to the same final weights.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import math
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,15 +47,16 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from rnnvision.config import RunConfig, config_from_dict
+from rnnvision.config import SECTIONS, RunConfig, config_from_dict
 from rnnvision.data import build_dataset
 from rnnvision.data.base import DatasetInfo
 from rnnvision.engine.checkpoint import load_checkpoint, save_checkpoint
 from rnnvision.engine.distributed import DistContext, all_reduce_sums, barrier, init_distributed, shutdown
 from rnnvision.engine.ema import WeightAverage
 from rnnvision.errors import UserError
-from rnnvision.files import atomic_write_text
+from rnnvision.files import atomic_write_text, remove_stale_temps
 from rnnvision.models import create_model, get_model_entry
+from rnnvision.outputs import RunLock, new_run_id, output_dir_marker, read_marker, write_marker
 from rnnvision.tasks import Task, make_task, to_device
 
 
@@ -162,11 +172,11 @@ class Trainer:
         cfg = config.train
         if cfg.batch_size % ctx.world_size:
             raise UserError(f"train.batch_size {cfg.batch_size} must divide evenly over {ctx.world_size} processes")
+        self.resume_path = Path(resume) if resume else None
         self.resume_state = load_checkpoint(resume) if resume else None
         if self.resume_state is not None and "training" not in self.resume_state:
             raise UserError(f"{resume} has no training state; resume from a last.pt")
-        if self.resume_state is None and (self.out_dir / "last.pt").exists():
-            raise UserError(f"{self.out_dir} already holds a run; pass --out NEW_DIR or --resume {self.out_dir / 'last.pt'}")
+        self.run_id = self._check_out_dir()
 
         torch.manual_seed(cfg.seed)
         data = {k: v for k, v in config.data.items() if k != "name"}
@@ -223,6 +233,62 @@ class Trainer:
         if self.resume_state is not None:
             self._restore(self.resume_state, Path(resume))
 
+    # -- the run directory -----------------------------------------------------------------------
+    def _check_out_dir(self) -> str:
+        """The id of the run this trainer writes, after checking that ``out_dir`` may take it.
+
+        A new run needs a new or empty folder (or one of ours that died before its first
+        checkpoint); a resumed run writes into its own folder or a new one, never another run's.
+        """
+        out, state, resume = self.out_dir, self.resume_state, self.resume_path
+        if state is None:
+            marker = output_dir_marker(out)
+            if marker is not None and (marker.get("kind") != "train" or (out / "last.pt").exists()):
+                raise UserError(f"{out} already holds a run; pass --out NEW_DIR or --resume {out / 'last.pt'}")
+            return new_run_id()
+        own = state.get("run_id")
+        own_dir = out.resolve() == resume.resolve().parent
+        marker = read_marker(out) if own_dir else output_dir_marker(out)
+        if marker is not None and marker["run_id"] != own and not (own is None and own_dir):  # own None: before run ids
+            raise UserError(
+                f"--out {out} holds another run than {resume}; resume into {resume.parent} (the default) or a new folder"
+            )
+        return own or (marker or {}).get("run_id") or new_run_id()
+
+    def _open_run_dir(self) -> None:
+        """Rank 0, under the lock: mark the folder, clear killed writes, write the config and the derived files."""
+        out = self.out_dir
+        self._check_out_dir()  # again: another run may have taken the folder since __init__
+        out.mkdir(parents=True, exist_ok=True)
+        removed = remove_stale_temps(out)
+        if removed:
+            self._log(f"removed {len(removed)} temporary file(s) left by an interrupted write in {out}")
+        write_marker(out, run_id=self.run_id, kind="train", model=self.config.model["name"], data=self.config.data["name"])
+        atomic_write_text(out / "config.yaml", self.config.to_yaml())
+        if self.history:  # resumed: best.pt, metrics.jsonl and curves.png may lag last.pt after a kill
+            self._write_derived_files(best=True)
+
+    @contextlib.contextmanager
+    def _locked_run_dir(self) -> Iterator[None]:
+        """Rank 0 holds the run directory's lock while the run writes it; every process learns if taking it failed."""
+        with contextlib.ExitStack() as stack:
+            error: UserError | None = None
+            if self.ctx.is_main:
+                try:
+                    self.out_dir.mkdir(parents=True, exist_ok=True)
+                    lock = stack.enter_context(RunLock(self.out_dir))
+                    if lock.stale:
+                        self._log(f"took over the stale lock of process {lock.stale.get('pid')} in {self.out_dir}")
+                    self._open_run_dir()
+                except UserError as exc:
+                    error = exc
+            failed = all_reduce_sums({"failed": torch.tensor(float(error is not None))}, self.ctx)["failed"]
+            if error is not None:
+                raise error
+            if float(failed):
+                raise UserError(f"rank 0 could not open the run directory {self.out_dir}")
+            yield
+
     # -- start from other weights / resume -------------------------------------------------------
     def _init_from(self, path: Path) -> None:
         """Copy the tensors of checkpoint ``path`` whose names and shapes match this model's."""
@@ -241,8 +307,12 @@ class Trainer:
     def _restore(self, state: dict[str, Any], path: Path) -> None:
         if state["model_name"] != self.config.model["name"]:
             raise UserError(f"{path} holds a {state['model_name']} model, the config asks for {self.config.model['name']}")
+        self._check_same_settings(state["config"], path)
         training = state["training"]
-        self.model.load_state_dict(state["state_dict"])
+        try:
+            self.model.load_state_dict(state["state_dict"])
+        except RuntimeError as exc:
+            raise UserError(f"{path}: weights do not fit {self.config.model['name']} ({str(exc).splitlines()[0]})") from None
         if self.average is not None:
             if "ema_state_dict" not in training:
                 raise UserError(f"{path} was trained without train.ema_decay; resume it with the same config")
@@ -254,9 +324,34 @@ class Trainer:
         self.history = list(training["history"])
         self.best_metric, self.best_epoch = training["best_metric"], training["best_epoch"]
         self.train_seconds = training["train_seconds"]
-        best_path = path.parent / "best.pt"
-        if best_path.exists():
-            self.best_state = load_checkpoint(best_path)["state_dict"]
+        if "best_state_dict" in training:
+            self.best_state = training["best_state_dict"]
+        elif (path.parent / "best.pt").exists():  # a last.pt written before it carried the best weights
+            self.best_state = load_checkpoint(path.parent / "best.pt")["state_dict"]
+
+    # keys that say how to run, not what is computed: a resumed run may change them (and records the new value)
+    RESUME_MAY_CHANGE = ("train.device", "train.num_workers", "train.eval_batch_size")
+
+    def _check_same_settings(self, saved: dict[str, Any], path: Path) -> None:
+        """Refuse to resume ``path`` with settings other than its own, naming every key that differs.
+
+        ``train.init_from`` is not used by a resumed run: it keeps the checkpoint's value, so that
+        config.yaml states what started the weights.
+        """
+        now = self.config.to_dict()
+        changed = [
+            f"{section}.{key} ({value!r} -> {now[section].get(key)!r})"
+            for section in SECTIONS
+            for key, value in saved.get(section, {}).items()
+            if value != now[section].get(key) and f"{section}.{key}" not in self.RESUME_MAY_CHANGE
+            and f"{section}.{key}" != "train.init_from"
+        ]
+        if changed:
+            raise UserError(
+                f"{path} was trained with other settings: {', '.join(changed)}; resume with the same settings, "
+                f"or start a new run from its weights with --set train.init_from={path}"
+            )
+        self.config.train.init_from = saved.get("train", {}).get("init_from", "")
 
     # -- one epoch ------------------------------------------------------------------------------
     def _train_epoch(self, epoch: int) -> float:
@@ -299,8 +394,9 @@ class Trainer:
             "task": self.config.task,
             "config": self.config.to_dict(),
             "meta": self.meta,
-            # last.pt: the trained weights (to resume); best.pt: the evaluated ones
-            "state_dict": (self.model if training else self.eval_model).state_dict(),
+            "run_id": self.run_id,
+            # last.pt: the trained weights (to resume); best.pt: the best evaluated ones
+            "state_dict": self.model.state_dict() if training else self.best_state,
             "metrics": metrics,
             "num_params": count_parameters(self.model),
         }
@@ -313,6 +409,7 @@ class Trainer:
                 "history": self.history,
                 "best_metric": self.best_metric,
                 "best_epoch": self.best_epoch,
+                "best_state_dict": self.best_state,  # so that best.pt can always be rebuilt from last.pt
                 "train_seconds": self.train_seconds,
             }
             if self.average is not None:
@@ -320,15 +417,21 @@ class Trainer:
         return payload
 
     def _write_epoch_files(self, improved: bool) -> None:
+        """The epoch's commit (last.pt), then what derives from it."""
+        metrics = {"epoch": self.history[-1]["epoch"], "val": self._val_of(self.history[-1])}
+        save_checkpoint(self.out_dir / "last.pt", self._payload(metrics, training=True))
+        self._write_derived_files(best=improved)
+
+    def _write_derived_files(self, *, best: bool) -> None:
+        """best.pt (when ``best``), metrics.jsonl and curves.png, from the state last.pt holds."""
         from rnnvision.viz.plots import plot_curves
 
         out = self.out_dir
+        if best and self.best_state is not None:
+            best_row = next(r for r in self.history if r["epoch"] == self.best_epoch)
+            save_checkpoint(out / "best.pt", self._payload({"epoch": self.best_epoch, "val": self._val_of(best_row)}, training=False))
         atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in self.history))
         plot_curves(self.history, out / "curves.png", metric=self.task.metric)
-        metrics = {"epoch": self.history[-1]["epoch"], "val": self._val_of(self.history[-1])}
-        save_checkpoint(out / "last.pt", self._payload(metrics, training=True))
-        if improved:
-            save_checkpoint(out / "best.pt", self._payload(metrics, training=False))
 
     @staticmethod
     def _val_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -347,10 +450,11 @@ class Trainer:
 
     # -- the run --------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
+        with self._locked_run_dir():
+            return self._fit()
+
+    def _fit(self) -> TrainResult:
         cfg = self.config.train
-        if self.ctx.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.out_dir / "config.yaml", self.config.to_yaml())
         n_params = count_parameters(self.model)
         self._log(
             f"{self.config.model['name']} ({n_params:,} parameters) on {self.config.data['name']}: "

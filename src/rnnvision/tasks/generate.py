@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from rnnvision.data.transforms import load_image
 from rnnvision.errors import UserError
 from rnnvision.models.autoregressive import AutoregressiveImageModel, pixel_log_probs
+from rnnvision.outputs import check_output_file, image_format
 from rnnvision.tasks.base import Batch, Task, register_task
 
 NOT_COMPARABLE = "fixed-threshold binarization: NLL not comparable to stochastic-binarization results"
@@ -137,9 +138,10 @@ def generate_to_file(
     checkpoint: str | Path, *, n: int = 64, out: str | Path, seed: int = 0, method: str = "auto",
     size: tuple[int, int] | None = None, device: str = "auto", nrow: int = 8,
 ) -> Path:
-    """Sample ``n`` images from a checkpoint and write them as one PNG grid; returns the path."""
+    """Sample ``n`` images from a checkpoint and write them as one image grid (PNG, JPEG, ... by suffix); returns the path."""
     from rnnvision.viz.plots import save_image_grid
 
+    image_format(check_output_file(out))  # refuse a bad --out before sampling
     model, torch_device = _load(checkpoint, device)
     generator = torch.Generator(device=torch_device).manual_seed(seed)
     images = model.sample(n, size=size, method=method, generator=generator)
@@ -151,9 +153,10 @@ def complete_to_file(
     seed: int = 0, method: str = "auto", device: str = "auto",
 ) -> Path:
     """Keep the top ``known_rows`` rows (default: half) of each image file, sample the rest ``samples``
-    times, and write a PNG grid: one row per file (occluded, completions, original)."""
+    times, and write an image grid: one row per file (occluded, completions, original)."""
     from rnnvision.viz.plots import save_image_grid
 
+    image_format(check_output_file(out))
     model, torch_device = _load(checkpoint, device)
     batch = load_images(model, images).to(torch_device)
     rows = model.img_size[0] // 2 if known_rows is None else known_rows

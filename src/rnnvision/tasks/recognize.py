@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from rnnvision.data.text import word_tensor
 from rnnvision.data.transforms import open_image
 from rnnvision.errors import UserError
+from rnnvision.outputs import check_output_file
 from rnnvision.ops.ctc import (
     ctc_beam_search,
     ctc_forced_alignment,
@@ -243,6 +244,8 @@ class RecognitionTask(Task):
 
         if out_dir:
             raise UserError("recognition predict writes no per-image files; use --explain PNG for a picture")
+        if explain:
+            check_output_file(explain, option="--explain")
         words = self.read_lexicon(lexicon) if lexicon else None
         task = type(self)(self.charset, beam_width=beam_width or 0, lexicon=words)
         height, max_width = meta["img_size"]

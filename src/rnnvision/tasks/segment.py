@@ -25,6 +25,7 @@ from torch.utils.data import Dataset, default_collate
 from rnnvision.data.segmentation import IGNORE_INDEX
 from rnnvision.data.transforms import load_image
 from rnnvision.errors import UserError
+from rnnvision.outputs import prepare_output_dir
 from rnnvision.tasks.base import Batch, Task, register_task
 
 
@@ -115,6 +116,12 @@ class SegmentationTask(Task):
 
         if explain:
             raise UserError("segmentation predict has no --explain; use --out DIR for masks and overlays")
+        stems = [Path(p).stem for p in paths]
+        if out_dir and len(set(stems)) < len(stems):
+            twice = sorted({s for s in stems if stems.count(s) > 1})
+            raise UserError(f"two images are named {twice[0]}: their masks would overwrite each other in --out; rename one")
+        if out_dir:
+            prepare_output_dir(out_dir, kind="predict")
         size = tuple(meta["img_size"]) if meta.get("img_size") else None
         model.eval()
         results = []

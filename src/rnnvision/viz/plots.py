@@ -13,14 +13,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from rnnvision.errors import UserError  # noqa: E402
 from rnnvision.files import atomic_path  # noqa: E402
+from rnnvision.outputs import image_format  # noqa: E402
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Save and close ``fig`` as a PNG at ``path``, atomically."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    """Save and close ``fig`` at ``path``, atomically, in the format its suffix names (PNG, PDF, SVG, ...)."""
+    try:
+        suffix = Path(path).suffix.lower()[1:]
+        if suffix not in fig.canvas.get_supported_filetypes():
+            raise UserError(f"{path}: no figure format is known for the suffix .{suffix}; use .png, .pdf or .svg")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=suffix, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return Path(path)
 
 
@@ -116,7 +123,7 @@ def plot_gates(image: Tensor, gates: dict[str, Tensor], path: Path, *, title: st
 
 
 def save_image_grid(images: Tensor, path: str | Path, *, nrow: int = 8, scale: int | None = None, pad: int = 1) -> Path:
-    """Tile (N, C, H, W) images in [0, 1] into one PNG, ``nrow`` per row, each pixel ``scale`` x ``scale``
+    """Tile (N, C, H, W) images in [0, 1] into one image file (format from the suffix), ``nrow`` per row, each pixel ``scale`` x ``scale``
     (default: about 56 pixels per image side), ``pad`` pixels of mid-grey between them (no
     matplotlib: the file stays small)."""
     from PIL import Image
@@ -133,6 +140,7 @@ def save_image_grid(images: Tensor, path: str | Path, *, nrow: int = 8, scale: i
         canvas[y : y + height * scale, x : x + width * scale] = tile
     pixels = np.round(canvas * 255).astype(np.uint8)
     picture = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels)  # mode L or RGB
+    fmt = image_format(path)  # the format the suffix names: PNG for .png, JPEG for .jpg, ...
     with atomic_path(path) as tmp:
-        picture.save(tmp, format="PNG", optimize=True)
+        picture.save(tmp, format=fmt, **({"optimize": True} if fmt == "PNG" else {}))
     return Path(path)
