@@ -17,12 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from rnnvision.data.base import SPLITS
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.segmentation import IGNORE_INDEX, FileSegmentationDataset, read_mask, segmentation_info
-from rnnvision.data.transforms import IMAGE_SUFFIXES
+from rnnvision.data.transforms import IMAGE_SUFFIXES, image_size
 from rnnvision.errors import UserError
 
 
@@ -38,9 +37,9 @@ def _pairs(folder: Path) -> list[tuple[Path, Path]]:
             raise UserError(f"image {image} has no mask in {masks_dir} (expected {image.stem}.png)")
         pairs.append((image, masks[image.stem]))
     for image, mask in pairs:
-        with Image.open(image) as a, Image.open(mask) as b:
-            if a.size != b.size:
-                raise UserError(f"mask {mask} is {b.size[0]}x{b.size[1]} but its image {image} is {a.size[0]}x{a.size[1]}; they must match")
+        a, b = image_size(image), image_size(mask)
+        if a != b:
+            raise UserError(f"mask {mask} is {b[0]}x{b[1]} but its image {image} is {a[0]}x{a[1]}; they must match")
     return pairs
 
 
