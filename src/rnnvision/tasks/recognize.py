@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from rnnvision.data.text import word_tensor
+from rnnvision.data.base import read_utf8
 from rnnvision.data.transforms import open_image
 from rnnvision.errors import UserError
 from rnnvision.ops.ctc import (
@@ -267,7 +268,7 @@ class RecognitionTask(Task):
         file = Path(path).expanduser()
         if not file.is_file():
             raise UserError(f"lexicon file not found: {file}")
-        words = [w.strip() for w in file.read_text(encoding="utf-8").splitlines() if w.strip()]
+        words = [w.strip() for w in read_utf8(file).splitlines() if w.strip()]
         if not any(c.isupper() for c in self.charset):
             words = [w.lower() for w in words]
         return list(dict.fromkeys(words))
