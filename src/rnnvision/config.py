@@ -31,7 +31,7 @@ MAX_IMAGE_SIDE = 8192  # pixels; an image size beyond it is a typo, not a plan
 
 # Ranges of TrainConfig fields: (lowest, highest, whether the lowest is allowed). NaN and inf never are.
 _TRAIN_RANGES = {
-    "lr": (0.0, math.inf, False),
+    "lr": (0.0, math.inf, True),  # 0 freezes the weights (a test of init_from uses it)
     "weight_decay": (0.0, math.inf, True),
     "warmup_epochs": (0.0, math.inf, True),
     "min_lr_ratio": (0.0, 1.0, True),

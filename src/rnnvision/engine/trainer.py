@@ -38,10 +38,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from rnnvision.config import RunConfig, config_from_dict
+from rnnvision.config import RunConfig
 from rnnvision.data import build_dataset
 from rnnvision.data.base import DatasetInfo
-from rnnvision.engine.checkpoint import load_checkpoint, save_checkpoint
+from rnnvision.engine.checkpoint import check_model_fits, load_checkpoint, save_checkpoint
 from rnnvision.engine.distributed import DistContext, all_reduce_sums, barrier, init_distributed, shutdown
 from rnnvision.engine.ema import WeightAverage
 from rnnvision.errors import UserError
@@ -415,7 +415,7 @@ def train(
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model saved in a checkpoint; returns (model in eval mode, checkpoint payload)."""
     state = load_checkpoint(path)
-    config = config_from_dict(state["config"], source=str(path))
+    config = check_model_fits(state, path)
     model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
     try:
         model.load_state_dict(state["state_dict"])
