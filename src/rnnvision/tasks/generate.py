@@ -176,5 +176,5 @@ def _model_rows(path: str, known_rows: int | None, model_height: int) -> int:
     if known_rows is None:
         known_rows = height // 2
     if not 0 < known_rows < height:
-        raise UserError(f"--known-rows must lie in [1, {height - 1}] for {path} ({height} rows), got {known_rows}")
+        raise UserError(f"the number of known rows must lie in [1, {height - 1}] for {path} ({height} rows), got {known_rows}")
     return min(max(round(known_rows * model_height / height), 1), model_height - 1)
