@@ -152,6 +152,8 @@ class Trainer:
         if self.resume_state is None and (self.out_dir / "last.pt").exists():
             raise UserError(f"{self.out_dir} already holds a run; pass --out NEW_DIR or --resume {self.out_dir / 'last.pt'}")
 
+        if cfg.init_from and self.resume_state is None:
+            _check_init_from(Path(cfg.init_from))
         torch.manual_seed(cfg.seed)
         data = {k: v for k, v in config.data.items() if k != "name"}
 
@@ -173,6 +175,10 @@ class Trainer:
         self.model.to(ctx.device)
         self.task = make_task(config.task, self.meta)
 
+        if len(self.train_set) < cfg.batch_size and len(self.train_set) >= ctx.world_size:
+            fitted = len(self.train_set) // ctx.world_size * ctx.world_size
+            self._log(f"train.batch_size {cfg.batch_size} is more than the {len(self.train_set)} training items; using {fitted}")
+            cfg.batch_size = fitted  # what config.yaml and the checkpoints record
         per_rank_batch = cfg.batch_size // ctx.world_size
         self.sampler = DistributedSampler(
             self.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed
@@ -363,8 +369,7 @@ class Trainer:
             if self.ctx.is_main:
                 self._write_epoch_files(improved)
             self._log(
-                f"epoch {epoch}/{cfg.epochs}  train_loss {train_loss:.4f}  val_{self.task.metric} "
-                f"{val[self.task.metric]:.4f}  ({row['epoch_seconds']:.1f} s)"
+                f"epoch {epoch}/{cfg.epochs}  {self.task.describe_epoch(train_loss, val)}  ({row['epoch_seconds']:.1f} s)"
             )
         return self._finish()
 
@@ -410,6 +415,17 @@ def train(
         ).fit()
     finally:
         shutdown(ctx)
+
+
+def _check_init_from(path: Path) -> None:
+    """A missing ``train.init_from`` is reported before any data is read, with the recipe that makes it."""
+    if path.is_file():
+        return
+    hint = ""
+    if path.name in ("best.pt", "last.pt") and path.parent.name:
+        hint = (f"; it is made by another recipe: run `rnnvision train configs/{path.parent.name}.yaml --out {path.parent}` "
+                "first (or set train.init_from to an existing checkpoint, or to '' to start from scratch)")
+    raise UserError(f"train.init_from: checkpoint not found: {path}{hint}")
 
 
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:

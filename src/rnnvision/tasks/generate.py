@@ -50,6 +50,13 @@ class GenerationTask(Task):
         """Mean NLL per sub-pixel in nats (the per-image NLL divided by C * H * W)."""
         return -pixel_log_probs(model(batch), batch, _unwrap(model).levels).mean()
 
+    def describe_epoch(self, train_loss: float, val: dict[str, Any]) -> str:
+        """Both in bits/dim (the training loss is the mean NLL per sub-pixel in nats), validation also per image."""
+        return (
+            f"train {train_loss / math.log(2):.4f} bits/dim  val {val['bits_per_dim']:.4f} bits/dim "
+            f"({val['nll_nats']:.2f} nats/image)"
+        )
+
     def eval_stats(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         log_probs = pixel_log_probs(model(batch).float(), batch, _unwrap(model).levels)  # (B, C, H, W)
         return {
