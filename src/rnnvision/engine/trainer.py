@@ -174,6 +174,7 @@ class Trainer:
             self._init_from(Path(cfg.init_from))
         self.model.to(ctx.device)
         self.task = make_task(config.task, self.meta)
+        self.task.check_data(self.model, self.train_set)
 
         if len(self.train_set) < cfg.batch_size and len(self.train_set) >= ctx.world_size:
             fitted = len(self.train_set) // ctx.world_size * ctx.world_size
