@@ -80,6 +80,14 @@ def inputs(tmp_path_factory) -> Path:
     (root / "latin1_labels").mkdir()
     Image.new("L", (16, 8)).save(root / "latin1_labels" / "a.png")
     (root / "latin1_labels" / "labels.tsv").write_bytes("a.png\tcaf\xe9\n".encode("latin-1"))
+    for name in ("escape", "absolute", "latin1_labels"):
+        (root / f"text_{name}.yaml").write_text(
+            f"model: {{name: crnn, size: tiny}}\ndata: {{name: text-folder, path: '{root / name}'}}\n"
+            "train: {epochs: 1, batch_size: 2, device: cpu}\n"
+        )
+    (root / "masks200.yaml").write_text(
+        f"model: {{name: reseg}}\ndata: {{name: mask-folder, path: '{root / 'masks200'}'}}\ntrain: {{epochs: 1, batch_size: 2, device: cpu}}\n"
+    )
     masks = root / "masks200"
     (masks / "images").mkdir(parents=True)
     (masks / "masks").mkdir()
@@ -101,7 +109,6 @@ def _cuda_missing() -> bool:
     return not torch.cuda.is_available()
 
 
-TEXT_CONFIG = str(CONFIGS / "digit_strings_crnn.yaml")
 ROW = str(CONFIGS / "digits_row_lstm.yaml")
 # (command line with {root}/{out} placeholders, a piece of the expected message)
 CASES = [
@@ -123,13 +130,12 @@ CASES = [
     (["train", ROW, "--set", "model.dropout=.inf"], "model.dropout"),
     (["train", ROW, "--set", "train.device=banana", "--out", "{out}"], "unknown device"),
     (["train", ROW, "--set", "train.device=cuda", "--out", "{out}"], "no CUDA"),
-    (["train", TEXT_CONFIG, "--set", "data.name=text-folder", "--set", "data.path={root}/escape", "--out", "{out}"], "outside the dataset"),
-    (["train", TEXT_CONFIG, "--set", "data.name=text-folder", "--set", "data.path={root}/absolute", "--out", "{out}"], "outside the dataset"),
-    (["train", TEXT_CONFIG, "--set", "data.name=text-folder", "--set", "data.path={root}/latin1_labels", "--out", "{out}"], "not UTF-8"),
-    (["train", str(CONFIGS / "digit_scenes_reseg.yaml"), "--set", "data.name=mask-folder", "--set", "data.path={root}/masks200",
-      "--out", "{out}"], "never seen"),
+    (["train", "{root}/text_escape.yaml", "--out", "{out}"], "outside the dataset"),
+    (["train", "{root}/text_absolute.yaml", "--out", "{out}"], "outside the dataset"),
+    (["train", "{root}/text_latin1_labels.yaml", "--out", "{out}"], "not UTF-8"),
+    (["train", "{root}/masks200.yaml", "--out", "{out}"], "never seen"),
     (["train", ROW, "--set", "data.name=image-folder", "--set", "data.path={root}/bombfolder", "--set", "data.img_size=8",
-      "--set", "data.val_fraction=0", "--set", "data.test_fraction=0.5", "--set", "train.epochs=1", "--out", "{out}"], "too large"),
+      "--set", "data.val_fraction=0.34", "--set", "data.test_fraction=0.34", "--set", "train.epochs=1", "--out", "{out}"], "too large"),
     (["train", str(CONFIGS / "iiit5k_crnn.yaml"), "--out", "{out}", "--data-dir", "{out}"], "iiit5k_crnn_synth"),
     (["predict", "{root}/cls/best.pt", "{root}/bomb.png"], "too large"),
     (["predict", "{root}/cls/best.pt", "{root}/text.png"], "not an image"),
