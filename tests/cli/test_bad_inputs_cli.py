@@ -135,7 +135,7 @@ CASES = [
     (["train", "{root}/text_latin1_labels.yaml", "--out", "{out}"], "not UTF-8"),
     (["train", "{root}/masks200.yaml", "--out", "{out}"], "never seen"),
     (["train", ROW, "--set", "data.name=image-folder", "--set", "data.path={root}/bombfolder", "--set", "data.img_size=8",
-      "--set", "data.val_fraction=0.34", "--set", "data.test_fraction=0.34", "--set", "train.epochs=1", "--out", "{out}"], "too large"),
+      "--set", "data.val_fraction=0.34", "--set", "data.test_fraction=0.34", "--set", "train.epochs=1", "--quiet", "--out", "{out}"], "too large"),
     (["train", str(CONFIGS / "iiit5k_crnn.yaml"), "--out", "{out}", "--data-dir", "{out}"], "iiit5k_crnn_synth"),
     (["predict", "{root}/cls/best.pt", "{root}/bomb.png"], "too large"),
     (["predict", "{root}/cls/best.pt", "{root}/text.png"], "not an image"),
