@@ -138,7 +138,10 @@ def _cmd_list_datasets(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from rnnvision.bench.report import measure
 
-    result = measure(args.suite, quick=args.quick, device=args.device)
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    result = measure(args.suite, quick=args.quick, device=args.device, progress=None if args.json else progress)
     command = " ".join(
         ["rnnvision bench"] + ["--quick"] * args.quick + [f"--suite {name}" for name in args.suite or []]
         + ([f"--device {args.device}"] if args.device != "cpu" else [])

@@ -15,6 +15,7 @@ default filled in — is saved beside every run and inside every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,39 @@ from rnnvision.errors import UserError
 from rnnvision.options import check_value
 
 SECTIONS = ("model", "data", "train")
+MAX_IMAGE_SIDE = 8192  # pixels; an image size beyond it is a typo, not a plan
+
+# Ranges of TrainConfig fields: (lowest, highest, whether the lowest is allowed). NaN and inf never are.
+_TRAIN_RANGES = {
+    "lr": (0.0, math.inf, True),  # 0 freezes the weights (a test of init_from uses it)
+    "weight_decay": (0.0, math.inf, True),
+    "warmup_epochs": (0.0, math.inf, True),
+    "min_lr_ratio": (0.0, 1.0, True),
+    "grad_clip": (0.0, math.inf, True),
+    "num_workers": (0, 256, True),
+    "eval_batch_size": (1, math.inf, True),
+}
+# Model and dataset options with a natural range, wherever they occur: (lowest, highest) inclusive.
+_OPTION_RANGES = {
+    "img_size": (1, MAX_IMAGE_SIDE),
+    "img_height": (1, MAX_IMAGE_SIDE),
+    "height": (1, MAX_IMAGE_SIDE),
+    "max_width": (1, MAX_IMAGE_SIDE),
+    "canvas_size": (1, MAX_IMAGE_SIDE),
+    "digit_size": (1, MAX_IMAGE_SIDE),
+    "in_chans": (1, 4),
+    "max_shift": (0, MAX_IMAGE_SIDE),
+    "val_size": (0, math.inf),
+    "test_size": (0, math.inf),
+    "train_size": (0, math.inf),
+    "train_images": (0, math.inf),
+    "val_images": (0, math.inf),
+    "test_images": (0, math.inf),
+    "num_classes": (0, math.inf),
+    "val_fraction": (0.0, 0.99),
+    "test_fraction": (0.0, 0.99),
+    "dropout": (0.0, 0.99),
+}
 
 
 @dataclass
@@ -94,6 +128,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+MAX_CONFIG_BYTES = 1_000_000
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases (``*name``): an alias bomb of a few hundred bytes would
+    otherwise expand to billions of nodes, and a recipe never needs one."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"found alias *{event.anchor}; aliases are not allowed in configs, write the values out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, *, source: str) -> Any:
+    """Parse YAML text without aliases; any failure is one :class:`UserError` line naming ``source``."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise UserError(f"{source} is not valid YAML{where}: {problem}") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep; an integer with too many digits
+        raise UserError(f"{source} cannot be read as a config ({exc.__class__.__name__}); simplify it") from None
+
+
 def parse_override(text: str) -> tuple[str, str, Any]:
     """``"section.key=value"`` -> (section, key, value parsed as YAML)."""
     if "=" not in text:
@@ -103,8 +167,8 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     if len(parts) != 2 or parts[0] not in SECTIONS or not parts[1]:
         raise UserError(f"--set key must be one of model.KEY, data.KEY, train.KEY; got {path!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = parse_yaml(raw, source="--set value") if raw.strip() else ""
+    except UserError:
         value = raw
     return parts[0], parts[1], value
 
@@ -116,9 +180,14 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfi
 
     if not isinstance(raw, dict):
         raise UserError(f"{source} must be a mapping with sections {', '.join(SECTIONS)}")
-    unknown = sorted(set(raw) - set(SECTIONS) - {"task"})
+    unknown = sorted(str(k) for k in set(raw) - set(SECTIONS) - {"task"})
     if unknown:
         raise UserError(f"{source}: unknown section {', '.join(unknown)}; sections are {', '.join(SECTIONS)}")
+    for section in SECTIONS:
+        if raw.get(section) is not None and not isinstance(raw[section], dict):
+            raise UserError(
+                f"{source}: section {section} must be a mapping of key: value lines, got a {type(raw[section]).__name__}"
+            )
     model_raw, data_raw, train_raw = (dict(raw.get(s) or {}) for s in SECTIONS)
     for section, values in (("model", model_raw), ("data", data_raw)):
         if not isinstance(values.get("name"), str):
@@ -128,6 +197,9 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfi
     model = {"name": model_entry.name, **_check_options("model", model_raw, model_entry.options(), source)}
     data_entry = get_dataset_entry(data_raw.pop("name"))
     data = {"name": data_entry.name, **_check_options("data", data_raw, data_entry.options(), source)}
+    for section, values in (("model", model), ("data", data)):
+        for key, value in values.items():
+            _check_range(f"{source}: {section}.{key}", value, _OPTION_RANGES.get(key, (-math.inf, math.inf)))
     if data_entry.task != model_entry.task:
         raise UserError(
             f"{source}: model {model_entry.name!r} is for {model_entry.task} but dataset {data_entry.name!r} is for "
@@ -143,11 +215,28 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfi
         raise UserError(f"{source}: train.epochs and train.batch_size must be at least 1")
     if not 0.0 <= train.ema_decay < 1.0:
         raise UserError(f"{source}: train.ema_decay must lie in [0, 1) (0.999 is typical; 0 keeps no average)")
+    for key, (low, high, low_ok) in _TRAIN_RANGES.items():
+        value = getattr(train, key)
+        if not math.isfinite(value) or not low <= value <= high or (value == low and not low_ok):
+            bound = ("[" if low_ok else "(") + f"{low}, {high}" + (")" if high == math.inf else "]")
+            raise UserError(f"{source}: train.{key} must be a finite number in {bound}, got {value}")
     return RunConfig(model=model, data=data, train=train, task=model_entry.task)
 
 
+def _check_range(key: str, value: Any, bounds: tuple[float, float]) -> None:
+    """Numbers (also inside tuples) must be finite and within ``bounds``; other values pass."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_range(key, item, bounds)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = bounds
+        if not math.isfinite(value) or not low <= value <= high:
+            shown = ("(" if low == -math.inf else "[") + f"{low}, {high}" + (")" if high == math.inf else "]")
+            raise UserError(f"{key} must be a finite number in {shown}, got {value}")
+
+
 def _check_options(section: str, values: dict[str, Any], options: dict[str, tuple[Any, Any]], source: str) -> dict:
-    unknown = sorted(set(values) - set(options))
+    unknown = sorted(str(k) for k in set(values) - set(options))
     if unknown:
         raise UserError(
             f"{source}: unknown key {section}.{unknown[0]}; {section} keys are {', '.join(sorted(options)) or 'none'}"
@@ -164,12 +253,13 @@ def load_config(path: str | Path | None, overrides: list[str] = (), *, base: dic
         source = str(path)
         if not path.is_file():
             raise UserError(f"config file not found: {path}")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise UserError(f"{path} is over {MAX_CONFIG_BYTES:,} bytes; a config is a few lines of YAML")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise UserError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        raw = parse_yaml(text, source=str(path)) or {}
         if not isinstance(raw, dict):
             raise UserError(f"{path} must be a YAML mapping with sections {', '.join(SECTIONS)}")
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}

@@ -13,7 +13,10 @@ from rnnvision.errors import UserError
 
 
 def _payload():
-    return {"state_dict": {"w": torch.arange(6.0).reshape(2, 3)}, "config": {"model": {"name": "x"}}, "metrics": {"a": 1}}
+    return {
+        "model_name": "x", "task": "classify", "meta": {"class_names": ["a", "b"]},
+        "state_dict": {"w": torch.arange(6.0).reshape(2, 3)}, "config": {"model": {"name": "x"}}, "metrics": {"a": 1},
+    }
 
 
 def test_round_trip_keeps_everything(tmp_path):

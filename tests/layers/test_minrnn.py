@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from rnnvision.layers.minrnn import MinGRU, MinLSTM, MinRNNStack
 from rnnvision.ops.min_gates import g, minlstm_coefficients
+from tests.conftest import assert_close_scaled
 
 CELLS = {"mingru": MinGRU, "minlstm": MinLSTM}
 
@@ -38,10 +39,10 @@ def test_scan_equals_the_sequential_loop_on_outputs_and_gradients(cell, impl, wi
     assert scanned[0].shape == (batch, steps, 7)
     for got, expected in zip(scanned[:4], reference[:4]):
         if expected is not None:
-            torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+            assert_close_scaled(got, expected, atol=1e-5)
     assert set(scanned[4]) == {"proj.weight", "proj.bias"}
     for name in scanned[4]:
-        torch.testing.assert_close(scanned[4][name], reference[4][name], atol=1e-5, rtol=0, msg=name)
+        assert_close_scaled(scanned[4][name], reference[4][name], atol=1e-5, msg=name)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -55,11 +56,11 @@ def test_streaming_steps_and_pieces_equal_the_full_call(cell):
         for t in range(11):
             h = layer.step(x[:, t], h)
             steps.append(h)
-        torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=0)
+        assert_close_scaled(torch.stack(steps, 1), full, atol=1e-5)
         first, mid = layer(x[:, :5], h0)  # a long sequence arriving in two pieces
         second, end = layer(x[:, 5:], mid)
-        torch.testing.assert_close(torch.cat([first, second], 1), full, atol=1e-5, rtol=0)
-        torch.testing.assert_close(end, last, atol=1e-5, rtol=0)
+        assert_close_scaled(torch.cat([first, second], 1), full, atol=1e-5)
+        assert_close_scaled(end, last, atol=1e-5)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -73,9 +74,9 @@ def test_the_stack_streams_step_by_step_like_its_full_call(cell):
         for t in range(9):
             y, states = stack.step(x[:, t], states)
             outs.append(y)
-    torch.testing.assert_close(torch.stack(outs, 1), full, atol=1e-5, rtol=0)
+    assert_close_scaled(torch.stack(outs, 1), full, atol=1e-5)
     for a, b in zip(states, last):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+        assert_close_scaled(a, b, atol=1e-5)
 
 
 def test_stack_impls_agree_and_switch_together():
@@ -87,8 +88,8 @@ def test_stack_impls_agree_and_switch_together():
         stack.set_impl(impl)
         assert {block.rnn.impl for block in stack.blocks} == {impl}
         outs[impl] = stack(x)[0].detach()
-    torch.testing.assert_close(outs["chunked"], outs["reference"], atol=1e-5, rtol=0)
-    torch.testing.assert_close(outs["log"], outs["reference"], atol=1e-5, rtol=0)
+    assert_close_scaled(outs["chunked"], outs["reference"], atol=1e-5)
+    assert_close_scaled(outs["log"], outs["reference"], atol=1e-5)
 
 
 def test_minlstm_log_space_coefficients_are_the_normalised_gates():

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from rnnvision.layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from tests.conftest import assert_close_scaled
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 CASES = list(itertools.product(LAYERS, (False, True), (1, 2), (False, True)))
@@ -49,15 +50,15 @@ def test_fused_and_reference_agree_on_outputs_and_gradients(cell, bidirectional,
 
     (out_f, fin_f, gx_f, gs_f, gp_f), (out_r, fin_r, gx_r, gs_r, gp_r) = results["fused"], results["reference"]
     assert out_f.shape == (batch, steps, 7 * directions)
-    torch.testing.assert_close(out_r, out_f, atol=1e-5, rtol=0)
+    assert_close_scaled(out_r, out_f, atol=1e-5)
     for a, b in zip(fin_r, fin_f):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
-    torch.testing.assert_close(gx_r, gx_f, atol=1e-5, rtol=0)
+        assert_close_scaled(a, b, atol=1e-5)
+    assert_close_scaled(gx_r, gx_f, atol=1e-5)
     for a, b in zip(gs_r, gs_f):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+        assert_close_scaled(a, b, atol=1e-5)
     assert set(gp_r) == set(gp_f) and len(gp_r) == 4 * num_layers * directions
     for name in gp_f:
-        torch.testing.assert_close(gp_r[name], gp_f[name], atol=1e-5, rtol=0, msg=name)
+        assert_close_scaled(gp_r[name], gp_f[name], atol=1e-5, msg=name)
     if with_lengths:  # padded steps give zero output in both implementations
         assert out_f[1, 2:].abs().max() == 0 and out_r[3, 1:].abs().max() == 0
 
@@ -89,13 +90,13 @@ def test_padded_path_without_final_state_agrees_with_the_reference(cell, bias, w
         results[impl] = (out.detach(), xi.grad, [s.grad for s in si] if with_state else [],
                          {n: p.grad.clone() for n, p in layer.named_parameters()})
     (out_f, gx_f, gs_f, gp_f), (out_r, gx_r, gs_r, gp_r) = results["fused"], results["reference"]
-    torch.testing.assert_close(out_f, out_r, atol=1e-5, rtol=0)
+    assert_close_scaled(out_f, out_r, atol=1e-5)
     assert out_f[2, 1:].abs().max() == 0 and out_f[0, 3:].abs().max() == 0  # padding stays zero
-    torch.testing.assert_close(gx_f, gx_r, atol=1e-5, rtol=0)
+    assert_close_scaled(gx_f, gx_r, atol=1e-5)
     for a, b in zip(gs_f, gs_r):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+        assert_close_scaled(a, b, atol=1e-5)
     for name in gp_r:
-        torch.testing.assert_close(gp_f[name], gp_r[name], atol=1e-5, rtol=0, msg=name)
+        assert_close_scaled(gp_f[name], gp_r[name], atol=1e-5, msg=name)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -115,7 +116,7 @@ def test_gates_have_documented_shape_and_range(cell, bidirectional):
     sigmoid = [g for n, g in gates.items() if n not in ("cell", "candidate")]
     assert all(g.min() < 0.5 < g.max() for g in sigmoid)  # the gates actually vary
     layer.impl = "fused"
-    torch.testing.assert_close(out, layer(x)[0], atol=1e-5, rtol=0)  # gates come with the same outputs
+    assert_close_scaled(out, layer(x)[0], atol=1e-5)  # gates come with the same outputs
 
 
 def test_lstm_gates_reproduce_the_cell_state():
@@ -142,9 +143,9 @@ def test_stepping_with_carried_state_equals_one_call(cell, impl):
     for chunk in (x[:, :1], x[:, 1:4], x[:, 4:]):
         out, state = layer(chunk, state)
         pieces.append(out)
-    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-6, rtol=0)
+    assert_close_scaled(torch.cat(pieces, dim=1), full, atol=1e-6)
     for a, b in zip(_states(state), _states(full_state)):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+        assert_close_scaled(a, b, atol=1e-6)
 
 
 @pytest.mark.parametrize("cell", list(LAYERS))
@@ -155,7 +156,7 @@ def test_state_dict_is_shared_with_torch_nn(cell):
     theirs.load_state_dict(ours.state_dict())
     x = torch.randn(2, 5, 3)
     ours.impl = "reference"
-    torch.testing.assert_close(ours(x)[0], theirs(x)[0], atol=1e-5, rtol=0)
+    assert_close_scaled(ours(x)[0], theirs(x)[0], atol=1e-5)
 
 
 def test_cells_match_torch_nn_cells():

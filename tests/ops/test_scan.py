@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnvision.ops.scan import linear_scan, linear_scan_reference
+from tests.conftest import assert_close_scaled
 
 
 def _grads(fn, log_a, b, h0, weights):
@@ -31,9 +32,9 @@ def test_scan_equals_loop_on_outputs_and_gradients(impl, with_h0, signed):
     out, grads = _grads(lambda la, bb, h: linear_scan(la, bb, h, impl=impl, chunk=8), log_a, b, h0, weights)
     ref, ref_grads = _grads(linear_scan_reference, log_a, b, h0, weights)
     assert out.shape == (batch, steps, hidden)
-    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    assert_close_scaled(out, ref, atol=1e-5)
     for got, expected in zip(grads, ref_grads):
-        torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+        assert_close_scaled(got, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("steps,chunk", [(1, None), (5, 16), (16, 16), (17, 4), (17, 1), (30, None)])
@@ -42,7 +43,7 @@ def test_lengths_shorter_than_or_equal_to_a_chunk(steps, chunk):
     log_a, b, h0 = -torch.rand(2, steps, 3), torch.randn(2, steps, 3), torch.randn(2, 3)
     expected = linear_scan_reference(log_a, b, h0)
     for impl in ("chunked", "log"):
-        torch.testing.assert_close(linear_scan(log_a, b, h0, impl=impl, chunk=chunk), expected, atol=1e-5, rtol=0)
+        assert_close_scaled(linear_scan(log_a, b, h0, impl=impl, chunk=chunk), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("impl", ["chunked", "log"])
@@ -56,10 +57,10 @@ def test_strong_decay_and_vanishing_inputs_stay_exact(impl):
     weights = torch.randn(2, 40, 3)
     out, grads = _grads(lambda la, bb, h: linear_scan(la, bb, h, impl=impl, chunk=16), log_a, b, None, weights)
     ref, ref_grads = _grads(linear_scan_reference, log_a, b, None, weights)
-    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    assert_close_scaled(out, ref, atol=1e-5)
     for got, expected in zip(grads, ref_grads):
         assert torch.isfinite(got).all()
-        torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+        assert_close_scaled(got, expected, atol=1e-5)
 
 
 def test_log_space_keeps_float32_accuracy_over_long_sequences():

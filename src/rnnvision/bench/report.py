@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,12 +76,16 @@ def check_suite_request(names: list[str] | None, device: str) -> None:
         raise UserError("--device cuda: no CUDA device is available here; run on a GPU machine or use --device cpu")
 
 
-def measure(names: list[str] | None = None, *, quick: bool = False, device: str = "cpu") -> SuiteResult:
-    """Run the suite families ``names`` (all of SUITES by default) in this process."""
+def measure(
+    names: list[str] | None = None, *, quick: bool = False, device: str = "cpu", progress: Callable[[str], None] | None = None
+) -> SuiteResult:
+    """Run the suite families ``names`` (all of SUITES by default) in this process; ``progress`` gets a line per step."""
     check_suite_request(names, device)
     with exact_float32():
+        if progress:
+            progress("bench: measuring the matmul rate ...")
         rates = matmul_rates(device=device)
-        rows, _ = run_suite(names, quick=quick, device=device, matmul_rate=max(rates.values()))
+        rows, _ = run_suite(names, quick=quick, device=device, matmul_rate=max(rates.values()), progress=progress)
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return SuiteResult(rows=rows, matmul_rates=rates, device=device, machine=machine_summary(), date=date)
 

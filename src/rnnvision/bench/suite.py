@@ -8,6 +8,7 @@ it to every family so each row can report its share of it.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 
 import torch
@@ -97,19 +98,27 @@ SUITES: dict[str, SuiteFn] = {
 
 
 def run_suite(
-    names: list[str] | None = None, *, quick: bool = False, device: str = "cpu", matmul_rate: float | None = None
+    names: list[str] | None = None, *, quick: bool = False, device: str = "cpu", matmul_rate: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[BenchRow], float]:
     """Run the named families (all by default); returns the rows and the matmul rate used.
 
     The rate is measured here unless ``matmul_rate`` (GFLOP/s, measured by the caller in this
-    process) is given.
+    process) is given. ``progress`` gets one line as each family starts and ends (the CLI prints them).
     """
     torch_device = torch.device(device)
+    families = names or list(SUITES)
     with exact_float32():
         rate = matmul_gflops(device=torch_device) if matmul_rate is None else matmul_rate
         rows: list[BenchRow] = []
-        for name in names or list(SUITES):
-            rows += SUITES[name](quick=quick, device=torch_device, matmul_rate=rate)
+        for number, name in enumerate(families, start=1):
+            if progress:
+                progress(f"bench: {name} ({number}/{len(families)}) ...")
+            start = time.perf_counter()
+            found = SUITES[name](quick=quick, device=torch_device, matmul_rate=rate)
+            rows += found
+            if progress:
+                progress(f"bench: {name} done, {len(found)} rows in {time.perf_counter() - start:.0f} s")
     return rows, rate
 
 

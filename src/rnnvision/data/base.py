@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -10,8 +11,19 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from rnnvision.data.transforms import random_shift
+from rnnvision.errors import UserError
 
 SPLITS = ("train", "val", "test")
+
+
+def read_utf8(path: Path) -> str:
+    """The text of a UTF-8 file the user gave (labels, charset, lexicon); other bytes are one UserError line."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
 
 
 @dataclass(frozen=True)

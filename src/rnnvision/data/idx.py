@@ -9,7 +9,9 @@ validates on the test set; say so wherever such a result is reported.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from rnnvision.data.registry import register_dataset
 from rnnvision.data.root import RemoteFiles
 from rnnvision.errors import UserError
 
+MAX_IDX_BYTES = 1 << 28  # 268 MB; the largest real IDX file (MNIST train images) is 47 MB
 TRAIN_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
@@ -54,14 +57,21 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 
 def read_idx(path: Path) -> np.ndarray:
     """Read a gzip IDX file (unsigned-byte data): magic 0x0000 0x08 ndim, then ndim big-endian sizes."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read(MAX_IDX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UserError(f"{path} is not a gzip file ({exc.__class__.__name__}); download it again") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise UserError(f"{path} decompresses to more than {MAX_IDX_BYTES:,} bytes; it is not an MNIST-style IDX file")
+    if len(data) < 4:
+        raise UserError(f"{path} is not an unsigned-byte IDX file (too short)")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
+    if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 4 or len(data) < 4 + 4 * ndim:
         raise UserError(f"{path} is not an unsigned-byte IDX file")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if array.size != int(np.prod(shape)):
+    if array.size != math.prod(shape):
         raise UserError(f"{path} holds {array.size} values, its header promises {shape}")
     return array.reshape(shape)
 

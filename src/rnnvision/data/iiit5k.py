@@ -31,8 +31,18 @@ def read_iiit5k_labels(folder: Path, part: str) -> list[tuple[Path, str]]:
             f"iiit5k: {mat_file} not found; put the IIIT5K-Words release (train/, test/, trainCharBound.mat, "
             "testCharBound.mat) in a folder iiit5k/ under --data-dir (or RNNVISION_DATA)"
         )
-    records = loadmat(mat_file)[f"{part}CharBound"][0]  # struct array (N,)
-    samples = [(folder / str(r["ImgName"][0]), str(r["chars"][0])) for r in records]
+    try:
+        records = loadmat(mat_file)[f"{part}CharBound"][0]  # struct array (N,)
+        samples = [(folder / str(r["ImgName"][0]), str(r["chars"][0])) for r in records]
+    except Exception as exc:  # noqa: BLE001 - scipy's reader fails in many ways on a damaged or foreign file
+        raise UserError(
+            f"iiit5k: {mat_file} is not the release's {part}CharBound struct with ImgName and chars fields "
+            f"({exc.__class__.__name__}); replace it with the original file"
+        ) from None
+    inside = folder.resolve()
+    outside = [str(p) for p, _ in samples if not p.resolve().is_relative_to(inside)]
+    if outside:
+        raise UserError(f"iiit5k: {mat_file.name} lists {len(outside)} image(s) outside {folder}, e.g. {outside[0]}")
     missing = [str(p) for p, _ in samples if not p.is_file()]
     if missing:
         raise UserError(f"iiit5k: {len(missing)} image(s) listed in {mat_file.name} are missing, e.g. {missing[0]}")

@@ -7,8 +7,9 @@ Layouts:
 - ``path/{train,val,test}/images`` + ``.../masks`` — the splits as given.
 
 An image and its mask share a file stem (``a.jpg`` pairs with ``a.png``). Masks are
-single-channel PNGs of class indices; 255 is ignored. The class count is ``num_classes``, or
-one more than the largest label found in the masks. A mask whose size differs from its image's
+single-channel PNGs of class indices; 255 is ignored. The class count is ``num_classes``, the
+length of ``class_names``, or one more than the largest label found in the masks (refused when
+most labels below it never occur: a stray value such as 200 is not taken for 201 classes). A mask whose size differs from its image's
 is an error naming the file. ``img_size`` (H, W) resizes both (nearest for masks).
 """
 
@@ -17,12 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from rnnvision.data.base import SPLITS
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.segmentation import IGNORE_INDEX, FileSegmentationDataset, read_mask, segmentation_info
-from rnnvision.data.transforms import IMAGE_SUFFIXES
+from rnnvision.data.transforms import IMAGE_SUFFIXES, image_size
 from rnnvision.errors import UserError
 
 
@@ -38,15 +38,19 @@ def _pairs(folder: Path) -> list[tuple[Path, Path]]:
             raise UserError(f"image {image} has no mask in {masks_dir} (expected {image.stem}.png)")
         pairs.append((image, masks[image.stem]))
     for image, mask in pairs:
-        with Image.open(image) as a, Image.open(mask) as b:
-            if a.size != b.size:
-                raise UserError(f"mask {mask} is {b.size[0]}x{b.size[1]} but its image {image} is {a.size[0]}x{a.size[1]}; they must match")
+        a, b = image_size(image), image_size(mask)
+        if a != b:
+            raise UserError(f"mask {mask} is {b[0]}x{b[1]} but its image {image} is {a[0]}x{a[1]}; they must match")
     return pairs
 
 
-def _largest_label(pairs: list[tuple[Path, Path]]) -> int:
-    labels = [np.asarray(read_mask(mask)) for _, mask in pairs]
-    return max(int(m[m != IGNORE_INDEX].max(initial=0)) for m in labels)
+def _labels(pairs: list[tuple[Path, Path]]) -> set[int]:
+    """Every class label used by the masks (IGNORE_INDEX left out)."""
+    found: set[int] = set()
+    for _, mask in pairs:
+        found.update(int(v) for v in np.unique(read_mask(mask)))
+    found.discard(IGNORE_INDEX)
+    return found or {0}
 
 
 @register_dataset("mask-folder", task="segment")
@@ -80,10 +84,21 @@ def mask_folder(
         pairs = [everything[i] for i in sorted(cuts[split])]
     if not pairs:
         raise UserError(f"no image/mask pairs for split {split!r} under {folder}")
-    largest = _largest_label(everything)
-    count = num_classes or largest + 1
+    labels = _labels(everything)
+    largest = max(labels)
+    count = num_classes or len(class_names) or largest + 1
     if largest >= count:
-        raise UserError(f"masks under {folder} hold label {largest}, but num_classes is {count}; raise num_classes")
+        raise UserError(
+            f"masks under {folder} hold label {largest}, but there are {count} classes (0 to {count - 1}, 255 ignored); "
+            "fix the masks or raise num_classes"
+        )
+    unused = sorted(set(range(largest + 1)) - labels)
+    if not num_classes and not class_names and len(unused) > largest // 2:
+        raise UserError(
+            f"masks under {folder} use labels {', '.join(map(str, sorted(labels)[:8]))}"
+            f"{' ...' if len(labels) > 8 else ''}: label {largest} would make {largest + 1} classes, "
+            f"{len(unused)} of them never seen; set data.num_classes (or class_names), or fix the masks"
+        )
     if class_names and len(class_names) != count:
         raise UserError(f"class_names lists {len(class_names)} names for {count} classes")
     names = class_names or tuple(f"class {k}" for k in range(count))

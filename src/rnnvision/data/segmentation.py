@@ -55,7 +55,7 @@ class ArraySegmentationDataset(Dataset):
 
 def read_mask(path: Path) -> np.ndarray:
     """A single-channel class-index PNG (mode L or P) as uint8 (H, W); anything else raises UserError."""
-    mask = open_image(path)
+    mask = open_image(path, keep_mode=True)
     if mask.mode not in ("L", "P"):
         raise UserError(f"{path} is a {mask.mode} image; masks must be single-channel class indices (PNG mode L or P)")
     return np.asarray(mask, dtype=np.uint8)

@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from rnnvision.data.base import DatasetInfo
+from rnnvision.data.base import DatasetInfo, read_utf8
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.text import ALNUM, LOWER_ALNUM, augment_word, check_texts, item_rng, text_info, word_tensor
 from rnnvision.errors import UserError
@@ -199,7 +199,7 @@ def synth_words(
         path = Path(vocab_file).expanduser()
         if not path.is_file():
             raise UserError(f"synth-words: vocab_file {path} not found")
-        vocabulary = tuple(w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip())
+        vocabulary = tuple(w.strip() for w in read_utf8(path).splitlines() if w.strip())
         check_texts(vocabulary if case_sensitive else (w.lower() for w in vocabulary), charset, source=str(path))
     else:
         vocabulary = default_vocabulary()

@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from rnnvision.data.base import DatasetInfo
-from rnnvision.data.transforms import open_image, pil_to_tensor
+from rnnvision.data.transforms import open_image, pil_to_tensor, to_8bit
 from rnnvision.errors import UserError
 
 DIGITS = string.digits
@@ -71,7 +71,7 @@ def fit_height(image: Image.Image, *, height: int, max_width: int) -> Image.Imag
 
 def word_tensor(image: Image.Image, *, channels: int, height: int, max_width: int) -> Tensor:
     """PIL image -> float32 (C, height, W) in [0, 1], aspect ratio kept, MIN_WIDTH <= W <= max_width."""
-    converted = image.convert("L" if channels == 1 else "RGB")
+    converted = to_8bit(image).convert("L" if channels == 1 else "RGB")
     return pil_to_tensor(fit_height(converted, height=height, max_width=max_width), channels=channels)
 
 

@@ -20,21 +20,26 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnvision.data.base import read_utf8
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.text import WordFileDataset, check_texts, text_info
 from rnnvision.errors import UserError
 
 
-def read_labels_tsv(path: Path) -> list[tuple[Path, str]]:
-    """(image path, text) per line of a labels.tsv; paths relative to its folder."""
+def read_labels_tsv(path: Path, *, root: Path | None = None) -> list[tuple[Path, str]]:
+    """(image path, text) per line of a labels.tsv; paths relative to its folder, and inside ``root``
+    (default: that folder): an absolute path or a ``..`` that leaves the dataset is refused."""
     samples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    inside = (root or path.parent).resolve()
+    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
         if not line.strip():
             continue
         if "\t" not in line:
             raise UserError(f"{path}:{number}: expected 'file<TAB>text', found no tab")
         name, text = line.split("\t", 1)
         image = path.parent / name
+        if "\0" in name or not image.resolve().is_relative_to(inside):
+            raise UserError(f"{path}:{number}: {name!r} lies outside the dataset folder {inside}; list files inside it")
         if not image.is_file():
             raise UserError(f"{path}:{number}: image {image} not found")
         samples.append((image, text))
@@ -59,9 +64,9 @@ def _splits(folder: Path, val_fraction: float, test_fraction: float) -> dict[str
     if (folder / "train" / "labels.tsv").is_file():
         if not (folder / "test" / "labels.tsv").is_file():
             raise UserError(f"{folder} has train/labels.tsv but no test/labels.tsv")
-        splits = {s: read_labels_tsv(folder / s / "labels.tsv") for s in ("train", "test")}
+        splits = {s: read_labels_tsv(folder / s / "labels.tsv", root=folder) for s in ("train", "test")}
         if (folder / "val" / "labels.tsv").is_file():
-            splits["val"] = read_labels_tsv(folder / "val" / "labels.tsv")
+            splits["val"] = read_labels_tsv(folder / "val" / "labels.tsv", root=folder)
         else:
             splits.update(_hold_out(splits["train"], {"val": val_fraction}))
         return splits
@@ -95,7 +100,7 @@ def text_folder(
         file = Path(charset_file).expanduser()
         if not file.is_file():
             raise UserError(f"charset file not found: {file}")
-        charset = "".join(dict.fromkeys(file.read_text(encoding="utf-8").replace("\r", "").replace("\n", "")))
+        charset = "".join(dict.fromkeys(read_utf8(file).replace("\r", "").replace("\n", "")))
     if not charset:
         charset = "".join(sorted({c for samples in splits.values() for _, text in samples for c in text}))
     samples = splits[split]

@@ -3,7 +3,9 @@
 Files are written atomically (temporary file + rename) and read with
 ``torch.load(weights_only=True)``, which refuses to run code hidden in a pickle. A SHA-256 digest
 over the whole payload is stored beside it, so a file changed after it was written is refused
-too. Every failure is a :class:`~rnnvision.errors.UserError` with one line of explanation.
+too — which catches corruption, not a deliberate edit: anyone can recompute the digest, so the
+payload's structure and the model's tensor shapes are checked before anything is built from it
+(:func:`check_structure`, :func:`check_model_fits`). Every failure is a :class:`~rnnvision.errors.UserError` with one line of explanation.
 """
 
 from __future__ import annotations
@@ -72,11 +74,92 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     except Exception as exc:  # noqa: BLE001 - an untrusted file can fail the reader in many ways
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise UserError(f"{path} is not a readable checkpoint (truncated or not a PyTorch file: {reason})") from None
-    if not isinstance(raw, dict) or set(raw) != {"body", "sha256"} or raw["body"].get("format") != FORMAT:
+    if not isinstance(raw, dict) or set(raw) != {"body", "sha256"} or not isinstance(raw["body"], dict) or (
+        raw["body"].get("format") != FORMAT
+    ):
         raise UserError(f"{path} is a PyTorch file but not an rnnvision checkpoint")
     body = raw["body"]
-    if payload_digest(body) != raw["sha256"]:
+    try:
+        digest = payload_digest(body)
+    except RecursionError:
+        raise UserError(f"{path} nests its data too deeply to be an rnnvision checkpoint") from None
+    if digest != raw["sha256"]:
         raise UserError(f"{path} was modified after it was written (SHA-256 mismatch); it cannot be trusted")
-    if body.get("format_version", 0) > FORMAT_VERSION:
+    if not isinstance(body.get("format_version"), int) or body["format_version"] > FORMAT_VERSION:
         raise UserError(f"{path} was written by a newer rnnvision ({body.get('rnnvision_version')}); upgrade to read it")
+    check_structure(body, path)
     return body
+
+
+MAX_TENSORS = 100_000  # entries of one state dict; real models here have at most a few hundred
+_REQUIRED = {"model_name": str, "task": str, "config": dict, "meta": dict, "state_dict": dict, "metrics": dict}
+_TRAINING = {"epoch": int, "step": int, "optimizer": dict, "scheduler": dict, "history": list, "best_epoch": int}
+
+
+def check_structure(body: dict[str, Any], path: str | Path) -> None:
+    """Refuse a payload whose keys or types are not what rnnvision writes, before anything is built from it.
+
+    The digest proves a file is unchanged since it was written, not who wrote it: a crafted file carries a
+    valid digest too, so every field read later is checked here and in :func:`check_model_fits`.
+    """
+    for key, kind in _REQUIRED.items():
+        if not isinstance(body.get(key), kind):
+            raise UserError(f"{path}: checkpoint field {key!r} is missing or not a {kind.__name__}; the file is not one rnnvision wrote")
+    _check_state_dict(body["state_dict"], path, "state_dict")
+    meta = body["meta"]
+    names, charset, chans, size = meta.get("class_names", ()), meta.get("charset", ""), meta.get("in_chans", 1), meta.get("img_size")
+    if (
+        not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names) or not isinstance(charset, str)
+        or not isinstance(chans, int) or not (size is None or (isinstance(size, (list, tuple)) and len(size) == 2
+                                                               and all(isinstance(v, int) and v > 0 for v in size)))
+    ):
+        raise UserError(f"{path}: checkpoint field 'meta' does not describe a dataset (class_names, charset, in_chans, img_size)")
+    training = body.get("training")
+    if training is not None:
+        if not isinstance(training, dict) or any(not isinstance(training.get(k), t) for k, t in _TRAINING.items()):
+            raise UserError(f"{path}: checkpoint field 'training' is damaged; resume from a last.pt rnnvision wrote")
+        if "ema_state_dict" in training:
+            _check_state_dict(training["ema_state_dict"], path, "training.ema_state_dict")
+
+
+def _check_state_dict(state: Any, path: str | Path, name: str) -> None:
+    if not isinstance(state, dict) or len(state) > MAX_TENSORS:
+        raise UserError(f"{path}: {name} must map at most {MAX_TENSORS:,} names to tensors")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, Tensor):
+            raise UserError(f"{path}: {name} entry {key!r} is not a named tensor; the file is not one rnnvision wrote")
+
+
+def check_model_fits(body: dict[str, Any], path: str | Path) -> Any:
+    """Build the checkpoint's model on the ``meta`` device (no memory) and compare every stored tensor's name,
+    shape and dtype with it; return the validated :class:`~rnnvision.config.RunConfig`.
+
+    So a crafted config (say, a hidden size of a million) is refused before a real allocation: the stored
+    tensors, which the file's size bounds, must equal what the config builds.
+    """
+    from rnnvision.config import config_from_dict
+    from rnnvision.models import create_model
+
+    config = config_from_dict(body["config"], source=str(path))
+    if config.model["name"] != body["model_name"] or config.task != body["task"]:
+        raise UserError(f"{path}: model_name or task disagrees with the stored config; the file is not one rnnvision wrote")
+    options = {k: v for k, v in config.model.items() if k != "name"}
+    try:
+        with torch.device("meta"):
+            expected = create_model(config.model["name"], **options).state_dict()
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a builder given values no run produced can fail in many ways
+        raise UserError(f"{path}: its config does not build a {config.model['name']} model ({exc.__class__.__name__})") from None
+    stored = body["state_dict"]
+    missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+    if missing or unexpected:
+        shown = ", ".join((missing + unexpected)[:3])
+        raise UserError(f"{path}: weights do not fit {config.model['name']} (missing or unexpected: {shown})")
+    for key, tensor in expected.items():
+        if tuple(stored[key].shape) != tuple(tensor.shape) or stored[key].dtype != tensor.dtype:
+            raise UserError(
+                f"{path}: weights do not fit {config.model['name']}: {key} is {tuple(stored[key].shape)} "
+                f"{stored[key].dtype}, the config builds {tuple(tensor.shape)} {tensor.dtype}"
+            )
+    return config

@@ -23,6 +23,8 @@ def evaluate_checkpoint(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Metrics of a checkpoint on a split of its own dataset, or of another one of the same task."""
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     torch_device = pick_device(device)
     model, state = load_model(path, device=torch_device)
     trained_on = dict(state["config"]["data"])
@@ -34,13 +36,28 @@ def evaluate_checkpoint(
     options = {k: v for k, v in trained_on.items() if k in entry.options()} if dataset else trained_on
     data = build_dataset(name, split=split, root=data_dir, download=download, **options)
     meta = dataset_meta(data.info)
-    _check_compatible(state["meta"], meta, name)
+    _check_compatible(state["meta"], meta, name, task=state["task"])
     task = make_task(state["task"], state["meta"])
     metrics, _ = evaluate(model, data, task, batch_size=batch_size, device=torch_device)
     return metrics
 
 
-def _check_compatible(trained: dict[str, Any], other: dict[str, Any], name: str) -> None:
+def _check_compatible(trained: dict[str, Any], other: dict[str, Any], name: str, *, task: str) -> None:
+    """Refuse a dataset the model cannot read: other channels, image size (classify, generate) or text height."""
+    if trained.get("in_chans") != other.get("in_chans"):
+        raise UserError(
+            f"dataset {name!r} has {other.get('in_chans')}-channel images, the model was trained on {trained.get('in_chans')}"
+        )
+    mine, theirs = trained.get("img_size"), other.get("img_size")
+    if mine and theirs:
+        mine, theirs = tuple(mine), tuple(theirs)
+        if task == "recognize" and mine[0] != theirs[0]:
+            raise UserError(f"dataset {name!r} has text lines {theirs[0]} pixels high, the model reads {mine[0]}; set data.height")
+        if task in ("classify", "generate") and mine != theirs:
+            raise UserError(
+                f"dataset {name!r} has {theirs[0]}x{theirs[1]} images, the model was trained on {mine[0]}x{mine[1]}; "
+                "evaluate it on data of its own size"
+            )
     if trained.get("class_names") and len(trained["class_names"]) != len(other.get("class_names", ())):
         raise UserError(
             f"dataset {name!r} has {len(other.get('class_names', ()))} classes, the model was trained on "

@@ -47,10 +47,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from rnnvision.config import SECTIONS, RunConfig, config_from_dict
+from rnnvision.config import SECTIONS, RunConfig
 from rnnvision.data import build_dataset
 from rnnvision.data.base import DatasetInfo
-from rnnvision.engine.checkpoint import load_checkpoint, save_checkpoint
+from rnnvision.engine.checkpoint import check_model_fits, load_checkpoint, save_checkpoint
 from rnnvision.engine.distributed import DistContext, all_reduce_sums, barrier, init_distributed, shutdown
 from rnnvision.engine.ema import WeightAverage
 from rnnvision.errors import UserError
@@ -178,6 +178,8 @@ class Trainer:
             raise UserError(f"{resume} has no training state; resume from a last.pt")
         self.run_id = self._check_out_dir()
 
+        if cfg.init_from and self.resume_state is None:
+            _check_init_from(Path(cfg.init_from))
         torch.manual_seed(cfg.seed)
         data = {k: v for k, v in config.data.items() if k != "name"}
 
@@ -198,7 +200,12 @@ class Trainer:
             self._init_from(Path(cfg.init_from))
         self.model.to(ctx.device)
         self.task = make_task(config.task, self.meta)
+        self.task.check_data(self.model, self.train_set)
 
+        if len(self.train_set) < cfg.batch_size and len(self.train_set) >= ctx.world_size:
+            fitted = len(self.train_set) // ctx.world_size * ctx.world_size
+            self._log(f"train.batch_size {cfg.batch_size} is more than the {len(self.train_set)} training items; using {fitted}")
+            cfg.batch_size = fitted  # what config.yaml and the checkpoints record
         per_rank_batch = cfg.batch_size // ctx.world_size
         self.sampler = DistributedSampler(
             self.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed
@@ -483,8 +490,7 @@ class Trainer:
             if self.ctx.is_main:
                 self._write_epoch_files(improved)
             self._log(
-                f"epoch {epoch}/{cfg.epochs}  train_loss {train_loss:.4f}  val_{self.task.metric} "
-                f"{val[self.task.metric]:.4f}  ({row['epoch_seconds']:.1f} s)"
+                f"epoch {epoch}/{cfg.epochs}  {self.task.describe_epoch(train_loss, val)}  ({row['epoch_seconds']:.1f} s)"
             )
         return self._finish()
 
@@ -532,10 +538,21 @@ def train(
         shutdown(ctx)
 
 
+def _check_init_from(path: Path) -> None:
+    """A missing ``train.init_from`` is reported before any data is read, with the recipe that makes it."""
+    if path.is_file():
+        return
+    hint = ""
+    if path.name in ("best.pt", "last.pt") and path.parent.name:
+        hint = (f"; it is made by another recipe: run `rnnvision train configs/{path.parent.name}.yaml --out {path.parent}` "
+                "first (or set train.init_from to an existing checkpoint, or to '' to start from scratch)")
+    raise UserError(f"train.init_from: checkpoint not found: {path}{hint}")
+
+
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model saved in a checkpoint; returns (model in eval mode, checkpoint payload)."""
     state = load_checkpoint(path)
-    config = config_from_dict(state["config"], source=str(path))
+    config = check_model_fits(state, path)
     model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
     try:
         model.load_state_dict(state["state_dict"])

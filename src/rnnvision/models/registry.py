@@ -50,7 +50,10 @@ def register_model(*, task: str, tiny: dict[str, Any] | None = None) -> Callable
 
 
 def list_models(task: str | None = None) -> list[str]:
-    """Names of the registered models, sorted; only those of ``task`` if given."""
+    """Names of the registered models, sorted; only those of ``task`` if given (an unknown task raises UserError)."""
+    tasks = sorted({entry.task for entry in _REGISTRY.values()})
+    if task is not None and task not in tasks:
+        raise UserError(f"unknown task {task!r}; tasks are {', '.join(tasks)}")
     return sorted(name for name, entry in _REGISTRY.items() if task is None or entry.task == task)
 
 

@@ -73,6 +73,13 @@ class Task:
         """Metrics (JSON-able) from summed statistics."""
         raise NotImplementedError
 
+    def check_data(self, model: nn.Module, dataset: Dataset) -> None:
+        """Raise :class:`UserError` before training if ``dataset`` holds items ``model`` cannot learn."""
+
+    def describe_epoch(self, train_loss: float, val: dict[str, Any]) -> str:
+        """The per-epoch log line's middle: the training loss and the validation metric, with units where they differ."""
+        return f"train_loss {train_loss:.4f}  val_{self.metric} {val[self.metric]:.4f}"
+
     def is_better(self, value: float, best: float | None) -> bool:
         if best is None:
             return True

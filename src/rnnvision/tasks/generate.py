@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from rnnvision.data.transforms import load_image
+from rnnvision.data.transforms import image_size, load_image
 from rnnvision.errors import UserError
 from rnnvision.models.autoregressive import AutoregressiveImageModel, pixel_log_probs
 from rnnvision.outputs import check_output_file, image_format
@@ -50,6 +50,13 @@ class GenerationTask(Task):
     def training_loss(self, model: nn.Module, batch: Batch) -> Tensor:
         """Mean NLL per sub-pixel in nats (the per-image NLL divided by C * H * W)."""
         return -pixel_log_probs(model(batch), batch, _unwrap(model).levels).mean()
+
+    def describe_epoch(self, train_loss: float, val: dict[str, Any]) -> str:
+        """Both in bits/dim (the training loss is the mean NLL per sub-pixel in nats), validation also per image."""
+        return (
+            f"train {train_loss / math.log(2):.4f} bits/dim  val {val['bits_per_dim']:.4f} bits/dim "
+            f"({val['nll_nats']:.2f} nats/image)"
+        )
 
     def eval_stats(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         log_probs = pixel_log_probs(model(batch).float(), batch, _unwrap(model).levels)  # (B, C, H, W)
@@ -104,18 +111,24 @@ def load_images(model: AutoregressiveImageModel, paths: list[str]) -> Tensor:
 
 
 def completion_grid(
-    model: AutoregressiveImageModel, images: Tensor, *, known_rows: int, samples: int, generator: torch.Generator | None,
-    method: str = "auto",
+    model: AutoregressiveImageModel, images: Tensor, *, known_rows: int | list[int], samples: int,
+    generator: torch.Generator | None, method: str = "auto",
 ) -> Tensor:
     """Per image: the occluded input (unknown rows grey), ``samples`` completions, the original.
+
+    ``known_rows`` counts rows of ``images`` (one count for all, or one per image).
 
     Returns (N * (samples + 2), C, H, W), image by image, ready for a grid with ``samples + 2`` columns.
     """
     height = images.shape[-2]
-    if not 0 < known_rows < height:
-        raise UserError(f"the number of known rows must lie in [1, {height - 1}], got {known_rows}")
+    if samples < 1:
+        raise UserError(f"the number of completions per image must be at least 1, got {samples}")
+    per_image = [known_rows] * len(images) if isinstance(known_rows, int) else list(known_rows)
     known = torch.zeros_like(images, dtype=torch.bool)
-    known[:, :, :known_rows] = True
+    for i, rows in enumerate(per_image):
+        if not 0 < rows < height:
+            raise UserError(f"the number of known rows must lie in [1, {height - 1}], got {rows}")
+        known[i, :, :rows] = True
     repeated = images.repeat_interleave(samples, dim=0)  # (N * samples, C, H, W)
     completed = model.complete(repeated, known.repeat_interleave(samples, dim=0), method=method, generator=generator)
     occluded = torch.where(known, images, torch.full_like(images, 0.5))
@@ -152,14 +165,26 @@ def complete_to_file(
     checkpoint: str | Path, images: list[str], *, out: str | Path, known_rows: int | None = None, samples: int = 4,
     seed: int = 0, method: str = "auto", device: str = "auto",
 ) -> Path:
-    """Keep the top ``known_rows`` rows (default: half) of each image file, sample the rest ``samples``
-    times, and write an image grid: one row per file (occluded, completions, original)."""
+    """Keep the top ``known_rows`` rows (rows of the file; default: half) of each image file, sample the
+    rest ``samples`` times, and write an image grid: one row per file (occluded, completions, original)."""
     from rnnvision.viz.plots import save_image_grid
 
+    if samples < 1:
+        raise UserError(f"--samples must be at least 1, got {samples}")
     image_format(check_output_file(out))
     model, torch_device = _load(checkpoint, device)
+    rows = [_model_rows(path, known_rows, model.img_size[0]) for path in images]
     batch = load_images(model, images).to(torch_device)
-    rows = model.img_size[0] // 2 if known_rows is None else known_rows
     generator = torch.Generator(device=torch_device).manual_seed(seed)
     grid = completion_grid(model, batch, known_rows=rows, samples=samples, generator=generator, method=method)
     return save_image_grid(grid, out, nrow=samples + 2)
+
+
+def _model_rows(path: str, known_rows: int | None, model_height: int) -> int:
+    """Known rows of an image file -> rows of the model's grid the file is resized to (at least 1, one left)."""
+    height = image_size(path)[1]
+    if known_rows is None:
+        known_rows = height // 2
+    if not 0 < known_rows < height:
+        raise UserError(f"the number of known rows must lie in [1, {height - 1}] for {path} ({height} rows), got {known_rows}")
+    return min(max(round(known_rows * model_height / height), 1), model_height - 1)

@@ -31,8 +31,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from rnnvision.data.text import word_tensor
-from rnnvision.data.transforms import open_image
+from rnnvision.data.base import read_utf8
+from rnnvision.data.text import MIN_WIDTH, word_tensor
+from rnnvision.data.transforms import image_size, open_image
 from rnnvision.errors import UserError
 from rnnvision.outputs import check_output_file
 from rnnvision.ops.ctc import (
@@ -265,12 +266,34 @@ class RecognitionTask(Task):
             for p, text, d in zip(paths, texts, details)
         ]
 
+    def check_data(self, model: nn.Module, dataset: Dataset) -> None:
+        """Refuse labels longer than the model can emit for their image's width (CTC needs one column per
+        character, plus a blank between repeated ones), naming the files; only for file-backed datasets."""
+        samples = getattr(dataset, "samples", None)
+        lengths = getattr(model, "output_lengths", None)
+        if not samples or lengths is None or not isinstance(samples[0][0], (str, Path)):
+            return
+        height, max_width = dataset.info.img_size
+        too_long = []
+        for path, text in samples:
+            w, h = image_size(path)
+            width = min(max(int(round(w * height / max(h, 1))), MIN_WIDTH), max_width)
+            needed = len(text) + sum(a == b for a, b in zip(text, text[1:]))
+            if needed > int(lengths(torch.tensor([width]))[0]):
+                too_long.append(f"{Path(path).name} ({text!r}, {width} px wide)")
+        if too_long:
+            raise UserError(
+                f"{len(too_long)} label(s) are longer than the model can read from their image's width "
+                f"(CTC needs a column per character): {', '.join(too_long[:5])}{' ...' if len(too_long) > 5 else ''}; "
+                "raise data.max_width, or drop or re-crop those images"
+            )
+
     def read_lexicon(self, path: str | Path) -> list[str]:
         """Words of a lexicon file (one per line); lower-cased when the charset has no upper case."""
         file = Path(path).expanduser()
         if not file.is_file():
             raise UserError(f"lexicon file not found: {file}")
-        words = [w.strip() for w in file.read_text(encoding="utf-8").splitlines() if w.strip()]
+        words = [w.strip() for w in read_utf8(file).splitlines() if w.strip()]
         if not any(c.isupper() for c in self.charset):
             words = [w.lower() for w in words]
         return list(dict.fromkeys(words))

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from rnnvision.errors import UserError  # noqa: E402
@@ -100,9 +101,12 @@ def plot_gates(image: Tensor, gates: dict[str, Tensor], path: Path, *, title: st
     """The image beside one heat map per sigmoid gate: rows = time steps (image rows), columns = units.
 
     ``gates`` maps gate names to (T, H) activations; tanh candidates (``cell``, ``candidate``)
-    are left out so every panel shares one [0, 1] colour scale.
+    are left out so every panel shares one [0, 1] colour scale. Units (columns) are in one order for
+    every panel, :func:`unit_order`: by the step at which their gates change most, so the picture reads
+    as a staircase of units switching as the rows of the digit go by, with units that hardly change last.
     """
     names = [n for n in gates if n not in ("cell", "candidate")]
+    order = unit_order([gates[n].detach().cpu().float() for n in names]) if names else None
     fig, axes = plt.subplots(
         1, 1 + len(names), figsize=(2.4 * (1 + len(names)) + 0.8, 3.0), constrained_layout=True
     )
@@ -112,14 +116,27 @@ def plot_gates(image: Tensor, gates: dict[str, Tensor], path: Path, *, title: st
     axes[0].set(title="image", ylabel="row = time step")
     shown = None
     for ax, name in zip(axes[1:], names):
-        values = gates[name].detach().cpu().float().numpy()  # (T, H)
+        values = gates[name].detach().cpu().float().numpy()[:, order]  # (T, H), units reordered
         shown = ax.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
-        ax.set(title=f"{name} gate", xlabel="hidden unit", yticks=range(0, steps, max(1, steps // 8)))
+        ax.set(title=f"{name} gate", xlabel="unit, by row of largest change", yticks=range(0, steps, max(1, steps // 8)))
     if shown is not None:
         fig.colorbar(shown, ax=list(axes[1:]), fraction=0.03, label="activation")
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)
+
+
+def unit_order(gates: list[Tensor], *, still: float = 0.05) -> np.ndarray:
+    """Column order of (T, H) gate maps: units sorted by the step where their gates change most (summed over
+    the gates), earliest first; units whose gates never move by ``still`` or more go last, by their mean."""
+    values = torch.stack(gates)  # (G, T, H)
+    change = (values[:, 1:] - values[:, :-1]).abs().sum(dim=0) if values.shape[1] > 1 else torch.zeros_like(values[0])
+    step = change.argmax(dim=0).numpy() + 1  # (H,) the step that ends the largest change
+    largest = change.max(dim=0).values.numpy() if change.numel() else np.zeros(values.shape[-1])
+    moving = largest >= still
+    mean = values.mean(dim=(0, 1)).numpy()
+    key = np.where(moving, step, values.shape[1] + 1).astype(float) + np.where(moving, -largest / (largest.max() + 1), mean / 2)
+    return np.argsort(key, kind="stable")
 
 
 def save_image_grid(images: Tensor, path: str | Path, *, nrow: int = 8, scale: int | None = None, pad: int = 1) -> Path:
