@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnvision.layers.recurrent import make_recurrent
+from rnnvision.layers.recurrent import GateInit, make_recurrent
 from rnnvision.models.registry import register_model
 from rnnvision.ops.sequences import image_to_sequence, pixel_permutation, sequence_shape
 
@@ -54,6 +54,8 @@ class SequenceClassifier(nn.Module):
         reader: ``"rows"``, ``"columns"`` or ``"pixels"`` (see :mod:`rnnvision.ops.sequences`).
         permutation_seed: with ``reader="pixels"``, read the pixels in a fixed seeded order.
         head_hidden: width of the dense layer before the class scores (0: a single linear layer).
+        gate_init: ``"default"`` or ``"chrono"`` gate biases, the latter with time scales up to the
+            number of steps (see :mod:`rnnvision.layers.recurrent`).
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class SequenceClassifier(nn.Module):
         head_hidden: int = 0,
         permutation_seed: int | None = None,
         impl: str = "auto",
+        gate_init: GateInit = "default",
     ) -> None:
         super().__init__()
         height, width = _pair(img_size)
@@ -91,6 +94,8 @@ class SequenceClassifier(nn.Module):
             bidirectional=bidirectional,
             dropout=dropout if num_layers > 1 else 0.0,
             impl=impl,
+            gate_init=gate_init,
+            chrono_max=steps,
         )
         out_features = hidden_size * (2 if bidirectional else 1)
         if head_hidden:
@@ -176,18 +181,20 @@ def row_bilstm(
 @register_model(task="classify", tiny=_TINY)
 def pixel_lstm(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto",
+    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto", gate_init: GateInit = "default",
 ) -> SequenceClassifier:
     """LSTM over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted MNIST."""
     return SequenceClassifier(cell="lstm", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl)
+                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl,
+                              gate_init=gate_init)
 
 
 @register_model(task="classify", tiny=_TINY)
 def pixel_gru(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto",
+    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto", gate_init: GateInit = "default",
 ) -> SequenceClassifier:
     """GRU over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
     return SequenceClassifier(cell="gru", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl)
+                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl,
+                              gate_init=gate_init)

@@ -129,6 +129,15 @@ class _LinearScan(torch.autograd.Function):
         return grad_log_a, g, g[:, 0] * a[:, 0], None, None
 
 
+def scan_without_autograd(a: Tensor, b: Tensor, h0: Tensor, *, chunk: int, reverse: bool = False) -> Tensor:
+    """The chunked scan of ``h_t = a_t h_{t-1} + b_t`` on the coefficients themselves, real or complex.
+
+    No autograd: for layers that write their own backward pass on it (the LRU's complex scan).
+    a, b (B, T, H), h0 (B, H) -> h (B, T, H); ``reverse`` as in :func:`_scan`.
+    """
+    return _scan(a, b, h0, impl="chunked", chunk=chunk, reverse=reverse)
+
+
 def _scan(coef: Tensor, b: Tensor, h0: Tensor, *, impl: str, chunk: int, reverse: bool) -> Tensor:
     """Both scans, without autograd. coef (B, T, H) is a (chunked) or log a (log); b (B, T, H);
     h0 (B, H) -> h (B, T, H).
