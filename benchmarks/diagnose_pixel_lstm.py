@@ -42,6 +42,7 @@ def gradient(args, train) -> None:
     nonzero = (seq[..., 0] > 0).float()
     last = (nonzero * torch.arange(seq.shape[1])).amax(1)  # (B,) last non-blank step
     print(f"last non-blank pixel: mean step {last.mean():.0f}, min {last.min():.0f}, max {last.max():.0f} of {seq.shape[1]}")
+    fp32_per_step = None
     for bf16 in (False, True):
         x = seq.clone().requires_grad_(True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -50,14 +51,21 @@ def gradient(args, train) -> None:
         loss.backward()
         per_step = x.grad[..., 0].abs().mean(0)  # (784,) mean |dL/dx_t| over the batch
         bins = per_step.view(8, -1).mean(1)
+        fp32_per_step = per_step if not bf16 else fp32_per_step
         print(("bf16" if bf16 else "fp32") + f" mean |dL/dx_t| by 98-step bin (first..last): "
               + " ".join(f"{b:.1e}" for b in bins.tolist()))
-        forget = None
     with torch.no_grad():
         model.rnn.impl = "reference"
         _, _, gates = model.rnn(seq, return_gates=True)
         forget = gates["forget"].mean().item()
     print(f"mean forget gate at init: {forget:.3f} (memory of one step kept after 100 steps ~ {forget ** 100:.1e})")
+    if args.plot:
+        from rnnvision.viz.plots import plot_gradient_flow
+
+        per_step_gate = {"forget": gates["forget"].mean(dim=(0, 1, 2, 4))}  # (784,)
+        title = f"pixel_lstm at initialisation, gate_init={args.gate_init!r}: |dL/dx_t| (float32, {args.batch} digits)"
+        plot_gradient_flow(fp32_per_step, per_step_gate, args.plot, title=title)
+        print(f"wrote {args.plot}")
 
 
 def train(args, train_set) -> None:
@@ -111,6 +119,7 @@ def main() -> None:
     parser.add_argument("--eval", type=int, default=1000)
     parser.add_argument("--every", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", help="gradient mode: also draw |dL/dx_t| and the forget gate per step to this PNG")
     args = parser.parse_args()
     train_set = build_dataset("mnist", split="train", root=args.data_dir)
     (gradient if args.what == "gradient" else train)(args, train_set)

@@ -13,8 +13,9 @@ Initialisation (section 3.2): lambda uniform on the ring r_min <= |lambda| <= r_
 B_re, B_im ~ N(0, 1 / (2 I)); C_re, C_im ~ N(0, 1 / N); D ~ N(0, 1).
 
 ``impl="reference"`` is the loop above (the specification, and :meth:`LRU.step` for streaming);
-``"scan"`` runs the same recurrence on the chunked scan of :mod:`rnnvision.ops.scan` in complex
-arithmetic (``exp(-exp(nu))`` is computed, not rounded through a log); ``"auto"`` is the scan.
+``"scan"`` runs the same recurrence on the chunked scan of :mod:`rnnvision.ops.scan` for a
+time-invariant coefficient (:func:`~rnnvision.ops.scan.time_invariant_scan`: each chunk one
+Toeplitz matrix multiply, then a loop over the chunks) in complex arithmetic (``exp(-exp(nu))`` is computed, not rounded through a log); ``"auto"`` is the scan.
 Because lambda does not depend on the input, the scan's backward is the same scan run backwards
 with conj(lambda) (PyTorch's convention for complex gradients: conjugate Wirtinger derivatives).
 Bidirectional: a second set of (nu, theta, gamma, B) reads the sequence right to left; C reads
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnvision.ops.scan import default_chunk, scan_without_autograd
+from rnnvision.ops.scan import default_chunk, time_invariant_scan
 
 LRUImpl = Literal["auto", "reference", "scan"]
 LRU_IMPLS = ("auto", "reference", "scan")
@@ -187,7 +188,7 @@ def lru_recurrence(lam: Tensor, drive: Tensor, h0: Tensor, *, chunk: int | None 
 
 
 class _ComplexScan(torch.autograd.Function):
-    """Forward: the chunked scan with a constant complex coefficient. Backward: the same scan backwards.
+    """Forward: the time-invariant chunked scan. Backward: the same scan backwards, with conj(lam).
 
     With g_t = dL/dx_t* (conjugate Wirtinger gradients, PyTorch's convention):
     ``g_t = grad_t + conj(lam) g_{t+1}``, ``dL/ddrive_t = g_t``, ``dL/dh0 = conj(lam) g_1`` and
@@ -196,8 +197,7 @@ class _ComplexScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, lam: Tensor, drive: Tensor, h0: Tensor, chunk: int) -> Tensor:
-        coef = lam.expand_as(drive)  # (B, T, N)
-        x = scan_without_autograd(coef, drive, h0, chunk=chunk, reverse=False)
+        x = time_invariant_scan(lam, drive, h0, chunk=chunk)  # (B, T, N)
         ctx.save_for_backward(lam, x, h0)
         ctx.chunk = chunk
         return x
@@ -207,8 +207,7 @@ class _ComplexScan(torch.autograd.Function):
     def backward(ctx, grad_x: Tensor):
         lam, x, h0 = ctx.saved_tensors
         conj = lam.conj().resolve_conj()
-        coef = conj.expand_as(x)  # (B, T, N); after the last step the zero state enters, so its coefficient is moot
-        g = scan_without_autograd(coef, grad_x.contiguous(), torch.zeros_like(h0), chunk=ctx.chunk, reverse=True)
+        g = time_invariant_scan(conj, grad_x.contiguous(), torch.zeros_like(h0), chunk=ctx.chunk, reverse=True)
         previous = torch.cat([h0[:, None], x[:, :-1]], dim=1)  # x_{t-1}, (B, T, N)
         grad_lam = (g * previous.conj()).sum(dim=(0, 1))  # (N,)
         return grad_lam, g, conj * g[:, 0], None

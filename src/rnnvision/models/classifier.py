@@ -111,7 +111,15 @@ class SequenceClassifier(nn.Module):
 
     def forward_features(self, images: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, D*H): the last layer's final hidden state, both directions."""
-        _, state = self.rnn(self.to_sequence(images))
+        return self.sequence_features(self.to_sequence(images))
+
+    def forward_sequence(self, seq: Tensor) -> Tensor:
+        """(B, T, F) sequence, as :meth:`to_sequence` gives -> (B, num_classes) logits."""
+        return self.forward_head(self.sequence_features(seq))
+
+    def sequence_features(self, seq: Tensor) -> Tensor:
+        """(B, T, F) -> (B, D*H): the last layer's final hidden state, both directions."""
+        _, state = self.rnn(seq)
         h_n = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
         directions = 2 if self.rnn.bidirectional else 1
         return torch.cat(list(h_n[-directions:]), dim=-1)  # (B, D*H)

@@ -49,9 +49,20 @@ class PixelMinRNN(ImageClassifier):
         self.stack = MinRNNStack(in_chans, dim, depth, cell=cell, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl, chunk=chunk)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
 
+    def to_sequence(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, H*W, C) in this model's reading order."""
+        return image_to_pixels(images, self.permutation)
+
+    def forward_sequence(self, seq: Tensor) -> Tensor:
+        """(B, H*W, C) pixel sequence -> (B, num_classes) logits."""
+        return self.forward_head(self.sequence_features(seq))
+
     def forward_features(self, images: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, D): the stack's output at the last pixel (or its mean over pixels)."""
-        seq = image_to_pixels(images, self.permutation)  # (B, H*W, C)
+        return self.sequence_features(self.to_sequence(images))
+
+    def sequence_features(self, seq: Tensor) -> Tensor:
+        """(B, H*W, C) -> (B, D)."""
         out, _ = self.stack(seq)  # (B, H*W, D)
         return out[:, -1] if self.pool == "last" else out.mean(1)
 
