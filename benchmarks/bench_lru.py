@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--input", type=int, default=128, help="I, the LRU's input and output width")
     parser.add_argument("--state", type=int, default=128, help="N, complex states")
     parser.add_argument("--min-seconds", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=3, help="at least this many timed calls (the median is reported)")
     args = parser.parse_args()
     torch.manual_seed(0)
     lru = LRU(args.input, args.state, r_min=0.9, r_max=0.999, max_phase=math.pi)
@@ -64,7 +65,8 @@ def main() -> None:
     for name, module, impl in (("LRU scan", lru, "scan"), ("LRU reference loop", lru, "reference"), ("torch.nn.LSTM", lstm, None)):
         if impl:
             module.impl = impl
-        times[name] = time_call(lambda m=module: _step(m, x, weight), warmup=1, min_seconds=args.min_seconds, min_repeats=3)
+        times[name] = time_call(lambda m=module: _step(m, x, weight), warmup=1, min_seconds=args.min_seconds,
+                                min_repeats=args.repeats)
     print(f"machine: {platform.processor() or platform.machine()}; torch {torch.__version__}; "
           f"threads {torch.get_num_threads()}; B {args.batch} T {args.steps} I {args.input} N {args.state}")
     print(f"parameters: LRU {_params(lru):,}, torch.nn.LSTM(hidden {lstm.hidden_size}) {_params(lstm):,}")
