@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from rnnvision.layers.recurrent import GateInit, make_recurrent
 from rnnvision.models.registry import register_model
-from rnnvision.ops.sequences import image_to_sequence, pixel_permutation, sequence_shape
+from rnnvision.ops.sequences import image_to_pixels, image_to_sequence, pixel_permutation, sequence_shape
 
 ImageSize = int | tuple[int, int]
 
@@ -44,6 +44,41 @@ class ImageClassifier(nn.Module):
     def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
         """A random batch of the shape this model takes, for tests."""
         return (torch.rand(batch_size, self.in_chans, *self.img_size),)
+
+
+class PixelClassifier(ImageClassifier):
+    """An image classifier that reads the pixels one at a time, in raster or a fixed seeded order.
+
+    Subclasses call :meth:`_init_reader` and provide ``sequence_features`` ((B, H*W, C) -> (B, D));
+    ``to_sequence`` and ``forward_sequence`` let ``rnnvision gradflow`` differentiate by pixel step.
+    """
+
+    def _init_reader(
+        self, *, num_classes: int, in_chans: int, img_size: ImageSize, pool: str, permutation_seed: int | None
+    ) -> None:
+        if pool not in ("last", "mean"):
+            raise ValueError(f"pool must be 'last' or 'mean', got {pool!r}")
+        self.in_chans, self.img_size, self.num_classes, self.pool = in_chans, _pair(img_size), num_classes, pool
+        steps = self.img_size[0] * self.img_size[1]
+        if permutation_seed is None:
+            self.permutation = None
+        else:
+            self.register_buffer("permutation", pixel_permutation(steps, permutation_seed))
+
+    def sequence_features(self, seq: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def to_sequence(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, H*W, C) in this model's reading order."""
+        return image_to_pixels(images, self.permutation)
+
+    def forward_sequence(self, seq: Tensor) -> Tensor:
+        """(B, H*W, C) pixel sequence -> (B, num_classes) logits."""
+        return self.forward_head(self.sequence_features(seq))
+
+    def forward_features(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, D)."""
+        return self.sequence_features(self.to_sequence(images))
 
 
 class SequenceClassifier(nn.Module):

@@ -17,9 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.layers.lru import LRU, LRUImpl
-from rnnvision.models.classifier import ImageClassifier, ImageSize, _pair
+from rnnvision.models.classifier import ImageSize, PixelClassifier
 from rnnvision.models.registry import register_model
-from rnnvision.ops.sequences import image_to_pixels, pixel_permutation
 
 
 class LRUBlock(nn.Module):
@@ -41,7 +40,7 @@ class LRUBlock(nn.Module):
         return x + self.drop(y)
 
 
-class PixelLRU(ImageClassifier):
+class PixelLRU(PixelClassifier):
     """Encoder, :class:`LRUBlock` s over the pixels, norm, pooling, linear classifier.
 
     Args:
@@ -57,14 +56,8 @@ class PixelLRU(ImageClassifier):
         permutation_seed: int | None, impl: LRUImpl,
     ) -> None:
         super().__init__()
-        if pool not in ("last", "mean"):
-            raise ValueError(f"pool must be 'last' or 'mean', got {pool!r}")
-        self.in_chans, self.img_size, self.num_classes, self.pool = in_chans, _pair(img_size), num_classes, pool
-        steps = self.img_size[0] * self.img_size[1]
-        if permutation_seed is None:
-            self.permutation = None
-        else:
-            self.register_buffer("permutation", pixel_permutation(steps, permutation_seed))
+        self._init_reader(num_classes=num_classes, in_chans=in_chans, img_size=img_size, pool=pool,
+                          permutation_seed=permutation_seed)
         self.encoder = nn.Linear(in_chans, dim)
         self.blocks = nn.Sequential(*(
             LRUBlock(dim, state_size, r_min=r_min, r_max=r_max, max_phase=max_phase, bidirectional=bidirectional,
@@ -74,20 +67,8 @@ class PixelLRU(ImageClassifier):
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
 
-    def to_sequence(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, H*W, C) in this model's reading order."""
-        return image_to_pixels(images, self.permutation)
-
-    def forward_sequence(self, seq: Tensor) -> Tensor:
-        """(B, H*W, C) pixel sequence -> (B, num_classes) logits."""
-        return self.forward_head(self.sequence_features(seq))
-
-    def forward_features(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, D): the blocks' output, mean over the pixels (or the last pixel)."""
-        return self.sequence_features(self.to_sequence(images))
-
     def sequence_features(self, seq: Tensor) -> Tensor:
-        """(B, H*W, C) -> (B, D)."""
+        """(B, H*W, C) -> (B, D): the blocks' output, mean over the pixels (or the last pixel)."""
         x = self.encoder(seq)  # (B, H*W, D)
         x = self.norm(self.blocks(x))  # (B, H*W, D)
         return x.mean(1) if self.pool == "mean" else x[:, -1]
