@@ -111,6 +111,21 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gradflow(args: argparse.Namespace) -> int:
+    from rnnvision.engine.gradflow import gradient_flow
+    from rnnvision.viz.plots import plot_gradient_flow
+
+    flow = gradient_flow(args.checkpoint, data_dir=args.data_dir, split=args.split, n=args.n, device=args.device)
+    norm = flow.grad_norm
+    title = f"{flow.model_name}: loss gradient reaching each step ({flow.n} {args.split} images)"
+    plot_gradient_flow(norm, flow.gates, args.out, title=title)
+    tenth = max(1, len(norm) // 10)
+    print(f"mean ||dL/dx_t|| over the first {tenth} steps {norm[:tenth].mean():.3e}, over the last {tenth} "
+          f"{norm[-tenth:].mean():.3e}; " + "".join(f"mean {k} gate {v.mean():.3f}; " for k, v in flow.gates.items())
+          + f"wrote {args.out}")
+    return 0
+
+
 def _first_line(doc: str | None) -> str:
     return (doc or "").strip().splitlines()[0].replace("``", "") if doc else ""
 
@@ -211,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--samples", type=int, default=4, help="completions per image (default 4)")
     _add_sampling_args(complete)
     complete.set_defaults(func=_cmd_complete)
+
+    gradflow = sub.add_parser("gradflow", help="plot how far back the loss gradient reaches in a sequence classifier")
+    gradflow.add_argument("checkpoint")
+    gradflow.add_argument("--out", default="grad.png", help="PNG to write (default grad.png)")
+    gradflow.add_argument("--n", type=int, default=64, help="images of the split to average over (default 64)")
+    gradflow.add_argument("--split", default="test", choices=("train", "val", "test"))
+    gradflow.add_argument("--device", default="auto")
+    gradflow.add_argument("--data-dir", help="data root (default $RNNVISION_DATA or ~/.cache/rnnvision)")
+    gradflow.set_defaults(func=_cmd_gradflow)
 
     models = sub.add_parser("list-models", help="list the registered models")
     models.add_argument("--task", help="only models of this task (classify, recognize, segment, generate)")

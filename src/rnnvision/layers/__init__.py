@@ -1,6 +1,7 @@
 """Recurrent layers: cells (one step) and sequence layers (the loop, directions, stacking)."""
 
 from rnnvision.layers.cells import GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step
+from rnnvision.layers.lru import LRU
 from rnnvision.layers.mdlstm import MDLSTM2d
 from rnnvision.layers.recurrent import GRU, LSTM, RNN, make_recurrent
 from rnnvision.layers.renet import ReNetLayer, renet_reference
@@ -10,6 +11,7 @@ __all__ = [
     "GRUCell",
     "LSTM",
     "LSTMCell",
+    "LRU",
     "MDLSTM2d",
     "RNN",
     "RNNCell",

@@ -20,6 +20,17 @@ at a time, each reverse direction on every sequence reversed within its own leng
 the padded steps: the same outputs; a 2-layer BiLSTM trains 1.3x faster, a whole CRNN
 step 1.14x (BENCHMARKS.md, "Training a padded batch").
 
+Gate biases (``gate_init``): ``"default"`` keeps torch's initialisation untouched (every weight
+and bias U(-1/sqrt(H), 1/sqrt(H))); ``"chrono"`` is the chrono initialisation of Tallec &
+Ollivier 2018 ("Can recurrent neural networks warp time?", ICLR, section 4): for the LSTM the
+forget-gate bias ``b_f ~ log(U(1, T_max - 1))`` and the input-gate bias ``b_i = -b_f``, so each
+unit starts with a forgetting time ``1 / (1 - sigmoid(b_f)) = 1 + u`` spread uniformly over
+[2, T_max] steps. For the GRU (torch's form ``h' = (1 - z) n + z h``) the update gate ``z`` is the
+keep gate, the forget gate's analogue, and its input gate is tied to it (``1 - z``), so only
+``b_z ~ log(U(1, T_max - 1))`` is set. torch stores each gate's bias as ``bias_ih + bias_hh``: the
+drawn value goes into ``bias_ih`` and the ``bias_hh`` entries of those gates are zeroed. The Elman
+RNN has no gate, so it refuses ``"chrono"``.
+
 All layers are batch-first: inputs are (B, T, I), outputs (B, T, D*H) with D = 2 when
 bidirectional. States are (L*D, B, H) ordered layer by layer, forward direction first, as in
 torch. ``lengths`` (B,) marks the valid prefix of each sequence in a right-padded batch: padded
@@ -39,6 +50,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnnvision.layers.cells import GRU_GATES, LSTM_GATES, GateDict, gru_step, lstm_step, rnn_step
 
 Impl = Literal["auto", "fused", "reference"]
+GateInit = Literal["default", "chrono"]
+GATE_INITS = ("default", "chrono")
 IMPLS = ("auto", "fused", "reference")
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -48,6 +61,7 @@ class _RecurrentLayer:
 
     gate_names: tuple[str, ...] = ()
     has_cell_state = False
+    chrono_gates: tuple[int, int | None] | tuple[()] = ()  # (keep block, its opposite block or None)
 
     def __init__(
         self,
@@ -59,10 +73,20 @@ class _RecurrentLayer:
         dropout: float = 0.0,
         bias: bool = True,
         impl: Impl = "auto",
+        gate_init: GateInit = "default",
+        chrono_max: int | None = None,
         **torch_options,
     ) -> None:
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        if gate_init not in GATE_INITS:
+            raise ValueError(f"gate_init must be one of {GATE_INITS}, got {gate_init!r}")
+        if gate_init == "chrono" and not self.chrono_gates:
+            raise ValueError(f"{type(self).__name__} has no gates: gate_init='chrono' needs LSTM or GRU")
+        if gate_init == "chrono" and not bias:
+            raise ValueError("gate_init='chrono' sets gate biases; it needs bias=True")
+        if gate_init == "chrono" and (chrono_max is None or chrono_max <= 2):
+            raise ValueError(f"gate_init='chrono' needs chrono_max (T_max, the longest time scale) > 2, got {chrono_max}")
         super().__init__(  # the torch.nn class: owns the parameters and the fused kernels
             input_size,
             hidden_size,
@@ -74,6 +98,31 @@ class _RecurrentLayer:
             **torch_options,
         )
         self.impl = impl
+        self.gate_init, self.chrono_max = gate_init, chrono_max
+        self._init_gate_biases()
+
+    def reset_parameters(self) -> None:
+        """torch's initialisation, then the gate biases of ``gate_init``."""
+        super().reset_parameters()  # type: ignore[misc]
+        self._init_gate_biases()
+
+    def _init_gate_biases(self) -> None:
+        """Chrono (Tallec & Ollivier 2018): b_keep ~ log(U(1, T_max - 1)), b_input = -b_keep (LSTM)."""
+        if getattr(self, "gate_init", "default") != "chrono":  # also while torch's __init__ runs
+            return
+        hidden = self.hidden_size
+        keep, opposite = self.chrono_gates  # gate block indices: [forget, input] (LSTM), [update, None] (GRU)
+        with torch.no_grad():
+            for layer in range(self.num_layers):
+                for direction in range(self._directions):
+                    suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                    b_ih, b_hh = getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
+                    keep_bias = torch.empty(hidden).uniform_(1.0, float(self.chrono_max - 1)).log_()  # (H,)
+                    blocks = [(keep, keep_bias)] + ([(opposite, -keep_bias)] if opposite is not None else [])
+                    for block, value in blocks:
+                        rows = slice(block * hidden, (block + 1) * hidden)
+                        b_ih[rows] = value.to(b_ih)
+                        b_hh[rows] = 0.0
 
     def _step(self, x_proj: Tensor, state: tuple[Tensor, ...], w_hh: Tensor, b_hh: Tensor | None):
         """One step of the cell: returns (new_state, gates)."""
@@ -300,10 +349,13 @@ class LSTM(_RecurrentLayer, nn.LSTM):
         dropout: dropout on the outputs of every layer but the last (training only).
         bias: learn ``bias_ih`` and ``bias_hh``.
         impl: ``"auto"``, ``"fused"`` or ``"reference"`` (see the module docstring).
+        gate_init: ``"default"`` (torch's) or ``"chrono"`` (see the module docstring).
+        chrono_max: T_max of the chrono initialisation, the longest time scale (e.g. the sequence length).
     """
 
     gate_names = LSTM_GATES
     has_cell_state = True
+    chrono_gates = (1, 0)  # blocks [i, f, g, o]: forget = 1, input = 0
 
     def _step(self, x_proj, state, w_hh, b_hh):
         h, c, gates = lstm_step(x_proj, state[0], state[1], w_hh, b_hh)
@@ -318,6 +370,7 @@ class GRU(_RecurrentLayer, nn.GRU):
     """Multi-layer GRU with reset and update gates; options as :class:`LSTM`."""
 
     gate_names = GRU_GATES
+    chrono_gates = (1, None)  # blocks [r, z, n]: update = 1; its input side is 1 - z
 
     def _step(self, x_proj, state, w_hh, b_hh):
         h, gates = gru_step(x_proj, state[0], w_hh, b_hh)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnvision.layers.recurrent import make_recurrent
+from rnnvision.layers.recurrent import GateInit, make_recurrent
 from rnnvision.models.registry import register_model
-from rnnvision.ops.sequences import image_to_sequence, pixel_permutation, sequence_shape
+from rnnvision.ops.sequences import image_to_pixels, image_to_sequence, pixel_permutation, sequence_shape
 
 ImageSize = int | tuple[int, int]
 
@@ -46,6 +46,41 @@ class ImageClassifier(nn.Module):
         return (torch.rand(batch_size, self.in_chans, *self.img_size),)
 
 
+class PixelClassifier(ImageClassifier):
+    """An image classifier that reads the pixels one at a time, in raster or a fixed seeded order.
+
+    Subclasses call :meth:`_init_reader` and provide ``sequence_features`` ((B, H*W, C) -> (B, D));
+    ``to_sequence`` and ``forward_sequence`` let ``rnnvision gradflow`` differentiate by pixel step.
+    """
+
+    def _init_reader(
+        self, *, num_classes: int, in_chans: int, img_size: ImageSize, pool: str, permutation_seed: int | None
+    ) -> None:
+        if pool not in ("last", "mean"):
+            raise ValueError(f"pool must be 'last' or 'mean', got {pool!r}")
+        self.in_chans, self.img_size, self.num_classes, self.pool = in_chans, _pair(img_size), num_classes, pool
+        steps = self.img_size[0] * self.img_size[1]
+        if permutation_seed is None:
+            self.permutation = None
+        else:
+            self.register_buffer("permutation", pixel_permutation(steps, permutation_seed))
+
+    def sequence_features(self, seq: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def to_sequence(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, H*W, C) in this model's reading order."""
+        return image_to_pixels(images, self.permutation)
+
+    def forward_sequence(self, seq: Tensor) -> Tensor:
+        """(B, H*W, C) pixel sequence -> (B, num_classes) logits."""
+        return self.forward_head(self.sequence_features(seq))
+
+    def forward_features(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, D)."""
+        return self.sequence_features(self.to_sequence(images))
+
+
 class SequenceClassifier(nn.Module):
     """Recurrent layer over an image read as a sequence, then an MLP head.
 
@@ -54,6 +89,8 @@ class SequenceClassifier(nn.Module):
         reader: ``"rows"``, ``"columns"`` or ``"pixels"`` (see :mod:`rnnvision.ops.sequences`).
         permutation_seed: with ``reader="pixels"``, read the pixels in a fixed seeded order.
         head_hidden: width of the dense layer before the class scores (0: a single linear layer).
+        gate_init: ``"default"`` or ``"chrono"`` gate biases, the latter with time scales up to the
+            number of steps (see :mod:`rnnvision.layers.recurrent`).
     """
 
     def __init__(
@@ -71,6 +108,7 @@ class SequenceClassifier(nn.Module):
         head_hidden: int = 0,
         permutation_seed: int | None = None,
         impl: str = "auto",
+        gate_init: GateInit = "default",
     ) -> None:
         super().__init__()
         height, width = _pair(img_size)
@@ -91,6 +129,8 @@ class SequenceClassifier(nn.Module):
             bidirectional=bidirectional,
             dropout=dropout if num_layers > 1 else 0.0,
             impl=impl,
+            gate_init=gate_init,
+            chrono_max=steps,
         )
         out_features = hidden_size * (2 if bidirectional else 1)
         if head_hidden:
@@ -106,7 +146,15 @@ class SequenceClassifier(nn.Module):
 
     def forward_features(self, images: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, D*H): the last layer's final hidden state, both directions."""
-        _, state = self.rnn(self.to_sequence(images))
+        return self.sequence_features(self.to_sequence(images))
+
+    def forward_sequence(self, seq: Tensor) -> Tensor:
+        """(B, T, F) sequence, as :meth:`to_sequence` gives -> (B, num_classes) logits."""
+        return self.forward_head(self.sequence_features(seq))
+
+    def sequence_features(self, seq: Tensor) -> Tensor:
+        """(B, T, F) -> (B, D*H): the last layer's final hidden state, both directions."""
+        _, state = self.rnn(seq)
         h_n = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
         directions = 2 if self.rnn.bidirectional else 1
         return torch.cat(list(h_n[-directions:]), dim=-1)  # (B, D*H)
@@ -176,18 +224,20 @@ def row_bilstm(
 @register_model(task="classify", tiny=_TINY)
 def pixel_lstm(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto",
+    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto", gate_init: GateInit = "default",
 ) -> SequenceClassifier:
     """LSTM over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted MNIST."""
     return SequenceClassifier(cell="lstm", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl)
+                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl,
+                              gate_init=gate_init)
 
 
 @register_model(task="classify", tiny=_TINY)
 def pixel_gru(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto",
+    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto", gate_init: GateInit = "default",
 ) -> SequenceClassifier:
     """GRU over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
     return SequenceClassifier(cell="gru", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl)
+                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl,
+                              gate_init=gate_init)

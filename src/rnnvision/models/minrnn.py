@@ -16,12 +16,11 @@ from torch import Tensor, nn
 
 from rnnvision.layers.cross_scan import CrossScan2d
 from rnnvision.layers.minrnn import MIN_CELLS, MinImpl, MinRNNStack, mlp
-from rnnvision.models.classifier import ImageClassifier, ImageSize, _pair
+from rnnvision.models.classifier import ImageClassifier, ImageSize, PixelClassifier, _pair
 from rnnvision.models.registry import register_model
-from rnnvision.ops.sequences import image_to_pixels, pixel_permutation
 
 
-class PixelMinRNN(ImageClassifier):
+class PixelMinRNN(PixelClassifier):
     """A :class:`MinRNNStack` over the pixels of an image, then a linear classifier.
 
     Args:
@@ -38,20 +37,13 @@ class PixelMinRNN(ImageClassifier):
         impl: MinImpl = "auto", chunk: int | None = None,
     ) -> None:
         super().__init__()
-        if pool not in ("last", "mean"):
-            raise ValueError(f"pool must be 'last' or 'mean', got {pool!r}")
-        self.in_chans, self.img_size, self.num_classes, self.pool = in_chans, _pair(img_size), num_classes, pool
-        steps = self.img_size[0] * self.img_size[1]
-        if permutation_seed is None:
-            self.permutation = None
-        else:
-            self.register_buffer("permutation", pixel_permutation(steps, permutation_seed))
+        self._init_reader(num_classes=num_classes, in_chans=in_chans, img_size=img_size, pool=pool,
+                          permutation_seed=permutation_seed)
         self.stack = MinRNNStack(in_chans, dim, depth, cell=cell, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl, chunk=chunk)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
 
-    def forward_features(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, D): the stack's output at the last pixel (or its mean over pixels)."""
-        seq = image_to_pixels(images, self.permutation)  # (B, H*W, C)
+    def sequence_features(self, seq: Tensor) -> Tensor:
+        """(B, H*W, C) -> (B, D): the stack's output at the last pixel (or its mean over pixels)."""
         out, _ = self.stack(seq)  # (B, H*W, D)
         return out[:, -1] if self.pool == "last" else out.mean(1)
 

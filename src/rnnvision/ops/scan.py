@@ -129,6 +129,45 @@ class _LinearScan(torch.autograd.Function):
         return grad_log_a, g, g[:, 0] * a[:, 0], None, None
 
 
+def time_invariant_scan(lam: Tensor, b: Tensor, h0: Tensor, *, chunk: int, reverse: bool = False) -> Tensor:
+    """``h_t = lam * h_{t-1} + b_t`` with one coefficient per channel for all steps (real or complex), no autograd.
+
+    The chunked scan of :func:`linear_scan` specialised to a time-invariant ``lam`` (linear
+    time-invariant systems such as the LRU): the running products are the powers ``lam^k``, shared
+    by every batch row and chunk, and each chunk's scan from a zero state is one batched matrix
+    multiply by the (C, C) lower-triangular Toeplitz matrix ``K[c, k] = lam^(c-k)``; the N chunk
+    starts are then carried by a loop of N steps. About B T C H multiply-adds in a matmul plus
+    N small steps, instead of T steps.
+
+    Args:
+        lam: (H,) coefficients; b: (B, T, H); h0: (B, H), entering before the first step (after
+            the last one when ``reverse``, which runs ``h_t = lam h_{t+1} + b_t``).
+        chunk: C, steps per chunk.
+
+    Returns:
+        h: (B, T, H).
+    """
+    if reverse:
+        return time_invariant_scan(lam, b.flip(1), h0, chunk=chunk).flip(1)
+    batch, steps, hidden = b.shape
+    chunks = -(-steps // chunk)
+    powers = torch.cat([torch.ones_like(lam)[None], lam[None].expand(chunk, hidden)]).cumprod(0)  # (C+1, H): lam^k
+    lag = torch.arange(chunk, device=b.device)[:, None] - torch.arange(chunk, device=b.device)[None, :]  # (C, C): c - k
+    toeplitz = powers[lag.clamp_min(0)] * (lag >= 0)[..., None]  # (C, C, H): lam^(c-k) below the diagonal
+    padded = F.pad(b, (0, 0, 0, chunks * chunk - steps))  # (B, N*C, H): zeros after the end change nothing before it
+    # each chunk from a zero state: local[b, n, c, h] = sum_k K[c, k, h] b[b, n, k, h], a batched matmul over h
+    columns = padded.view(batch * chunks, chunk, hidden).permute(2, 1, 0)  # (H, C, B*N)
+    local = torch.matmul(toeplitz.permute(2, 0, 1), columns)  # (H, C, B*N)
+    local = local.permute(2, 1, 0).contiguous().view(batch, chunks, chunk, hidden)  # (B, N, C, H)
+    starts = torch.empty(batch, chunks, hidden, dtype=b.dtype, device=b.device)  # (B, N, H)
+    state = h0
+    for n in range(chunks):
+        starts[:, n] = state
+        state = torch.addcmul(local[:, n, -1], powers[chunk], state)
+    h = local.addcmul_(powers[1:], starts[:, :, None])  # (B, N, C, H): + lam^(c+1) * start
+    return h.view(batch, chunks * chunk, hidden)[:, :steps]
+
+
 def _scan(coef: Tensor, b: Tensor, h0: Tensor, *, impl: str, chunk: int, reverse: bool) -> Tensor:
     """Both scans, without autograd. coef (B, T, H) is a (chunked) or log a (log); b (B, T, H);
     h0 (B, H) -> h (B, T, H).

@@ -161,3 +161,28 @@ def save_image_grid(images: Tensor, path: str | Path, *, nrow: int = 8, scale: i
     with atomic_path(path) as tmp:
         picture.save(tmp, format=fmt, **({"optimize": True} if fmt == "PNG" else {}))
     return Path(path)
+
+
+def plot_gradient_flow(grad_norm: Tensor, gates: dict[str, Tensor], path: str | Path, *, title: str = "") -> Path:
+    """||dL/dx_t|| against the step t (log scale), and under it the mean keep gate per step if given."""
+    rows = 2 if gates else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.8 * rows), sharex=True, squeeze=False)
+    steps = np.arange(1, len(grad_norm) + 1)
+    values = grad_norm.detach().cpu().double().numpy()
+    ax = axes[0, 0]
+    positive = values > 0
+    ax.semilogy(steps[positive], values[positive], lw=1)
+    if not positive.all():  # exact zeros (underflow) cannot sit on a log axis: mark them on the floor
+        floor = values[positive].min() if positive.any() else 1e-45
+        ax.plot(steps[~positive], np.full((~positive).sum(), floor), "x", ms=2, color="tab:red", label="exactly 0")
+        ax.legend(loc="upper left")
+    ax.set(ylabel="mean ||dL/dx_t||", title=title or "gradient of the loss with respect to each input step")
+    ax.grid(alpha=0.3, which="both")
+    for name, value in gates.items():
+        axes[1, 0].plot(steps, value.detach().cpu().numpy(), lw=1, label=f"mean {name} gate")
+    if gates:
+        axes[1, 0].set(ylabel="gate", ylim=(0, 1))
+        axes[1, 0].legend(loc="lower left")
+        axes[1, 0].grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("step t")
+    return save_figure(fig, Path(path))

@@ -1,0 +1,122 @@
+"""LRU: the scan equals the loop (outputs and every gradient, float64); stepping equals one call; |lambda| < 1."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rnnvision.layers.lru import LRU, lru_recurrence, lru_recurrence_reference
+
+
+def _layer(bidirectional: bool, **kwargs) -> LRU:
+    torch.manual_seed(0)
+    return LRU(5, 7, bidirectional=bidirectional, r_min=0.5, r_max=0.99, max_phase=math.pi, **kwargs).double()
+
+
+@pytest.mark.parametrize("bidirectional,with_state", [(False, False), (False, True), (True, False)])
+@pytest.mark.parametrize("steps,chunk", [(13, None), (13, 4), (1, None), (30, 30)])
+def test_scan_equals_reference_on_outputs_and_every_gradient(bidirectional, with_state, steps, chunk):
+    layer = _layer(bidirectional, chunk=chunk)
+    u = torch.randn(3, steps, 5, dtype=torch.float64)
+    state = torch.randn(3, 7, dtype=torch.complex128) if with_state else None
+    weights = torch.randn(3, steps, 5, dtype=torch.float64)
+    results = {}
+    for impl in ("reference", "scan"):
+        layer.impl = impl
+        layer.zero_grad()
+        ui = u.clone().requires_grad_(True)
+        si = None if state is None else state.clone().requires_grad_(True)
+        y, last = layer(ui, si)
+        loss = (y * weights).sum() + (0.0 if last is None else (last.real * 2 + last.imag * 3).sum())
+        loss.backward()
+        grads = {name: p.grad.clone() for name, p in layer.named_parameters()}
+        results[impl] = (y.detach(), ui.grad, None if si is None else si.grad, grads)
+    (y_r, gu_r, gs_r, gp_r), (y_s, gu_s, gs_s, gp_s) = results["reference"], results["scan"]
+    assert y_s.shape == (3, steps, 5)
+    torch.testing.assert_close(y_s, y_r, atol=1e-11, rtol=1e-11)
+    torch.testing.assert_close(gu_s, gu_r, atol=1e-11, rtol=1e-11)
+    if with_state:
+        torch.testing.assert_close(gs_s, gs_r, atol=1e-11, rtol=1e-11)
+    assert set(gp_s) == {"nu_log", "theta_log", "gamma_log", "B", "C", "D"}
+    for name in gp_r:
+        if steps > 1 or name not in ("nu_log", "theta_log"):  # lambda meets a nonzero state after step 1
+            assert gp_r[name].abs().max() > 0, name  # every parameter receives a gradient
+        torch.testing.assert_close(gp_s[name], gp_r[name], atol=1e-10, rtol=1e-10, msg=name)
+
+
+def test_recurrence_scan_matches_loop_and_autograd_of_the_loop():
+    torch.manual_seed(1)
+    lam = torch.polar(torch.rand(4, dtype=torch.float64) * 0.99, torch.rand(4, dtype=torch.float64) * 6)
+    drive = torch.randn(2, 11, 4, dtype=torch.complex128)
+    h0 = torch.randn(2, 4, dtype=torch.complex128)
+    assert torch.autograd.gradcheck(lambda a, b, c: lru_recurrence(a, b, c, chunk=3),
+                                    (lam.requires_grad_(), drive.requires_grad_(), h0.requires_grad_()))
+    torch.testing.assert_close(lru_recurrence(lam, drive, h0, chunk=3), lru_recurrence_reference(lam, drive, h0))
+
+
+@pytest.mark.parametrize("impl", ["reference", "scan"])
+def test_step_mode_equals_the_full_call_with_carried_state(impl):
+    layer = _layer(False, impl=impl)
+    u = torch.randn(2, 9, 5, dtype=torch.float64)
+    full, last = layer(u)
+    state, outputs = None, []
+    for t in range(9):
+        y_t, state = layer.step(u[:, t], state)
+        outputs.append(y_t)
+    torch.testing.assert_close(torch.stack(outputs, 1), full, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(state, last, atol=1e-12, rtol=1e-12)
+    first, mid = layer(u[:, :4])  # a sequence arriving in two pieces
+    second, _ = layer(u[:, 4:], mid)
+    torch.testing.assert_close(torch.cat([first, second], 1), full, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_eigenvalues_stay_inside_the_unit_circle_for_any_parameters(dtype):
+    layer = LRU(3, 64).to(dtype)
+    generator = torch.Generator().manual_seed(0)
+    extremes = torch.tensor([-1e4, -200.0, -60.0, -20.0, -17.0, -10.0, 0.0, 5.0, 80.0, 1e4], dtype=dtype)
+    with torch.no_grad():
+        for trial in range(20):
+            values = torch.randn(64, generator=generator, dtype=dtype) * 10 ** (trial % 5)
+            values[: len(extremes)] = extremes
+            layer.nu_log.copy_(values)
+            layer.theta_log.copy_(torch.randn(64, generator=generator, dtype=dtype) * 50)
+            modulus = layer.eigenvalues().abs()
+            assert bool((modulus < 1).all()) and bool(torch.isfinite(modulus).all())
+
+
+def test_ring_initialisation_and_normalisation():
+    torch.manual_seed(0)
+    layer = LRU(4, 4000, r_min=0.4, r_max=0.9, max_phase=math.pi / 10)
+    lam = layer.eigenvalues().detach()
+    modulus, phase = lam.abs(), lam.angle()
+    assert modulus.min() >= 0.4 - 1e-6 and modulus.max() <= 0.9 + 1e-6
+    assert phase.min() >= 0 and phase.max() <= math.pi / 10 + 1e-6
+    # |lambda|^2 uniform on [r_min^2, r_max^2]: its quartiles
+    quartiles = torch.quantile(modulus.double() ** 2, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
+    expected = 0.16 + (0.81 - 0.16) * torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64)
+    assert (quartiles - expected).abs().max() < 0.03
+    torch.testing.assert_close(layer.gamma_log.exp().detach(), (1 - modulus**2).sqrt(), atol=1e-5, rtol=1e-5)
+
+
+def test_bad_arguments_raise_value_errors():
+    with pytest.raises(ValueError, match="r_min"):
+        LRU(3, 4, r_min=0.9, r_max=0.5)
+    with pytest.raises(ValueError, match="impl"):
+        LRU(3, 4, impl="fast")
+    with pytest.raises(ValueError, match="stream"):
+        LRU(3, 4, bidirectional=True).step(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="input"):
+        LRU(3, 4)(torch.randn(2, 5, 4))
+
+
+def test_bfloat16_autocast_runs_the_recurrence_in_float32():
+    torch.manual_seed(0)
+    layer = LRU(6, 8)
+    u = torch.randn(2, 50, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, _ = layer(u)
+    y.float().sum().backward()
+    assert torch.isfinite(y.float()).all() and all(torch.isfinite(p.grad).all() for p in layer.parameters())
