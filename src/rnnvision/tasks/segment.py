@@ -7,7 +7,15 @@ class, columns: predicted), so batches and DDP shards add up exactly; from it:
 - pixel accuracy = correctly labelled pixels / labelled pixels;
 - IoU of class k = TP_k / (TP_k + FP_k + FN_k); ``None`` for a class that appears neither in
   the labels nor in the predictions;
-- mean IoU = the mean over the classes whose IoU is defined.
+- mean IoU = the mean over the classes whose IoU is defined;
+- foreground IoU (datasets whose class 0 is named ``background``): IoU of "any class but
+  background", the usual figure for figure-ground sets such as Weizmann Horse.
+
+With ``class_weights`` the loss weights each pixel by its true class's weight; ``median_frequency``
+computes them from the training masks (Eigen & Fergus 2015, as used by SegNet):
+``freq(c)`` = pixels of class c / pixels of the images in which c appears, and
+``weight(c) = median(freq) / freq(c)``, so rare classes (poles, signs) weigh more. The weights
+are stored in the checkpoint's ``meta`` and used again when a run resumes.
 """
 
 from __future__ import annotations
@@ -52,19 +60,69 @@ def iou_metrics(confusion: Tensor) -> dict[str, Any]:
     }
 
 
+def class_frequencies(masks, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per class: its labelled pixels, and the labelled pixels of the images it appears in (int64 (K,) each)."""
+    pixels = np.zeros(num_classes, dtype=np.int64)
+    image_pixels = np.zeros(num_classes, dtype=np.int64)
+    for mask in masks:
+        counts = np.bincount(np.asarray(mask).reshape(-1), minlength=IGNORE_INDEX + 1)
+        if counts[num_classes:IGNORE_INDEX].any():
+            raise UserError(f"a mask holds label {int(np.flatnonzero(counts[num_classes:IGNORE_INDEX])[0]) + num_classes}, "
+                            f"but there are {num_classes} classes")
+        counts = counts[:num_classes]
+        pixels += counts
+        image_pixels += np.where(counts > 0, counts.sum(), 0)
+    return pixels, image_pixels
+
+
+def median_frequency_weights(pixels: np.ndarray, image_pixels: np.ndarray) -> list[float]:
+    """Median frequency balancing: median(freq) / freq(c); 0 for a class that never appears."""
+    present = image_pixels > 0
+    if not present.any():
+        raise UserError("median frequency balancing needs labelled pixels; the training masks hold none")
+    freq = np.where(present, pixels / np.maximum(image_pixels, 1), 0.0)
+    median = float(np.median(freq[present]))
+    return [median / f if f > 0 else 0.0 for f in freq.tolist()]
+
+
+def dataset_masks(dataset: Dataset):
+    """The un-augmented masks of a segmentation dataset, one (H, W) array at a time."""
+    read = getattr(dataset, "mask", None)
+    for index in range(len(dataset)):
+        yield read(index) if read is not None else dataset[index][1].numpy()
+
+
+def foreground_iou(confusion: Tensor) -> float:
+    """IoU of "not class 0" (all foreground classes merged) from a (K, K) confusion matrix; 0 when undefined."""
+    conf = confusion.double()
+    both = float(conf[1:, 1:].sum())
+    union = both + float(conf[0, 1:].sum()) + float(conf[1:, 0].sum())
+    return both / union if union else 0.0
+
+
 @register_task
 class SegmentationTask(Task):
     name = "segment"
     metric = "mean_iou"
     higher_is_better = True
 
-    def __init__(self, class_names: list[str] | tuple[str, ...]) -> None:
+    def __init__(self, class_names: list[str] | tuple[str, ...], *, class_weights: list[float] | None = None) -> None:
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
+        if class_weights is not None and len(class_weights) != self.num_classes:
+            raise ValueError(f"{len(class_weights)} class weights for {self.num_classes} classes")
+        self.class_weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> SegmentationTask:
-        return cls(class_names=meta["class_names"])
+        return cls(class_names=meta["class_names"], class_weights=meta.get("class_weights"))
+
+    @classmethod
+    def class_weights_from(cls, dataset: Dataset, *, method: str) -> list[float]:
+        """Loss weights per class computed from the training masks (``median_frequency``)."""
+        if method != "median_frequency":
+            raise UserError(f"unknown class_weights {method!r}; segmentation offers median_frequency")
+        return median_frequency_weights(*class_frequencies(dataset_masks(dataset), len(dataset.info.class_names)))
 
     def collate(self, items: list) -> Batch:
         sizes = {tuple(image.shape[-2:]) for image, _ in items}
@@ -77,7 +135,8 @@ class SegmentationTask(Task):
         logits = model(images)  # (B, K, H, W)
         if not (masks != IGNORE_INDEX).any():
             return logits.sum() * 0.0  # nothing labelled in this batch
-        return F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX)
+        weight = None if self.class_weights is None else self.class_weights.to(logits.device, logits.dtype)
+        return F.cross_entropy(logits, masks, weight=weight, ignore_index=IGNORE_INDEX)
 
     def eval_stats(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         images, masks = batch
@@ -85,7 +144,10 @@ class SegmentationTask(Task):
         return {"confusion": confusion_matrix(masks, predicted, self.num_classes), "n": torch.tensor(len(images))}
 
     def finalize(self, stats: dict[str, Tensor]) -> dict[str, Any]:
-        return {**iou_metrics(stats["confusion"]), "n": int(stats["n"])}
+        metrics = iou_metrics(stats["confusion"])
+        if self.class_names[0].lower() == "background":
+            metrics["foreground_iou"] = foreground_iou(stats["confusion"])
+        return {**metrics, "n": int(stats["n"])}
 
     def write_report(self, model, dataset: Dataset, stats, out_dir: Path, *, device) -> list[Path]:
         from rnnvision.viz.plots import plot_confusion
