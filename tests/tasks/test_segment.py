@@ -154,3 +154,23 @@ def test_predict_tiles_a_fixed_size_model_and_passes_any_size_models_whole(tmp_p
     fixed.register_forward_hook(lambda module, args, out: calls.append(tuple(args[0].shape[-2:])))
     results = [task.predict_files(m, [str(tmp_path / "x.png")], meta, device="cpu") for m in (free, fixed)]
     assert results[0] == results[1] and set(calls) == {(16, 16)} and len(calls) > 4
+
+
+def test_predict_draws_camvid_in_its_palette_with_a_legend(tmp_path):
+    from PIL import Image
+
+    from rnnvision.data.camvid import CLASS_COLOURS, CLASS_NAMES
+
+    Image.fromarray(np.full((12, 16, 3), 128, dtype=np.uint8)).save(tmp_path / "street.png")
+    meta = {"name": "camvid", "class_names": list(CLASS_NAMES), "in_chans": 3, "img_size": None}
+    logits = torch.zeros(1, 11, 12, 16)
+    logits[:, 3, :6], logits[:, 8, 6:] = 1.0, 1.0  # road above, car below
+    [result] = make_task("segment", meta).predict_files(_Constant(logits), [str(tmp_path / "street.png")], meta,
+                                                        device="cpu", out_dir=str(tmp_path / "out"))
+    mask = Image.open(result["mask"])
+    palette = np.array(mask.getpalette()[:33]).reshape(11, 3)
+    assert mask.mode == "P" and palette.tolist() == [list(c) for c in CLASS_COLOURS]
+    assert result["classes"] == {"Road": 0.5, "Car": 0.5}
+    overlay = np.asarray(Image.open(result["overlay"]))
+    assert overlay[0, 0].tolist() == [128, 96, 128]  # grey blended half with road (128, 64, 128)
+    assert Image.open(result["legend"]).size[0] > 300
