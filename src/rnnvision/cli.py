@@ -65,6 +65,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         download=args.download,
         batch_size=args.batch_size,
         device=args.device,
+        out_dir=args.out,
     )
     if args.json:
         print(json.dumps(metrics))
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=256)
     evaluate.add_argument("--json", action="store_true", help="print exactly one JSON object")
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--out", metavar="DIR", help="also write the task's pictures here (segmentation: confusion, IoU per class)")
     _add_data_args(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
 

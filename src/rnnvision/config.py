@@ -19,7 +19,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -85,6 +85,9 @@ class TrainConfig:
         init_from: a checkpoint whose weights start this run (pretrain, then fine-tune): tensors
             are copied by name where the shapes agree, the rest (say, a head for other classes)
             keep their fresh initialisation and are named in the log. Not used with ``--resume``.
+        class_weights: ``median_frequency`` weights the loss per class by median frequency
+            balancing computed from the training split (segmentation); the weights are kept in
+            the checkpoint's ``meta``. Empty: unweighted.
     """
 
     epochs: int = 10
@@ -101,6 +104,7 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "auto"
     init_from: str = ""
+    class_weights: Literal["", "median_frequency"] = ""
 
 
 @dataclass

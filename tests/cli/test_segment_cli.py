@@ -39,14 +39,16 @@ def test_train_writes_the_confusion_matrix_and_sample_segmentations(segmenter):
     names = {p.name for p in (segmenter / "run").iterdir()}
     assert {"best.pt", "confusion.png", "segmentations.png", "results.json"} <= names
     results = json.loads((segmenter / "run" / "results.json").read_text())
-    assert set(results["test"]) == {"pixel_accuracy", "mean_iou", "per_class_iou", "n"}
+    # digit-scenes' class 0 is background, so the foreground IoU is reported too
+    assert set(results["test"]) == {"pixel_accuracy", "mean_iou", "per_class_iou", "foreground_iou", "n"}
+    assert {"class_iou.png"} <= names
 
 
 def test_eval_json_gives_pixel_accuracy_and_iou(segmenter, capsys):
     assert main(["eval", str(segmenter / "run" / "best.pt"), "--json"]) == 0
     out = capsys.readouterr().out
     metrics = json.loads(out)
-    assert out.count("\n") == 1 and set(metrics) == {"pixel_accuracy", "mean_iou", "per_class_iou", "n"}
+    assert out.count("\n") == 1 and set(metrics) == {"pixel_accuracy", "mean_iou", "per_class_iou", "foreground_iou", "n"}
     assert metrics["n"] == 24 and len(metrics["per_class_iou"]) == 11 and 0 < metrics["pixel_accuracy"] <= 1
     defined = [v for v in metrics["per_class_iou"] if v is not None]
     assert metrics["mean_iou"] == pytest.approx(sum(defined) / len(defined))
@@ -63,10 +65,35 @@ def test_predict_writes_a_palette_mask_and_an_overlay_at_the_image_size(segmente
         assert mask.mode == "P" and mask.size == size[::-1] and np.asarray(mask).max() <= 10
         overlay = Image.open(result["overlay"])
         assert overlay.mode == "RGB" and overlay.size == size[::-1]
+        assert Image.open(result["legend"]).size[0] > 300  # colour mask and overlay with a key of the classes
         assert sum(result["classes"].values()) == pytest.approx(1.0, abs=1e-5) and result["size"] == list(size)
     assert Path(results[0]["mask"]).name == "scene_mask.png"
     assert main(["predict", str(segmenter / "run" / "best.pt"), files[0]]) == 0
     assert capsys.readouterr().out.startswith(files[0] + ": ")
+
+
+def test_eval_out_writes_the_confusion_and_iou_pictures_into_a_new_folder(segmenter, capsys):
+    out_dir = segmenter / "eval" / "pictures"
+    assert main(["eval", str(segmenter / "run" / "best.pt"), "--json", "--out", str(out_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 24
+    assert {p.name for p in out_dir.iterdir()} == {"confusion.png", "class_iou.png", "segmentations.png"}
+
+
+def test_median_frequency_weights_are_computed_from_train_and_kept_in_the_checkpoint(tmp_path):
+    from rnnvision.engine.checkpoint import load_checkpoint
+    from rnnvision.tasks.segment import SegmentationTask
+
+    args = ["train", str(CONFIGS / "digit_scenes_reseg.yaml"), "--out", str(tmp_path / "run"), "--quiet"]
+    for item in [*TINY, "train.epochs=1", "train.class_weights=median_frequency"]:
+        args += ["--set", item]
+    assert main(args) == 0
+    meta = load_checkpoint(tmp_path / "run" / "best.pt")["meta"]
+    train = build_dataset("digit-scenes", split="train", train_images=64, val_images=16, test_images=24)
+    expected = SegmentationTask.class_weights_from(train, method="median_frequency")
+    assert meta["class_weights"] == pytest.approx(expected) and len(expected) == 11
+    assert expected[0] < 0.5 < max(expected)  # background, the common class, weighs least
+    done = run_cli("train", str(CONFIGS / "digit_scenes_reseg.yaml"), "--set", "train.class_weights=inverse")
+    assert done.returncode == 2 and "train.class_weights must be" in done.stderr
 
 
 def test_camvid_recipe_stops_with_one_line_naming_the_missing_splits(tmp_path):

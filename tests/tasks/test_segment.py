@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -9,7 +10,10 @@ from torch import nn
 from rnnvision.data.segmentation import IGNORE_INDEX
 from rnnvision.errors import UserError
 from rnnvision.tasks import make_task
-from rnnvision.tasks.segment import confusion_matrix, iou_metrics
+from rnnvision.tasks.segment import (
+    SegmentationTask, class_frequencies, confusion_matrix, foreground_iou, iou_metrics, median_frequency_weights,
+    segment_full,
+)
 
 
 def test_iou_metrics_match_a_hand_computed_example():
@@ -72,3 +76,101 @@ def test_collate_refuses_mixed_sizes_with_a_hint():
     items = [(torch.zeros(1, 4, 4), torch.zeros(4, 4, dtype=torch.long)), (torch.zeros(1, 5, 4), torch.zeros(5, 4, dtype=torch.long))]
     with pytest.raises(UserError, match="differ in size.*data.img_size"):
         task.collate(items)
+
+
+def test_median_frequency_weights_match_a_hand_computation():
+    masks = [
+        np.array([[0, 0, 1], [0, IGNORE_INDEX, 1]], dtype=np.uint8),  # 5 labelled: class 0 x3, class 1 x2
+        np.array([[2, 2], [2, 0]], dtype=np.uint8),  # 4 labelled: class 2 x3, class 0 x1
+    ]
+    pixels, image_pixels = class_frequencies(masks, 4)
+    assert pixels.tolist() == [4, 2, 3, 0] and image_pixels.tolist() == [9, 5, 4, 0]
+    # freq = 4/9, 2/5, 3/4 (class 3 absent); median 4/9
+    weights = median_frequency_weights(pixels, image_pixels)
+    assert weights == pytest.approx([1.0, (4 / 9) / (2 / 5), (4 / 9) / (3 / 4), 0.0])
+    with pytest.raises(UserError, match="holds label 5, but there are 4 classes"):
+        class_frequencies([np.array([[5]], dtype=np.uint8)], 4)
+
+
+def test_class_weights_weigh_the_loss_per_true_class():
+    logits = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    masks = torch.randint(0, 3, (2, 4, 5))
+    masks[0, 0, :3] = IGNORE_INDEX
+    weights = [0.5, 2.0, 1.25]
+    task = SegmentationTask(["a", "b", "c"], class_weights=weights)
+    loss = task.training_loss(_Constant(logits), (torch.zeros(2, 1, 4, 5), masks))
+    valid = masks != IGNORE_INDEX
+    nll = -logits.log_softmax(dim=1).gather(1, masks.clamp(max=2)[:, None])[:, 0][valid]
+    w = torch.tensor(weights, dtype=torch.float64)[masks[valid]]
+    assert float(loss.detach()) == pytest.approx(float((w * nll).sum() / w.sum()), rel=1e-9)
+    assert make_task("segment", {"class_names": ["a", "b", "c"], "class_weights": weights}).class_weights.tolist() == weights
+
+
+def test_foreground_iou_merges_every_class_but_background():
+    # rows true, columns predicted: background, two foreground classes
+    confusion = torch.tensor([[10, 1, 2], [3, 4, 5], [0, 6, 7]])
+    both, false_pos, false_neg = 4 + 5 + 6 + 7, 1 + 2, 3 + 0
+    assert foreground_iou(confusion) == pytest.approx(both / (both + false_pos + false_neg))
+    task = SegmentationTask(["background", "horse"])
+    metrics = task.finalize({"confusion": torch.tensor([[6, 2], [1, 3]]), "n": torch.tensor(2)})
+    assert metrics["foreground_iou"] == pytest.approx(3 / 6) == metrics["per_class_iou"][1]
+    assert "foreground_iou" not in SegmentationTask(["Sky", "Road"]).finalize({"confusion": torch.eye(2), "n": torch.tensor(1)})
+
+
+class _LocalConv(nn.Module):
+    """Two 3x3 convolutions (receptive field radius 2) that insist on one input size, like a fixed-size model."""
+
+    def __init__(self, input_size: tuple[int, int] | None) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.body = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.Tanh(), nn.Conv2d(6, 4, 3, padding=1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body(images)
+
+
+@pytest.mark.parametrize("tile", [(16, 16), (20, 13), (33, 47)])
+def test_tiles_with_overlap_give_the_one_pass_logits(tile):
+    torch.manual_seed(0)
+    model = _LocalConv(None).double()
+    images = torch.rand(2, 3, 33, 47, dtype=torch.float64)
+    whole = segment_full(model, images)
+    tiled = segment_full(model, images, tile=tile, overlap=4)  # overlap // 2 = 2 = the receptive radius
+    torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-12)
+    if tile != (33, 47):  # too little overlap leaves tile borders in: the check can fail
+        assert not torch.allclose(segment_full(model, images, tile=tile, overlap=2), whole, atol=1e-6)
+
+
+def test_predict_tiles_a_fixed_size_model_and_passes_any_size_models_whole(tmp_path):
+    from PIL import Image
+
+    torch.manual_seed(0)
+    Image.fromarray((np.random.default_rng(0).random((30, 41, 3)) * 255).astype(np.uint8)).save(tmp_path / "x.png")
+    meta = {"class_names": ["a", "b", "c", "d"], "in_chans": 3, "img_size": None}
+    task = make_task("segment", meta)
+    free, fixed = _LocalConv(None), _LocalConv((16, 16))
+    fixed.load_state_dict(free.state_dict())
+    calls = []
+    fixed.register_forward_hook(lambda module, args, out: calls.append(tuple(args[0].shape[-2:])))
+    results = [task.predict_files(m, [str(tmp_path / "x.png")], meta, device="cpu") for m in (free, fixed)]
+    assert results[0] == results[1] and set(calls) == {(16, 16)} and len(calls) > 4
+
+
+def test_predict_draws_camvid_in_its_palette_with_a_legend(tmp_path):
+    from PIL import Image
+
+    from rnnvision.data.camvid import CLASS_COLOURS, CLASS_NAMES
+
+    Image.fromarray(np.full((12, 16, 3), 128, dtype=np.uint8)).save(tmp_path / "street.png")
+    meta = {"name": "camvid", "class_names": list(CLASS_NAMES), "in_chans": 3, "img_size": None}
+    logits = torch.zeros(1, 11, 12, 16)
+    logits[:, 3, :6], logits[:, 8, 6:] = 1.0, 1.0  # road above, car below
+    [result] = make_task("segment", meta).predict_files(_Constant(logits), [str(tmp_path / "street.png")], meta,
+                                                        device="cpu", out_dir=str(tmp_path / "out"))
+    mask = Image.open(result["mask"])
+    palette = np.array(mask.getpalette()[:33]).reshape(11, 3)
+    assert mask.mode == "P" and palette.tolist() == [list(c) for c in CLASS_COLOURS]
+    assert result["classes"] == {"Road": 0.5, "Car": 0.5}
+    overlay = np.asarray(Image.open(result["overlay"]))
+    assert overlay[0, 0].tolist() == [128, 96, 128]  # grey blended half with road (128, 64, 128)
+    assert Image.open(result["legend"]).size[0] > 300

@@ -21,8 +21,13 @@ def evaluate_checkpoint(
     download: bool = False,
     batch_size: int = 256,
     device: str = "auto",
+    out_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a checkpoint on a split of its own dataset, or of another one of the same task."""
+    """Metrics of a checkpoint on a split of its own dataset, or of another one of the same task.
+
+    With ``out_dir`` the task's pictures of the result go there too (the folder is created if
+    missing; for segmentation: confusion.png normalised per true class, class_iou.png, segmentations.png).
+    """
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     torch_device = pick_device(device)
@@ -38,7 +43,10 @@ def evaluate_checkpoint(
     meta = dataset_meta(data.info)
     _check_compatible(state["meta"], meta, name, task=state["task"])
     task = make_task(state["task"], state["meta"])
-    metrics, _ = evaluate(model, data, task, batch_size=batch_size, device=torch_device)
+    metrics, stats = evaluate(model, data, task, batch_size=batch_size, device=torch_device)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        task.write_report(model, data, stats, Path(out_dir), device=torch_device)
     return metrics
 
 

@@ -57,7 +57,7 @@ from rnnvision.errors import UserError
 from rnnvision.files import atomic_write_text, remove_stale_temps
 from rnnvision.models import create_model, get_model_entry
 from rnnvision.outputs import RunLock, new_run_id, output_dir_marker, read_marker, write_marker
-from rnnvision.tasks import Task, make_task, to_device
+from rnnvision.tasks import Task, get_task_class, make_task, to_device
 
 
 @dataclass
@@ -194,6 +194,10 @@ class Trainer:
         self.val_set, self.test_set = split("val"), split("test")
         info = self.train_set.info
         self.meta = dataset_meta(info)
+        if self.resume_state is not None and "class_weights" in self.resume_state["meta"]:
+            self.meta["class_weights"] = self.resume_state["meta"]["class_weights"]
+        elif cfg.class_weights:
+            self.meta["class_weights"] = get_task_class(config.task).class_weights_from(self.train_set, method=cfg.class_weights)
         config.model = {"name": config.model["name"], **resolve_model_kwargs(config.model, info)}
         self.model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
         if cfg.init_from and self.resume_state is None:

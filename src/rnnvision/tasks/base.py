@@ -58,6 +58,11 @@ class Task:
         """Build the task from the dataset facts a checkpoint keeps (class names, charset, ...)."""
         return cls()
 
+    @classmethod
+    def class_weights_from(cls, dataset: Dataset, *, method: str) -> list[float]:
+        """Loss weights per class computed from the training split (``train.class_weights``)."""
+        raise UserError(f"train.class_weights is not available for {cls.name} models")
+
     def collate(self, items: list) -> Batch:
         return default_collate(items)
 
