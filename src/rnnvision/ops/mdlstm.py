@@ -167,7 +167,7 @@ def mdlstm2d_wavefront(
     """
     batch, chans, height, width = x.shape
     dirs, hidden = len(corners), weight_hh.shape[-1] // 2
-    plan = wavefront_plan(height, width, tuple(corners), x.device)
+    plan = wavefront_plan(int(height), int(width), tuple(corners), x.device)  # int(): sizes are tensors when traced
     scale = torch.ones(5 * hidden, dtype=weight_ih.dtype, device=weight_ih.device)
     scale[4 * hidden :] = 2.0  # doubles the candidate's pre-activation
     weight = (torch.cat([weight_ih, weight_hh], dim=2) * scale[:, None]).transpose(1, 2)  # (D, C+2H, 5H)
