@@ -4,10 +4,11 @@ One place decides, per model family, which axes stay dynamic in an exported grap
 
 - recognizers (``crnn``, ``crnn_gru``): ``images`` (B, C, H, W) and ``widths`` (B,) -> ``scores``
   (B, T, K), batch and width dynamic (T = W // 4);
-- ``reseg`` and ``pixelcnn``: batch, height and width dynamic;
+- ``reseg``, ``mdlstm_seg`` and ``pixelcnn``: batch, height and width dynamic (``mdlstm_seg``
+  through the skewed scan of :func:`rnnvision.ops.mdlstm.mdlstm2d_skewed`, an ONNX ``Loop``);
 - every other model: batch dynamic, the image size fixed at the size it was built for (the
-  classifiers read a fixed number of rows or pixels; ``mdlstm_seg``'s wavefront and the PixelRNN
-  layers lay out their loops for one image size while the graph is traced).
+  classifiers read a fixed number of rows or pixels, the PixelRNN layers unroll their loops over
+  rows or diagonals for one image size while the graph is traced).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from torch import Tensor, nn
 from rnnvision.errors import UserError
 
 # model class name -> image axes (of images (B, C, H, W)) that stay dynamic besides the batch
-_DYNAMIC_IMAGE_AXES: dict[str, tuple[int, ...]] = {"CRNN": (3,), "ReSeg": (2, 3), "PixelCNN": (2, 3)}
+_DYNAMIC_IMAGE_AXES: dict[str, tuple[int, ...]] = {
+    "CRNN": (3,), "ReSeg": (2, 3), "MDLSTMSegmenter": (2, 3), "PixelCNN": (2, 3),
+}
 _OUTPUT_NAMES = {"classify": "logits", "recognize": "scores", "segment": "logits", "generate": "logits"}
 _AXIS_NAMES = {0: "batch", 2: "height", 3: "width"}
 
