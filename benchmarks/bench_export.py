@@ -18,6 +18,7 @@ Both print markdown tables for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +27,6 @@ import torch
 import yaml
 from torch import nn
 
-from rnnvision.bench.timing import time_call
 from rnnvision.data import build_dataset
 from rnnvision.engine.trainer import evaluate, load_model
 from rnnvision.export import export_model
@@ -69,8 +69,25 @@ def exports(model: nn.Module, state: dict, folder: Path, threads: int) -> dict[s
     return runners
 
 
+def interleaved_times(calls: list, *, rounds: int, warmup: int = 2) -> list[list[float]]:
+    """Seconds of each call in each round; the calls alternate within a round, so a machine whose load
+    changes (other work beside) slows all of them alike rather than whichever ran during a busy spell."""
+    for _ in range(warmup):
+        for call in calls:
+            call()
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(rounds):
+        for k, call in enumerate(calls):
+            started = time.perf_counter()
+            call()
+            times[k].append(time.perf_counter() - started)
+    return times
+
+
 def speed(args: argparse.Namespace) -> None:
-    print("| model | source | batch | torch eager ms | ORT fp32 ms | ORT int8 ms | fp32 speed-up | int8 vs fp32 |")
+    print(f"threads: {args.threads} (torch.set_num_threads and onnxruntime intra_op_num_threads); {args.rounds} "
+          "interleaved rounds; median ms; speed-ups are medians of the per-round ratios")
+    print("| model | source | batch | torch eager ms | ORT fp32 ms | ORT int8 ms | ORT fp32 vs eager | int8 vs fp32 |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for recipe, (_, shape, task) in SPEED_RECIPES.items():
@@ -81,11 +98,18 @@ def speed(args: argparse.Namespace) -> None:
                 inputs: tuple[torch.Tensor, ...] = (torch.rand(batch, *shape, generator=generator),)
                 if task == "recognize":
                     inputs = (*inputs, torch.full((batch,), shape[-1]))
-                with torch.inference_mode():
-                    eager = time_call(lambda: model(*inputs), min_seconds=args.seconds)
-                fp32, int8 = (time_call(lambda r=r: r(*inputs), min_seconds=args.seconds) for r in runners.values())
-                print(f"| {recipe} ({model.model_name}) | {source} | {batch} | {eager * 1e3:.2f} | {fp32 * 1e3:.2f} | "
-                      f"{int8 * 1e3:.2f} | {eager / fp32:.2f}x | {fp32 / int8:.2f}x |", flush=True)
+
+                def eager() -> None:
+                    with torch.inference_mode():
+                        model(*inputs)
+
+                calls = [eager, *(lambda r=r: r(*inputs) for r in runners.values())]
+                eager_t, fp32_t, int8_t = interleaved_times(calls, rounds=args.rounds if batch == 1 else max(3, args.rounds // 4))
+                ms = [1e3 * statistics.median(t) for t in (eager_t, fp32_t, int8_t)]
+                fp32_gain = statistics.median(e / f for e, f in zip(eager_t, fp32_t))
+                int8_gain = statistics.median(f / q for f, q in zip(fp32_t, int8_t))
+                print(f"| {recipe} ({model.model_name}) | {source} | {batch} | {ms[0]:.2f} | {ms[1]:.2f} | {ms[2]:.2f} | "
+                      f"{fp32_gain:.2f}x | {int8_gain:.2f}x |", flush=True)
 
 
 def accuracy(args: argparse.Namespace) -> None:
@@ -120,7 +144,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, help="data root for the test splits")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of torch and onnxruntime")
     parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (accuracy)")
-    parser.add_argument("--seconds", type=float, default=1.0, help="minimum timing per measurement (speed)")
+    parser.add_argument("--rounds", type=int, default=40, help="interleaved timing rounds at batch 1 (a quarter at 32)")
     return parser
 
 
