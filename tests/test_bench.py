@@ -29,10 +29,17 @@ def test_flop_count_is_the_matrix_products():
     assert recurrent_flops("gru", 2, 3, 4, 5, backward=True) == 3 * 2 * 2 * 3 * 15 * 9
 
 
-def test_time_call_repeats_and_returns_a_median():
-    calls = []
-    seconds = time_call(lambda: calls.append(torch.ones(3).sum()), warmup=1, min_seconds=0.0, min_repeats=5)
-    assert len(calls) == 6 and seconds >= 0
+def test_time_call_repeats_and_returns_a_median(monkeypatch):
+    """A fake clock: each call of ``fn`` takes the next duration in a list; warm-up calls are not timed."""
+    durations = iter([100.0, 3.0, 1.0, 50.0, 2.0, 4.0])  # the first is the warm-up
+    now = [0.0]
+    monkeypatch.setattr("rnnvision.bench.timing.time.perf_counter", lambda: now[0])
+
+    def fn():
+        now[0] += next(durations)
+
+    seconds = time_call(fn, warmup=1, min_seconds=0.0, min_repeats=5)
+    assert seconds == 3.0  # median of 3, 1, 50, 2, 4 (the warm-up's 100 left out)
 
 
 def test_crnn_latency_rows_are_per_batch_with_per_image_ratios():

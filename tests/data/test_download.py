@@ -91,3 +91,21 @@ def test_a_corrupt_local_file_is_reported(tmp_path, mirror, monkeypatch):
     (tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz").write_bytes(b"changed")
     with pytest.raises(UserError, match="is corrupt"):
         build_dataset("mnist", split="test", root=tmp_path)
+
+
+def test_a_repackaged_gzip_with_the_same_contents_is_accepted(tmp_path):
+    """Debian's dataset-fashion-mnist rewrites the gzip headers: the file's MD5 differs, its contents do not."""
+    payload = b"IDX payload" * 100
+    original = gzip.compress(payload, mtime=848331386)
+    repackaged = gzip.compress(payload, mtime=0)
+    assert hashlib.md5(original).digest() != hashlib.md5(repackaged).digest()
+    remote = RemoteFiles(folder="set", md5={"f.gz": hashlib.md5(original).hexdigest()}, mirrors=(),
+                         content_md5={"f.gz": hashlib.md5(payload).hexdigest()})
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "f.gz").write_bytes(repackaged)
+    assert remote.fetch(tmp_path, download=False) == folder
+    for changed in (gzip.compress(payload + b"x", mtime=0), b"not gzip at all", repackaged[:-9]):
+        (folder / "f.gz").write_bytes(changed)
+        with pytest.raises(UserError, match="is corrupt"):
+            remote.fetch(tmp_path, download=False)

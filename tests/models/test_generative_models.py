@@ -114,9 +114,13 @@ def test_binary_likelihood_is_exact_for_a_known_distribution():
 def test_samples_are_valid_reproducible_images(name):
     model = make(name, levels=4)
     a = model.sample(4, generator=torch.Generator().manual_seed(0))
+    model.train()  # sampling switches to eval mode for its own work and gives the caller's mode back
     b = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert model.training is True and all(m.training for m in model.modules())
     assert a.shape == (4, 1, 4, 5) and torch.equal(a, b)
     assert set((a * 3).round().unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}
+    model.eval()
+    model.sample(1)
     assert model.training is False
 
 

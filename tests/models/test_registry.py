@@ -45,6 +45,17 @@ def test_permuted_pixel_model_reads_in_its_fixed_order():
     b = create_model("pixel_gru", img_size=4, hidden_size=4, permutation_seed=3)
     assert torch.equal(a.permutation, b.permutation) and a.permutation.shape == (16,)
     assert "permutation" in a.state_dict()
+    # The permuted model on an image equals the same weights reading, in raster order, the image whose
+    # raster pixel t is the original pixel perm[t]: the permutation is applied, and applied as documented.
+    torch.manual_seed(0)
+    plain = create_model("pixel_gru", img_size=4, hidden_size=4).eval()
+    plain.load_state_dict({k: v for k, v in a.state_dict().items() if k != "permutation"})
+    a.eval()
+    images = torch.rand(2, 1, 4, 4)
+    shuffled = images.reshape(2, 1, 16)[:, :, a.permutation].reshape(2, 1, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(a(images), plain(shuffled))
+        assert not torch.allclose(a(images), plain(images))  # the order matters to this model
 
 
 def test_duplicate_names_and_unknown_models_and_options_raise():

@@ -121,9 +121,25 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+
+
+def decays_weight(module: nn.Module, name: str, param: nn.Parameter) -> bool:
+    """Whether AdamW decays ``module.<name>``, by its role: weight matrices and kernels are decayed;
+    biases (of any shape: the MDLSTM's is (D, 5H)), normalisation scales and shifts, and other
+    one-dimensional parameters are not."""
+    return param.ndim >= 2 and "bias" not in name and not isinstance(module, _NORMS)
+
+
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    seen: set[int] = set()
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if param.requires_grad and id(param) not in seen:
+                seen.add(id(param))
+                (decay if decays_weight(module, name, param) else no_decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

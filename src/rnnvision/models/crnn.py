@@ -2,8 +2,10 @@
 
 Shi, Bai and Yao 2015, "An End-to-End Trainable Neural Network for Image-based Sequence
 Recognition and Its Application to Scene Text Recognition" (arXiv:1507.05717). The conv stack
-(Table 1 of the paper: seven 3x3 convolutions, max-pools 2x2, 2x2, 2x1, 2x1) turns an image of
-fixed height into one feature vector per 4 pixels of width; a 2-layer bidirectional LSTM reads
+follows Table 1 of the paper in spirit: six 3x3 convolutions with max-pools 2x2, 2x2, 2x1, 2x1 (after
+the 1st, 2nd, 4th and 6th), then one convolution whose kernel spans the remaining height (in place of
+the paper's last 2x2 convolution) collapses each column; together they turn an image of fixed height
+into one feature vector per 4 pixels of width; a 2-layer bidirectional LSTM reads
 those columns left to right and right to left; a linear layer gives, per column, scores over the
 CTC blank (class 0) and the characters.
 
