@@ -11,7 +11,7 @@ initialised model of the recipe's size (the ``source`` column says which). torch
 use the same number of intra-op threads (``--threads``).
 
 ``accuracy`` evaluates every trained checkpoint present among the recipes of ``ACCURACY_RECIPES``
-on its full test split three ways: torch, onnxruntime float32, onnxruntime int8.
+on its test split (or its first ``--limit`` items) three ways: torch, onnxruntime float32, onnxruntime int8.
 Both print markdown tables for BENCHMARKS.md.
 """
 
@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 import yaml
 from torch import nn
+from torch.utils.data import Subset
 
 from rnnvision.data import build_dataset
 from rnnvision.engine.trainer import evaluate, load_model
@@ -126,6 +127,8 @@ def accuracy(args: argparse.Namespace) -> None:
             model, state = load_model(checkpoint)
             options = dict(state["config"]["data"])
             data = build_dataset(options.pop("name"), split="test", root=args.data_dir, **options)
+            if args.limit:
+                data = Subset(data, range(min(args.limit, len(data))))
             task = make_task(state["task"], state["meta"])
             key = METRICS[state["task"]]
             scores, seconds = [], []
@@ -144,6 +147,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", default="/work/runs-weights", help="folder of <recipe>/best.pt (read only)")
     parser.add_argument("--data-dir", default=None, help="data root for the test splits")
     parser.add_argument("--recipes", nargs="+", choices=ACCURACY_RECIPES, help="accuracy: only these recipes")
+    parser.add_argument("--limit", type=int, default=0, help="accuracy: only the first N test items (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of torch and onnxruntime")
     parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (accuracy)")
     parser.add_argument("--rounds", type=int, default=40, help="interleaved timing rounds at batch 1 (a quarter at 32)")
