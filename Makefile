@@ -14,7 +14,7 @@ $(VENV)/.installed-demo: pyproject.toml constraints-cpu.txt | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints-cpu.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c constraints-cpu.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints-cpu.txt -e '.[test,export]'
 	touch $@
 
 demo: $(VENV)/.installed-demo

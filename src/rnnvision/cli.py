@@ -75,6 +75,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from rnnvision.export import export_checkpoint
+
+    path = export_checkpoint(args.checkpoint, out=args.out, format=args.format, quantize=args.quantize)
+    print(f"wrote {path} ({args.format}{', int8 weights' if args.quantize else ''}, {path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from rnnvision.engine.evaluation import predict_files
 
@@ -202,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=_cmd_eval)
 
     predict = sub.add_parser("predict", help="predict image files with a checkpoint")
-    predict.add_argument("checkpoint")
+    predict.add_argument("checkpoint", help="a checkpoint, or an exported .onnx file (run by onnxruntime)")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--json", action="store_true", help="print exactly one JSON object")
     predict.add_argument("--out", metavar="DIR", help="write per-image outputs here (segmentation masks and overlays)")
@@ -211,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--lexicon", metavar="FILE", help="recognition: answer only words of FILE (one per line)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(func=_cmd_predict)
+
+    export = sub.add_parser("export", help="export a checkpoint as ONNX or TorchScript, for runtimes without rnnvision")
+    export.add_argument("checkpoint")
+    export.add_argument("--format", default="onnx", choices=("onnx", "torchscript"))
+    export.add_argument("--out", metavar="FILE", help="file to write (default: beside the checkpoint, .onnx / .ts.pt)")
+    export.add_argument("--quantize", choices=("int8",), help="int8 dynamic quantization of the recurrent and linear weights")
+    export.set_defaults(func=_cmd_export)
 
     generate = sub.add_parser("generate", help="sample new images from a generative checkpoint into a PNG grid")
     generate.add_argument("checkpoint")

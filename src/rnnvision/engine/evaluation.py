@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from rnnvision.data import build_dataset, get_dataset_entry
 from rnnvision.engine.distributed import pick_device
 from rnnvision.engine.trainer import dataset_meta, evaluate, load_model
@@ -76,11 +78,18 @@ def _check_compatible(trained: dict[str, Any], other: dict[str, Any], name: str,
 def predict_files(
     path: str | Path, images: list[str], *, device: str = "auto", **options: Any
 ) -> tuple[list[dict[str, Any]], Task]:
-    """Apply a checkpoint to image files; returns one result per file and the task (for formatting).
+    """Apply a checkpoint (or an exported ``.onnx`` file) to image files; returns one result per file
+    and the task (for formatting).
 
     ``options`` (``out_dir``, ``explain``, ...) go to the task's ``predict_files``.
     """
     torch_device = pick_device(device)
-    model, state = load_model(path, device=torch_device)
+    if Path(path).suffix == ".onnx":  # an exported model, run by onnxruntime on the CPU
+        from rnnvision.export.onnx import load_onnx
+
+        model, state = load_onnx(path)
+        torch_device = torch.device("cpu")
+    else:
+        model, state = load_model(path, device=torch_device)
     task = make_task(state["task"], state["meta"])
     return task.predict_files(model, images, state["meta"], device=torch_device, **options), task

@@ -8,6 +8,9 @@ both implementations live in :mod:`rnnvision.ops.mdlstm`.
 - ``impl="wavefront"``: one anti-diagonal per step, all directions batched (the fast path).
 - ``impl="reference"``: the plain per-pixel loop (the specification).
 - ``impl="auto"`` (default): the wavefront, which serves every input.
+
+While traced for export (ONNX, TorchScript) the layer runs ``mdlstm2d_skewed``, the same function
+as one scripted loop whose length follows the image size.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from rnnvision.ops.mdlstm import CORNERS, mdlstm2d_reference, mdlstm2d_wavefront
+from rnnvision.ops.mdlstm import CORNERS, mdlstm2d_reference, mdlstm2d_skewed, mdlstm2d_wavefront
 
 MDLSTMImpl = Literal["auto", "wavefront", "reference"]
 MERGES = ("sum", "concat")
@@ -69,6 +72,8 @@ class MDLSTM2d(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.in_chans:
             raise ValueError(f"MDLSTM2d expects input (batch, {self.in_chans}, height, width), got {tuple(x.shape)}")
         kernel = mdlstm2d_reference if self.impl == "reference" else mdlstm2d_wavefront
+        if torch.jit.is_tracing():  # export: the skewed scan's loop follows the image size, the wavefront's does not
+            kernel = mdlstm2d_skewed
         return kernel(x, self.weight_ih, self.weight_hh, self.bias, corners=self.corners)
 
     def forward(self, x: Tensor) -> Tensor:

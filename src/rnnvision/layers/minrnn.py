@@ -97,7 +97,8 @@ class _MinRNN(nn.Module):
         if h0 is not None and h0.shape != (x.shape[0], self.hidden_size):
             raise ValueError(f"h0 must be (batch, hidden) = {(x.shape[0], self.hidden_size)}, got {tuple(h0.shape)}")
         x_proj = self.proj(x)  # (B, T, G*H): every gate of every step at once
-        if self.impl == "reference":
+        # tracing (ONNX / TorchScript export) records the reference loop: the scans update views in place
+        if self.impl == "reference" or torch.jit.is_tracing():
             h = x.new_zeros(x.shape[0], self.hidden_size) if h0 is None else h0
             states = []
             for x_t in x_proj.unbind(1):  # each (B, G*H)

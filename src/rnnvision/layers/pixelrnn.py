@@ -105,6 +105,18 @@ def _check_impl(impl: str) -> str:
     return impl
 
 
+def _windows(x: Tensor, k: int) -> Tensor:
+    """(B, W + k - 1, h) -> (B, W, h, k): every k consecutive rows of dim 1, as ``x.unfold(1, k, 1)``.
+
+    When traced (ONNX / TorchScript export) the k shifted slices are stacked instead: the ONNX
+    exporter has no ``unfold`` for a size it cannot read at trace time; the values are the same.
+    """
+    if not torch.jit.is_tracing():
+        return x.unfold(1, k, 1)
+    width = x.shape[1] - k + 1
+    return torch.stack([x[:, j : j + width] for j in range(k)], dim=-1)
+
+
 class RowLSTM(nn.Module):
     """Row LSTM layer with its residual connection: (B, 2h, H, W) -> (B, 2h, H, W).
 
@@ -140,7 +152,7 @@ class RowLSTM(nn.Module):
         c = x.new_zeros(batch * width, self.hidden)
         rows = []
         for r in range(height):
-            taps = F.pad(h, (0, 0, pad, pad)).unfold(1, self.kernel, 1)  # (B, W, h, k)
+            taps = _windows(F.pad(h, (0, 0, pad, pad)), self.kernel)  # (B, W, h, k)
             h_flat, c, _ = lstm_step(gates_is[r], taps.reshape(batch * width, -1), c, self._ss_weight(), None)
             h = h_flat.view(batch, width, self.hidden)
             rows.append(h)

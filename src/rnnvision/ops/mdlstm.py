@@ -167,7 +167,7 @@ def mdlstm2d_wavefront(
     """
     batch, chans, height, width = x.shape
     dirs, hidden = len(corners), weight_hh.shape[-1] // 2
-    plan = wavefront_plan(height, width, tuple(corners), x.device)
+    plan = wavefront_plan(int(height), int(width), tuple(corners), x.device)  # int(): sizes are tensors when traced
     scale = torch.ones(5 * hidden, dtype=weight_ih.dtype, device=weight_ih.device)
     scale[4 * hidden :] = 2.0  # doubles the candidate's pre-activation
     weight = (torch.cat([weight_ih, weight_hh], dim=2) * scale[:, None]).transpose(1, 2)  # (D, C+2H, 5H)
@@ -193,3 +193,64 @@ def mdlstm2d_wavefront(
     scanned_out = torch.cat(outputs, dim=1).view(dirs * height * width, batch, hidden)  # (D*P, B, H), scan order
     out = scanned_out.index_select(0, plan.scatter).view(dirs, height, width, batch, hidden)  # raster order
     return out.permute(0, 3, 4, 1, 2)  # (D, B, H, Hi, Wi)
+
+
+def mdlstm2d_skewed(x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor, *, corners: tuple[str, ...]) -> Tensor:
+    """The same function as :func:`mdlstm2d_wavefront` as one loop whose length follows the input: for export.
+
+    The wavefront lays out its steps in Python for one (Hi, Wi), so a traced graph is fixed to that
+    size. Here each direction's image is skewed — row i shifted right by i, so anti-diagonal k
+    becomes column k of a (Hi, Hi + Wi - 1) map, with zero-state padding outside the image — and
+    the scripted :func:`_skewed_scan` walks the columns: exported, its loop becomes an ONNX
+    ``Loop`` whose trip count is Hi + Wi - 1. Each step computes a whole column (padding
+    included), about twice the wavefront's work. Shapes as :func:`mdlstm2d_reference`.
+    """
+    batch, chans, height, width = x.shape
+    steps = height + width - 1
+    images = torch.stack([_mirror(x, corner) for corner in corners])  # (D, B, C, Hi, Wi), each corner at the top left
+    rows = torch.arange(height, device=x.device)[:, None]  # (Hi, 1)
+    cols = torch.arange(steps, device=x.device)[None, :] - rows  # (Hi, K): image column j = k - i of skewed (i, k)
+    inside = (cols >= 0) & (cols < width)  # (Hi, K)
+    padded = F.pad(images, (0, 1))  # (D, B, C, Hi, Wi + 1): column Wi is zero
+    index = torch.where(inside, cols, torch.full_like(cols, width))  # outside the image -> the zero column
+    skewed = padded.gather(4, index.expand(*images.shape[:3], -1, -1))  # (D, B, C, Hi, K)
+    z = torch.einsum("dbcik,dgc->kdbig", skewed, weight_ih) + bias[None, :, None, None, :]  # (K, D, B, Hi, 5H)
+    hidden = weight_hh.shape[-1] // 2
+    u_h = weight_hh[:, :, :hidden].transpose(1, 2)[:, None]  # (D, 1, H, 5H)
+    u_v = weight_hh[:, :, hidden:].transpose(1, 2)[:, None]
+    valid = inside.t().to(x.dtype)[:, None, None, :, None]  # (K, 1, 1, Hi, 1)
+    states = _skewed_scan(z, u_h, u_v, valid)  # (K, D, B, Hi, H)
+    unskew = torch.arange(width, device=x.device)[None, :] + rows  # (Hi, Wi): skewed column of (i, j) is i + j
+    out = states.permute(1, 2, 4, 3, 0).gather(4, unskew.expand(*states.shape[1:3], hidden, -1, -1))  # (D, B, H, Hi, Wi)
+    return torch.stack([_mirror(o, corner) for o, corner in zip(out, corners)])
+
+
+def _mirror(x: Tensor, corner: str) -> Tensor:
+    """(B, C, Hi, Wi) mirrored so that ``corner`` moves to the top left (its own inverse)."""
+    flip_rows, flip_cols = CORNERS[corner]
+    dims = [d for d, flip in ((2, flip_rows), (3, flip_cols)) if flip]
+    return x.flip(dims) if dims else x
+
+
+@torch.jit.script
+def _skewed_scan(z: Tensor, u_h: Tensor, u_v: Tensor, valid: Tensor) -> Tensor:
+    """The recurrence over skewed columns. z (K, D, B, Hi, 5H) input terms; u_h, u_v (D, 1, H, 5H);
+    valid (K, 1, 1, Hi, 1) 1 inside the image -> hidden states (K, D, B, Hi, H).
+
+    Pixel (i, k) of the skewed map reads its horizontal predecessor at (i, k - 1) and its vertical
+    one at (i - 1, k - 1): the previous column, and the previous column shifted down one row.
+    """
+    steps, dirs, batch, rows, gates = z.shape
+    h = torch.zeros(dirs, batch, rows, gates // 5, dtype=z.dtype, device=z.device)
+    c = torch.zeros_like(h)
+    outputs: list[Tensor] = []
+    for k in range(steps):
+        h_v = torch.cat([torch.zeros_like(h[:, :, :1]), h[:, :, :-1]], dim=2)  # (D, B, Hi, H)
+        c_v = torch.cat([torch.zeros_like(c[:, :, :1]), c[:, :, :-1]], dim=2)
+        a = z[k] + torch.matmul(h, u_h) + torch.matmul(h_v, u_v)  # (D, B, Hi, 5H)
+        parts = a.chunk(5, dim=-1)  # i, f_h, f_v, o, g
+        c = torch.sigmoid(parts[1]) * c + torch.sigmoid(parts[2]) * c_v + torch.sigmoid(parts[0]) * torch.tanh(parts[4])
+        c = c * valid[k]  # the padding outside the image keeps a zero state
+        h = torch.sigmoid(parts[3]) * torch.tanh(c) * valid[k]
+        outputs.append(h)
+    return torch.stack(outputs)

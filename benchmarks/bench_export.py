@@ -1,0 +1,160 @@
+"""Exported models against torch eager, in one process on the same inputs: speed, and accuracy after int8.
+
+    python benchmarks/bench_export.py speed [--runs /work/runs-weights] [--threads 2]
+    python benchmarks/bench_export.py accuracy [--runs /work/runs-weights] [--data-dir /work/alldata] [--recipes ...]
+
+``speed`` times one forward pass of ``crnn`` small (digit_strings_crnn), ``row_bilstm``
+(mnist_row_bilstm) and ``mdlstm_seg`` (digit_scenes_mdlstm) at batch 1 and 32: torch eager
+(``torch.inference_mode``), onnxruntime on the float32 export, onnxruntime on the int8 export.
+Each model is the recipe's trained ``<runs>/<recipe>/best.pt`` when present, else a freshly
+initialised model of the recipe's size (the ``source`` column says which). torch and onnxruntime
+use the same number of intra-op threads (``--threads``).
+
+``accuracy`` evaluates every trained checkpoint present among the recipes of ``ACCURACY_RECIPES``
+on its test split (or its first ``--limit`` items) three ways: torch, onnxruntime float32, onnxruntime int8.
+Both print markdown tables for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from torch import nn
+from torch.utils.data import Subset
+
+from rnnvision.data import build_dataset
+from rnnvision.engine.trainer import evaluate, load_model
+from rnnvision.export import export_model
+from rnnvision.export.onnx import load_onnx
+from rnnvision.models import create_model
+from rnnvision.tasks import make_task
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+# recipe -> (model options the data would fill in, input shape (C, H, W), task)
+SPEED_RECIPES = {
+    "digit_strings_crnn": ({"num_classes": 11, "img_height": 32}, (1, 32, 160), "recognize"),
+    "mnist_row_bilstm": ({"num_classes": 10, "img_size": 28}, (1, 28, 28), "classify"),
+    "digit_scenes_mdlstm": ({"num_classes": 11}, (1, 48, 48), "segment"),
+}
+ACCURACY_RECIPES = ("mnist_row_lstm", "mnist_row_bilstm", "fashion_mnist_row_bilstm", "digit_strings_crnn", "digit_scenes_mdlstm")
+METRICS = {"classify": "accuracy", "recognize": "word_accuracy", "segment": "mean_iou"}
+
+
+def recipe_model(recipe: str, runs: Path) -> tuple[nn.Module, dict, str]:
+    """(model, state, source): the trained checkpoint when present, else the recipe's model freshly initialised."""
+    checkpoint = runs / recipe / "best.pt"
+    if checkpoint.is_file():
+        model, state = load_model(checkpoint)
+        return model, state, f"trained ({checkpoint})"
+    options, _, task = SPEED_RECIPES[recipe]
+    section = dict(yaml.safe_load((CONFIGS / f"{recipe}.yaml").read_text())["model"])
+    torch.manual_seed(0)
+    model = create_model(section.pop("name"), **{**options, **section}).eval()
+    meta = {"name": recipe, "task": task, "in_chans": 1, "img_size": None, "class_names": [str(k) for k in range(11)],
+            "charset": "0123456789"}
+    return model, {"task": task, "meta": meta}, "freshly initialised"
+
+
+def exports(model: nn.Module, state: dict, folder: Path, threads: int) -> dict[str, nn.Module]:
+    """{"onnxruntime fp32": ..., "onnxruntime int8": ...} run by onnxruntime with ``threads`` threads."""
+    runners = {}
+    for quantize in (None, "int8"):
+        path = export_model(model, state, out=folder / f"{id(model)}-{quantize}.onnx", quantize=quantize)
+        runners[f"onnxruntime {quantize or 'fp32'}"] = load_onnx(path, threads=threads)[0]
+    return runners
+
+
+def interleaved_times(calls: list, *, rounds: int, warmup: int = 2) -> list[list[float]]:
+    """Seconds of each call in each round; the calls alternate within a round, so a machine whose load
+    changes (other work beside) slows all of them alike rather than whichever ran during a busy spell."""
+    for _ in range(warmup):
+        for call in calls:
+            call()
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(rounds):
+        for k, call in enumerate(calls):
+            started = time.perf_counter()
+            call()
+            times[k].append(time.perf_counter() - started)
+    return times
+
+
+def speed(args: argparse.Namespace) -> None:
+    print(f"threads: {args.threads} (torch.set_num_threads and onnxruntime intra_op_num_threads); {args.rounds} "
+          "interleaved rounds; ms as median (fastest round); speed-ups as the median of the per-round ratios "
+          "(ratio of the fastest rounds)")
+    print("| model | source | batch | torch eager ms | ORT fp32 ms | ORT int8 ms | ORT fp32 vs eager | int8 vs fp32 |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for recipe, (_, shape, task) in SPEED_RECIPES.items():
+            model, state, source = recipe_model(recipe, Path(args.runs))
+            runners = exports(model, state, Path(tmp), args.threads)
+            for batch in (1, 32):
+                generator = torch.Generator().manual_seed(0)
+                inputs: tuple[torch.Tensor, ...] = (torch.rand(batch, *shape, generator=generator),)
+                if task == "recognize":
+                    inputs = (*inputs, torch.full((batch,), shape[-1]))
+
+                def eager() -> None:
+                    with torch.inference_mode():
+                        model(*inputs)
+
+                calls = [eager, *(lambda r=r: r(*inputs) for r in runners.values())]
+                eager_t, fp32_t, int8_t = interleaved_times(calls, rounds=args.rounds if batch == 1 else max(3, args.rounds // 4))
+                ms = [f"{1e3 * statistics.median(t):.1f} ({1e3 * min(t):.1f})" for t in (eager_t, fp32_t, int8_t)]
+                fp32_gain = statistics.median(e / f for e, f in zip(eager_t, fp32_t)), min(eager_t) / min(fp32_t)
+                int8_gain = statistics.median(f / q for f, q in zip(fp32_t, int8_t)), min(fp32_t) / min(int8_t)
+                print(f"| {recipe} ({model.model_name}) | {source} | {batch} | {' | '.join(ms)} | "
+                      f"{fp32_gain[0]:.2f}x ({fp32_gain[1]:.2f}x) | {int8_gain[0]:.2f}x ({int8_gain[1]:.2f}x) |", flush=True)
+
+
+def accuracy(args: argparse.Namespace) -> None:
+    print("| recipe | metric | torch | ORT fp32 | ORT int8 | int8 change (points) | eval seconds torch / fp32 / int8 |")
+    print("|---|---|---|---|---|---|---|")
+    cpu = torch.device("cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        for recipe in args.recipes or ACCURACY_RECIPES:
+            checkpoint = Path(args.runs) / recipe / "best.pt"
+            if not checkpoint.is_file():
+                print(f"| {recipe} | no checkpoint at {checkpoint} | | | | | |", flush=True)
+                continue
+            model, state = load_model(checkpoint)
+            options = dict(state["config"]["data"])
+            data = build_dataset(options.pop("name"), split="test", root=args.data_dir, **options)
+            if args.limit:
+                data = Subset(data, range(min(args.limit, len(data))))
+            task = make_task(state["task"], state["meta"])
+            key = METRICS[state["task"]]
+            scores, seconds = [], []
+            for runner in (model, *exports(model, state, Path(tmp), args.threads).values()):
+                started = time.perf_counter()
+                metrics, _ = evaluate(runner, data, task, batch_size=args.batch_size, device=cpu)
+                seconds.append(time.perf_counter() - started)
+                scores.append(100 * metrics[key])
+            print(f"| {recipe} | {key} (%) | {scores[0]:.2f} | {scores[1]:.2f} | {scores[2]:.2f} | "
+                  f"{scores[2] - scores[0]:+.2f} | {' / '.join(f'{s:.0f}' for s in seconds)} |", flush=True)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("speed", "accuracy"))
+    parser.add_argument("--runs", default="/work/runs-weights", help="folder of <recipe>/best.pt (read only)")
+    parser.add_argument("--data-dir", default=None, help="data root for the test splits")
+    parser.add_argument("--recipes", nargs="+", choices=ACCURACY_RECIPES, help="accuracy: only these recipes")
+    parser.add_argument("--limit", type=int, default=0, help="accuracy: only the first N test items (0: all)")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads of torch and onnxruntime")
+    parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (accuracy)")
+    parser.add_argument("--rounds", type=int, default=40, help="interleaved timing rounds at batch 1 (a quarter at 32)")
+    return parser
+
+
+if __name__ == "__main__":
+    arguments = get_args_parser().parse_args()
+    torch.set_num_threads(arguments.threads)
+    speed(arguments) if arguments.what == "speed" else accuracy(arguments)

@@ -1,0 +1,59 @@
+"""The facts a runtime needs beside an exported graph, as flat string key/value pairs.
+
+The same pairs go into an ONNX file's ``metadata_props`` and a TorchScript archive's
+``rnnvision.json``; :func:`state_from_metadata` turns them back into the ``(task, meta)`` that
+the prediction code of :mod:`rnnvision.tasks` reads from a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rnnvision.export.spec import ExportSpec
+
+FORMAT_VERSION = "1"
+NORMALIZATION = "float32 pixels / 255 in [0, 1]; the graph applies any further normalisation itself"
+
+
+def export_metadata(*, model_name: str, task: str, meta: dict[str, Any], spec: ExportSpec, **extra: Any) -> dict[str, str]:
+    """Metadata keys of an exported model (every value a string; lists and dicts as JSON).
+
+    ``meta`` is the checkpoint's dataset facts (``class_names``, ``charset``, ``in_chans``,
+    ``img_size``, ...); ``extra`` adds keys such as ``quantization``.
+    """
+    shape = "(batch, channels, height, width)" if task != "recognize" else "(batch, channels, height, width); widths (batch,) int64"
+    props: dict[str, Any] = {
+        "rnnvision.format_version": FORMAT_VERSION,
+        "model": model_name,
+        "task": task,
+        "channels": meta.get("in_chans", 1),
+        "img_size": list(meta["img_size"]) if meta.get("img_size") else None,
+        "normalization": NORMALIZATION,
+        "inputs": {name: shape if name == "images" else "valid width of each right-padded image" for name in spec.input_names},
+        "dynamic_axes": {name: {str(axis): label for axis, label in axes.items()} for name, axes in spec.dynamic_axes.items()},
+        "meta": meta,
+        **extra,
+    }
+    if meta.get("class_names"):
+        props["class_names"] = list(meta["class_names"])
+    if task == "recognize":
+        props["charset"] = meta.get("charset", "")
+        props["ctc_blank"] = 0
+        props["width_stride"] = 4
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in props.items() if value is not None}
+
+
+def state_from_metadata(props: dict[str, str], *, source: str) -> dict[str, Any]:
+    """``{"task", "meta", "model_name", "width_stride"}`` from an exported model's metadata."""
+    from rnnvision.errors import UserError
+
+    if props.get("rnnvision.format_version") != FORMAT_VERSION:
+        raise UserError(f"{source} was not exported by `rnnvision export` (no rnnvision metadata); export it again")
+    return {
+        "task": props["task"],
+        "meta": json.loads(props["meta"]),
+        "model_name": props["model"],
+        "width_stride": int(props.get("width_stride", "1")),
+        "quantization": props.get("quantization", "none"),
+    }

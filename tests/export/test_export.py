@@ -1,0 +1,168 @@
+"""Every registered model exports to ONNX and TorchScript and the exported graph computes what torch does.
+
+Each model is built at its registry's tiny size, exported once per module (cached), and run on
+three input shapes: batch sizes 1 and 3 at the export size, and batch 4 at a size not seen at
+export wherever the family keeps image axes dynamic (the recognizers' width, ``reseg`` and
+``pixelcnn``'s height and width). Outputs agree within 1e-4 of torch's, scaled by the output's
+magnitude when that exceeds 1: both sides compute in float32 and only the order of the sums
+differs (onnxruntime's kernels against torch's). The greedy CTC text and the segmentation mask
+must be identical.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnvision.errors import UserError
+from rnnvision.export import export_model
+from rnnvision.export.onnx import load_onnx
+from rnnvision.export.spec import export_spec
+from rnnvision.export.torchscript import load_torchscript
+from rnnvision.models import create_model, get_model_entry, list_models
+from rnnvision.ops.ctc import ctc_greedy_decode
+
+pytest.importorskip("onnxruntime")
+_DIR = Path(tempfile.mkdtemp(prefix="rnnvision-export-tests-"))
+
+
+def tiny_model(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, **get_model_entry(name).tiny).eval()
+
+
+def tiny_state(name: str) -> dict:
+    task = get_model_entry(name).task
+    meta = {"name": "tiny", "task": task, "in_chans": 1, "img_size": None, "class_names": ["a", "b"], "charset": ""}
+    if task == "recognize":
+        meta.update(class_names=[], charset="0123456789abcdefghijklmnopqrstuvwxyz")
+    return {"task": task, "meta": meta}
+
+
+@functools.lru_cache(maxsize=None)
+def exported(name: str, fmt: str, quantize: str | None = None) -> Path:
+    """Export the tiny ``name`` once per test session (the tracing takes a second or so)."""
+    suffix = ".onnx" if fmt == "onnx" else ".ts.pt"
+    out = _DIR / f"{name}{'.int8' if quantize else ''}{suffix}"
+    return export_model(tiny_model(name), tiny_state(name), out=out, format=fmt, quantize=quantize)
+
+
+def input_sets(name: str) -> list[tuple[torch.Tensor, ...]]:
+    """Three batches: sizes 1 and 3 as exported, then batch 4 at a new size on the dynamic axes."""
+    model = tiny_model(name)
+    spec = export_spec(model, task=get_model_entry(name).task)
+    example = spec.example_inputs[0]
+    generator = torch.Generator().manual_seed(1)
+    sets = []
+    for batch, grow in ((1, 0), (3, 0), (4, 1)):
+        size = list(example.shape[1:])
+        for axis in spec.dynamic_image_axes:
+            size[axis - 1] += grow * (9 if axis == 3 else 3)
+        images = torch.rand(batch, *size, generator=generator)
+        if get_model_entry(name).task == "generate":
+            images = (images > 0.5).float()
+        if len(spec.input_names) == 1:
+            sets.append((images,))
+            continue
+        width = images.shape[-1]
+        widths = torch.randint(4, width + 1, (batch,), generator=generator)
+        widths[0] = width
+        images = images * (torch.arange(width) < widths[:, None])[:, None, None, :]
+        sets.append((images, widths))
+    return sets
+
+
+def assert_matches(name: str, ours: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> None:
+    with torch.no_grad():
+        reference = tiny_model(name)(*inputs)
+    assert ours.shape == reference.shape, name
+    scale = max(1.0, float(reference.abs().max()))
+    assert float((ours - reference).abs().max()) <= 1e-4 * scale, name
+    task = get_model_entry(name).task
+    if task == "recognize":
+        lengths = torch.div(inputs[1], 4, rounding_mode="floor")
+        assert ctc_greedy_decode(ours, lengths) == ctc_greedy_decode(reference, lengths), name
+    if task == "segment":
+        assert torch.equal(ours.argmax(dim=1), reference.argmax(dim=1)), name
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_onnxruntime_matches_torch_on_three_shapes(name):
+    model, state = load_onnx(exported(name, "onnx"), threads=1)
+    assert state["task"] == get_model_entry(name).task and state["model_name"] == name
+    for inputs in input_sets(name):
+        assert_matches(name, model(*inputs), inputs)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_torchscript_matches_torch_on_three_shapes(name):
+    module, state = load_torchscript(exported(name, "torchscript"))
+    assert state["task"] == get_model_entry(name).task
+    for inputs in input_sets(name):
+        with torch.no_grad():
+            assert_matches(name, module(*inputs), inputs)
+
+
+def test_onnx_metadata_carries_what_a_runtime_needs():
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(exported("crnn", "onnx"))).metadata_props}
+    assert props["task"] == "recognize" and props["model"] == "crnn"
+    assert props["charset"] == tiny_state("crnn")["meta"]["charset"] and props["ctc_blank"] == "0"
+    assert props["width_stride"] == "4" and props["channels"] == "1" and "[0, 1]" in props["normalization"]
+    assert '"width"' in props["dynamic_axes"] and props["quantization"] == "none"
+    props = {p.key: p.value for p in onnx.load(str(exported("row_lstm", "onnx"))).metadata_props}
+    assert props["class_names"] == '["a", "b"]' and props["task"] == "classify"
+
+
+@pytest.mark.parametrize("name", ["crnn", "row_bilstm", "crnn_gru"])
+def test_int8_onnx_quantizes_the_weights_and_stays_close(name):
+    import onnx
+
+    graph = onnx.load(str(exported(name, "onnx", "int8")))
+    ops = {node.op_type for node in graph.graph.node}
+    assert "MatMulInteger" in ops or "DynamicQuantizeLSTM" in ops
+    if "gru" not in name:
+        assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops  # every LSTM runs on int8 weights
+    assert {p.key: p.value for p in graph.metadata_props}["quantization"] == "int8 dynamic"
+    model, _ = load_onnx(exported(name, "onnx", "int8"), threads=1)
+    for inputs in input_sets(name):
+        with torch.no_grad():
+            reference = tiny_model(name)(*inputs)
+        # int8 weights (per tensor, 1/127 of the largest) and int8 activations: a few percent of the scale
+        assert float((model(*inputs) - reference).abs().max()) <= 0.05 * float(reference.abs().max())
+
+
+def test_int8_torchscript_runs_its_linear_layers_in_int8():
+    module, state = load_torchscript(exported("row_lstm", "torchscript", "int8"))
+    assert "quantized" in str(module.inlined_graph)
+    for inputs in input_sets("row_lstm"):
+        with torch.no_grad():
+            reference = tiny_model("row_lstm")(*inputs)
+            assert float((module(*inputs) - reference).abs().max()) <= 0.05 * float(reference.abs().max())
+
+
+def test_export_refuses_to_overwrite_and_unknown_formats(tmp_path):
+    taken = tmp_path / "taken.onnx"
+    taken.write_text("mine")
+    with pytest.raises(UserError, match="already exists"):
+        export_model(tiny_model("row_rnn"), tiny_state("row_rnn"), out=taken)
+    assert taken.read_text() == "mine"
+    with pytest.raises(UserError, match="unknown export format 'tflite'"):
+        export_model(tiny_model("row_rnn"), tiny_state("row_rnn"), out=tmp_path / "m", format="tflite")
+    with pytest.raises(UserError, match="only one is int8"):
+        export_model(tiny_model("row_rnn"), tiny_state("row_rnn"), out=tmp_path / "m", quantize="int4")
+
+
+def test_load_onnx_refuses_a_file_without_our_metadata(tmp_path):
+    plain = tmp_path / "plain.onnx"
+    torch.onnx.export(torch.nn.Linear(3, 2), (torch.rand(1, 3),), str(plain), dynamo=False)
+    with pytest.raises(UserError, match="not exported by `rnnvision export`"):
+        load_onnx(plain)
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(UserError, match="not a readable ONNX model"):
+        load_onnx(tmp_path / "junk.onnx")
