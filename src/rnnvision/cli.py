@@ -111,6 +111,15 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from rnnvision.serve import serve
+    except ImportError as exc:
+        raise UserError(f"rnnvision serve needs the serve extra ({exc.name} is missing): pip install 'rnnvision[serve]'") from None
+    serve(args.checkpoints, host=args.host, port=args.port)
+    return 0
+
+
 def _first_line(doc: str | None) -> str:
     return (doc or "").strip().splitlines()[0].replace("``", "") if doc else ""
 
@@ -208,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--samples", type=int, default=4, help="completions per image (default 4)")
     _add_sampling_args(complete)
     complete.set_defaults(func=_cmd_complete)
+
+    serve = sub.add_parser("serve", help="serve checkpoints on a web page (draw, upload, watch) and a JSON API")
+    serve.add_argument("checkpoints", nargs="*", metavar="CKPT", help="checkpoints to serve (one page panel per task)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.set_defaults(func=_cmd_serve)
 
     models = sub.add_parser("list-models", help="list the registered models")
     models.add_argument("--task", help="only models of this task (classify, recognize, segment, generate)")
