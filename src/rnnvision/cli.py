@@ -115,7 +115,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         from rnnvision.serve import serve
     except ImportError as exc:
-        raise UserError(f"rnnvision serve needs the serve extra ({exc.name} is missing): pip install 'rnnvision[serve]'") from None
+        raise UserError(f"rnnvision serve needs the serve extra ({exc.name} cannot be imported): pip install 'rnnvision[serve]'") from None
     serve(args.checkpoints, host=args.host, port=args.port)
     return 0
 

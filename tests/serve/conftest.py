@@ -1,10 +1,10 @@
-"""Models and images for the serve tests.
+"""Models and images for the serve tests, made in seconds.
 
-The classifier is trained (a few seconds of the digits recipe), so a drawn digit's answer
-means something. The recognition, segmentation and generation models are the recipes' tiny
-versions saved untrained in the trainer's checkpoint format: the serve tests check what the
-server and the page do with a model's output, not how good it is, and training them would cost
-minutes on a busy 2-core machine.
+The digits classifier is trained (a plain loop of a few epochs, no reports), so the answer to a
+drawn digit means something. The recognition, segmentation and generation models are the
+recipes' tiny versions saved with their initial weights: the serve tests check what the server
+and the page do with a model's output, not how good it is. All are saved in the trainer's
+checkpoint format, through the recipes, so ``load_model`` rebuilds them like any run.
 """
 
 from __future__ import annotations
@@ -15,34 +15,50 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
-from rnnvision.cli import main
 from rnnvision.config import load_config
 from rnnvision.data import build_dataset
 from rnnvision.engine.checkpoint import save_checkpoint
-from rnnvision.engine.trainer import count_parameters, dataset_meta, resolve_model_kwargs
+from rnnvision.engine.trainer import count_parameters, dataset_meta, evaluate, resolve_model_kwargs
 from rnnvision.models import create_model
+from rnnvision.tasks import make_task
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-CLASSIFIER = ["model.hidden_size=32", "model.head_hidden=32", "train.epochs=5", "train.lr=0.01"]
-UNTRAINED = {
-    "strings": ("digit_strings_crnn.yaml", ["model.size=tiny", "data.source=sklearn", "data.max_length=4", "data.test_size=4"]),
-    "scenes": ("digit_scenes_mdlstm.yaml", ["model.hidden_sizes=[4, 4]", "model.head_chans=8", "data.test_images=4"]),
-    "pixels": ("digits_pixelrnn_row.yaml", ["model.hidden=8", "model.layers=1", "model.out_hidden=16"]),
+RECIPES = {  # name: (recipe, overrides, training epochs)
+    "digits": ("digits_row_lstm.yaml", ["model.hidden_size=32", "model.head_hidden=32", "model.dropout=0"], 6),
+    "strings": ("digit_strings_crnn.yaml", ["model.size=tiny", "data.source=sklearn", "data.max_length=4", "data.test_size=4"], 0),
+    "scenes": ("digit_scenes_mdlstm.yaml", ["model.hidden_sizes=[4, 4]", "model.head_chans=8", "data.test_images=4"], 0),
+    "pixels": ("digits_pixelrnn_row.yaml", ["model.hidden=8", "model.layers=1", "model.out_hidden=16"], 0),
 }
 
 
-def save_untrained(recipe: str, overrides: list[str], path: Path) -> Path:
-    """A checkpoint of the recipe's model with its initial weights (seed 0), loadable by ``load_model``."""
+def save_recipe_model(recipe: str, overrides: list[str], path: Path, *, epochs: int = 0, data_dir=None) -> Path:
+    """A checkpoint of the recipe's model, initial weights (seed 0) trained ``epochs`` times over the
+    training split with AdamW (lr 0.01, batch 32); test metrics when trained."""
     config = load_config(CONFIGS / recipe, overrides)
     data = {k: v for k, v in config.data.items() if k != "name"}
-    info = build_dataset(config.data["name"], split="test", **data).info
-    config.model = {"name": config.model["name"], **resolve_model_kwargs(config.model, info)}
+    test = build_dataset(config.data["name"], split="test", root=data_dir, **data)
+    config.model = {"name": config.model["name"], **resolve_model_kwargs(config.model, test.info)}
     torch.manual_seed(0)
     model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
+    task = make_task(config.task, dataset_meta(test.info))
+    metrics = {}
+    if epochs:
+        train = build_dataset(config.data["name"], split="train", root=data_dir, **data)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(epochs):
+            model.train()
+            for batch in DataLoader(train, batch_size=32, shuffle=True, collate_fn=task.collate, generator=generator):
+                optimizer.zero_grad()
+                task.training_loss(model, batch).backward()
+                optimizer.step()
+        metrics = {"test": evaluate(model, test, task, batch_size=256, device=torch.device("cpu"))[0]}
     return save_checkpoint(path, {
-        "model_name": config.model["name"], "task": config.task, "config": config.to_dict(), "meta": dataset_meta(info),
-        "state_dict": model.state_dict(), "metrics": {}, "num_params": count_parameters(model),
+        "model_name": config.model["name"], "task": config.task, "config": config.to_dict(),
+        "meta": dataset_meta(test.info), "state_dict": model.state_dict(), "metrics": metrics,
+        "num_params": count_parameters(model),
     })
 
 
@@ -50,12 +66,10 @@ def save_untrained(recipe: str, overrides: list[str], path: Path) -> Path:
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     """name -> checkpoint: digits (classify, trained), strings (recognize), scenes (segment), pixels (generate)."""
     root = tmp_path_factory.mktemp("serve-models")
-    args = ["train", str(CONFIGS / "digits_row_lstm.yaml"), "--out", str(root / "digits"), "--quiet"]
-    assert main(args + [item for s in CLASSIFIER for item in ("--set", s)]) == 0
-    out = {"digits": root / "digits" / "best.pt"}
-    for name, (recipe, overrides) in UNTRAINED.items():
-        out[name] = save_untrained(recipe, overrides, root / f"{name}.pt")
-    return out
+    return {
+        name: save_recipe_model(recipe, overrides, root / name / "best.pt", epochs=epochs)
+        for name, (recipe, overrides, epochs) in RECIPES.items()
+    }
 
 
 @pytest.fixture(scope="session")

@@ -196,12 +196,12 @@ def serve(sources: Sequence[str], *, host: str = "127.0.0.1", port: int = 8000) 
 
     if not sources:
         raise UserError("give one or more checkpoints to serve, e.g. rnnvision serve runs/mnist_row_lstm/best.pt")
-    models = [load_served(s, name=n) for s, n in zip(sources, model_names(sources))]
     with socket.socket() as probe:  # a clear message instead of uvicorn's exit when the port is taken
         try:
             probe.bind((host, port))
         except OSError as exc:
             raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
+    models = [load_served(s, name=n) for s, n in zip(sources, model_names(sources))]
     for m in models:
         print(f"serving {m.name} ({m.state['task']}, {m.state.get('model_name')}) from {m.source}")
     print(f"open http://{host}:{port}/ in a browser")

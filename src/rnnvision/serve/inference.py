@@ -305,8 +305,11 @@ def _segment_extras(served: ServedModel, path: Path) -> dict[str, Any]:
     from rnnvision.viz.segmentation import mask_to_pil
 
     conf = Image.fromarray((confidence.numpy() * 255).round().astype(np.uint8)).resize((width, height), Image.BILINEAR)
+    mask = mask_to_pil(np.asarray(mask))
+    if meta["class_names"][0] == "background":
+        mask.info["transparency"] = 0  # the scene shows through where nothing was found
     return {
-        "mask_png": _png_data_url(mask_to_pil(np.asarray(mask))),
+        "mask_png": _png_data_url(mask),
         "confidence_png": _png_data_url(conf),
         "mean_confidence": round(float(confidence.mean()), 6),
         "legend": [{"class": n, "color": c} for n, c in zip(meta["class_names"], _palette_hex(len(meta["class_names"])))],

@@ -158,10 +158,11 @@ function fillSelect(select, task, onChange) {
   return () => models.find((m) => m.name === select.value);
 }
 
+const PERCENT = new Set(["accuracy", "word_accuracy", "sequence_accuracy", "cer", "wer", "pixel_accuracy", "mean_iou"]);
 function describe(model, el, extra) {
   const test = model.metrics.test || model.metrics.val || {};
   const shown = Object.entries(test).filter(([k]) => k !== "n" && k !== "loss")
-    .map(([k, v]) => `${k.replace(/_/g, " ")} ${typeof v === "number" && v <= 1 ? (100 * v).toFixed(1) + " %" : v}`);
+    .map(([k, v]) => `${k.replace(/_/g, " ")} ${PERCENT.has(k) ? (100 * v).toFixed(1) + " %" : +v.toPrecision(4)}`);
   const size = model.input_size ? model.input_size.join("×") : "any size";
   el.textContent = `${model.model} trained on ${model.dataset} (input ${size})` +
     (shown.length ? `; ${model.metrics.test ? "test" : "validation"} ${shown.join(", ")}` : "") + `. ${extra}`;
