@@ -21,6 +21,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from typing import Any
 
 import httpx
 import numpy as np
@@ -43,10 +45,10 @@ def sample_png(checkpoint: str, data_dir: str | None) -> bytes:
     return buffer.getvalue()
 
 
-def hammer(url: str, body: bytes, *, clients: int, seconds: float) -> dict[str, float]:
+def hammer(url: str, body: bytes, *, clients: int, seconds: float) -> dict[str, Any]:
     """``clients`` threads posting ``body`` to ``url`` for ``seconds``; latency figures in ms."""
     latencies: list[float] = []
-    failures = [0]
+    failures: Counter[str] = Counter()  # HTTP status or exception name -> count
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
 
@@ -55,13 +57,16 @@ def hammer(url: str, body: bytes, *, clients: int, seconds: float) -> dict[str, 
             while time.perf_counter() < stop:
                 start = time.perf_counter()
                 try:
-                    ok = http.post(url, content=body, headers={"content-type": "image/png"}).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
+                    status = http.post(url, content=body, headers={"content-type": "image/png"}).status_code
+                    failure = None if status == 200 else f"HTTP {status}"
+                except httpx.HTTPError as exc:
+                    failure = type(exc).__name__
                 elapsed = time.perf_counter() - start
                 with lock:
-                    latencies.append(elapsed) if ok else None
-                    failures[0] += 0 if ok else 1
+                    if failure is None:
+                        latencies.append(elapsed)
+                    else:
+                        failures[failure] += 1
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     began = time.perf_counter()
@@ -72,7 +77,8 @@ def hammer(url: str, body: bytes, *, clients: int, seconds: float) -> dict[str, 
     wall = time.perf_counter() - began
     ms = np.array(latencies) * 1000
     return {
-        "requests": len(latencies) + failures[0], "failed": failures[0], "req_per_s": len(latencies) / wall,
+        "requests": len(latencies) + sum(failures.values()), "failed": sum(failures.values()),
+        "why": ", ".join(f"{k} x{v}" for k, v in failures.items()) or "-", "req_per_s": len(latencies) / wall,
         "p50_ms": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
         "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
     }
@@ -106,15 +112,15 @@ def main() -> None:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the server did not start")
             time.sleep(0.5)
-        print(f"| model | clients | seconds | requests | failed | req/s | p50 ms | p99 ms |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("| model | clients | seconds | requests | failed | req/s | p50 ms | p99 ms | failures |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for checkpoint, name in zip(args.checkpoint, model_names(args.checkpoint)):
             body = sample_png(checkpoint, args.data_dir)
             url = f"{base}/predict/{name}"
             hammer(url, body, clients=args.clients, seconds=args.warmup)
             r = hammer(url, body, clients=args.clients, seconds=args.seconds)
             print(f"| {name} | {args.clients} | {args.seconds:g} | {r['requests']} | {r['failed']} | "
-                  f"{r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |", flush=True)
+                  f"{r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['why']} |", flush=True)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -33,6 +33,16 @@ def _save_png(array: np.ndarray, path: Path) -> Path:
     return path
 
 
+def _upload(page, url: str, selector: str, image: Path, shot: Path) -> None:
+    """Open a panel, upload ``image`` through its file input, wait for the answer, take a screenshot."""
+    page.goto(url)
+    page.wait_for_selector("body[data-ready]")
+    with page.expect_response(lambda r: "/predict/" in r.url):
+        page.set_input_files(selector, str(image))
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(shot), full_page=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for task in ("classify", "recognize", "segment", "generate"):
@@ -62,22 +72,12 @@ def main() -> None:
             data = build_dataset(meta["name"], split="test", root=args.data_dir, **({"test_size": 8} if meta["name"] == "digit-strings" else {}))
             image, text = data[3]
             line = _save_png((image[0].numpy() * 255).round().astype(np.uint8), folder / "line.png")
-            page.goto(f"{url}/#recognize")
-            page.wait_for_selector("body[data-ready]")
-            with page.expect_response(lambda r: "/predict/" in r.url):
-                page.set_input_files("#recognize-file", str(line))
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(args.out / "serve_recognize.png"), full_page=True)
+            _upload(page, f"{url}/#recognize", "#recognize-file", line, args.out / "serve_recognize.png")
             print(f"recognize: true text {text!r}, page shows {page.text_content('#recognize-text')!r}")
         if "segment" in sources:
             scene = build_dataset("digit-scenes", split="test", test_images=4).images[2, 0].numpy()
             path = _save_png(np.asarray(Image.fromarray(scene).resize((192, 192), Image.NEAREST)), folder / "scene.png")
-            page.goto(f"{url}/#segment")
-            page.wait_for_selector("body[data-ready]")
-            with page.expect_response(lambda r: "/predict/" in r.url):
-                page.set_input_files("#segment-file", str(path))
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(args.out / "serve_segment.png"), full_page=True)
+            _upload(page, f"{url}/#segment", "#segment-file", path, args.out / "serve_segment.png")
         if "generate" in sources:
             page.goto(f"{url}/#generate")
             page.wait_for_selector("body[data-ready]")
