@@ -115,7 +115,7 @@ async def _read_image(request: Request, max_bytes: int, max_pixels: int) -> tupl
     body is refused without being held in memory)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise UploadError(413, f"the upload is {int(declared):,} bytes, more than the limit of {max_bytes:,}")
+        raise UploadError(413, f"the upload is {int(declared):,} bytes, more than the limit of {max_bytes:,} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
