@@ -35,8 +35,24 @@ def served(checkpoints):
 def browser(served):
     with running_server(served) as url, sync_playwright() as pw:
         chromium = launch(pw)
+        context = chromium.new_context()
+        context.close()
         yield chromium, url
         chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def patient(monkeypatch):
+    """Waits of up to 2 minutes: a busy shared CPU can hold a prediction for tens of seconds."""
+    from playwright.sync_api import Page
+
+    original = Page.goto
+
+    def goto(self, *args, **kwargs):
+        self.set_default_timeout(120_000)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Page, "goto", goto)
 
 
 @pytest.fixture

@@ -177,7 +177,7 @@ def model_names(sources: Sequence[str]) -> list[str]:
     names: list[str] = []
     for source in sources:
         path = Path(source)
-        stem = path.parent.name if path.suffix == ".pt" and path.parent.name else path.stem
+        stem = path.parent.name if path.name in ("best.pt", "last.pt") and path.parent.name else path.stem
         base = "".join(c if c.isalnum() or c in "-_." else "-" for c in stem).strip("-.") or "model"
         name, k = base, 2
         while name in names:

@@ -116,6 +116,8 @@ def decode_upload(data: bytes, *, max_pixels: int) -> Image.Image:
         raise UploadError(400, "the request holds no image; send the file as the body or a multipart field")
     try:
         image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:  # PIL's own guard, far above max_pixels by default
+        raise UploadError(413, f"the image has too many pixels: {str(exc).split(',')[0]}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise UploadError(415, "the upload is not an image PIL can read; send a PNG or JPEG") from None
     width, height = image.size
