@@ -35,8 +35,6 @@ def served(checkpoints):
 def browser(served):
     with running_server(served) as url, sync_playwright() as pw:
         chromium = launch(pw)
-        context = chromium.new_context()
-        context.close()
         yield chromium, url
         chromium.close()
 
