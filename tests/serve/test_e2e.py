@@ -76,7 +76,8 @@ def test_drawing_a_digit_shows_its_class_gates_and_rows(browser, served, shots):
     page.wait_for_load_state("networkidle")
     shown = page.text_content("#classify-label")
     drawn = predict(served[0], _canvas_image(page, "#classify-canvas"), prepare="digit")
-    assert shown == drawn["label"] == "7"  # the trained digits model reads the drawn 7
+    # the page shows the model's answer for what was drawn (the 6-epoch test model reads this 7 as a 9)
+    assert shown == drawn["label"] and page.text_content("#classify-prob") == f"{100 * drawn['probability']:.1f} %"
     assert page.locator("#classify-bars .lbl").count() == 10
     assert page.locator("#classify-gates canvas").count() == 4
     assert page.get_attribute("#classify-row", "max") == "7"  # 8 rows to step through
@@ -94,10 +95,9 @@ def test_uploading_a_digit_line_shows_its_text_and_boxes(browser, served, sample
     page = chromium.new_page(viewport={"width": 1280, "height": 860})
     page.goto(f"{url}/#recognize")
     page.wait_for_selector("body[data-ready]")
-    with page.expect_response(lambda r: "/predict/strings" in r.url) as response:
+    with page.expect_response(lambda r: "/predict/strings" in r.url):
         page.set_input_files("#recognize-file", str(samples["line"]))
     expected = predict(served[1], decode_upload(samples["line"].read_bytes(), max_pixels=10**6))
-    assert response.value.json()["text"] == expected["text"]
     page.wait_for_function("document.getElementById('recognize-text').textContent !== '–'")
     assert page.text_content("#recognize-text") == (expected["text"] or "(nothing)")
     assert page.locator("#recognize-chars tr").count() == len(expected["text"])
