@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean
+.PHONY: demo test clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,20 @@ $(VENV)/.installed-demo: pyproject.toml constraints-cpu.txt | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints-cpu.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c constraints-cpu.txt -e '.[test,export]'
+	$(BIN)/python -m pip install --quiet -c constraints-cpu.txt -e '.[test,export,serve]'
 	touch $@
+
+# The browser tests (tests/serve/test_e2e.py) drive Debian's chromium; Playwright's own browser
+# download is never used. Installed here when missing (root on Debian), else the command to run.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "make test needs Chromium for the browser tests; run: sudo apt-get install -y chromium" >&2; exit 1; fi; }
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/rnnvision demo
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test chromium
 	$(BIN)/python -m pytest -q -n 2 --durations=10 tests
 
 clean:

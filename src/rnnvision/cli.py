@@ -132,6 +132,14 @@ def _cmd_gradflow(args: argparse.Namespace) -> int:
     print(f"mean ||dL/dx_t|| over the first {tenth} steps {norm[:tenth].mean():.3e}, over the last {tenth} "
           f"{norm[-tenth:].mean():.3e}; " + "".join(f"mean {k} gate {v.mean():.3f}; " for k, v in flow.gates.items())
           + f"wrote {args.out}")
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from rnnvision.serve import serve
+    except ImportError as exc:
+        raise UserError(f"rnnvision serve needs the serve extra ({exc.name} cannot be imported): pip install 'rnnvision[serve]'") from None
+    serve(args.checkpoints, host=args.host, port=args.port)
     return 0
 
 
@@ -252,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     gradflow.add_argument("--device", default="auto")
     gradflow.add_argument("--data-dir", help="data root (default $RNNVISION_DATA or ~/.cache/rnnvision)")
     gradflow.set_defaults(func=_cmd_gradflow)
+
+    serve = sub.add_parser("serve", help="serve checkpoints on a web page (draw, upload, watch) and a JSON API")
+    serve.add_argument("checkpoints", nargs="*", metavar="CKPT", help="checkpoints to serve (one page panel per task)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.set_defaults(func=_cmd_serve)
 
     models = sub.add_parser("list-models", help="list the registered models")
     models.add_argument("--task", help="only models of this task (classify, recognize, segment, generate)")

@@ -1,0 +1,130 @@
+"""Load test of ``rnnvision serve``: N concurrent clients against POST /predict for a bounded time.
+
+    PYTHONPATH=src python benchmarks/serve_load.py --checkpoint runs/mnist_row_lstm/best.pt \
+        --checkpoint runs/digit_strings_crnn/best.pt --clients 16 --seconds 20 --data-dir ../shared/data
+
+The server runs as its own process (``python -m rnnvision serve``) on 127.0.0.1 and a free port;
+the clients are threads of this process, each with its own keep-alive connection, sending one
+test image of the model's dataset (a single digit for a classifier, a digit line for a
+recognizer) again and again. Per model, one after the other: requests, failures (any status
+but 200, or a transport error), requests per second, p50 and p99 latency. Target (issue 14): no
+failed request at 16 clients and p99 below 100 ms for a single digit on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from rnnvision.data import build_dataset
+from rnnvision.engine.checkpoint import load_checkpoint
+from rnnvision.serve import model_names
+
+
+def sample_png(checkpoint: str, data_dir: str | None) -> bytes:
+    """A PNG of the first test image of the checkpoint's dataset."""
+    meta = load_checkpoint(checkpoint)["meta"]
+    options = {"test_size": 8} if meta["name"] == "digit-strings" else {}
+    item = build_dataset(meta["name"], split="test", root=data_dir, **options)[0]
+    image = item[0] if isinstance(item, tuple) else item
+    array = (image.numpy().transpose(1, 2, 0).squeeze(-1) * 255).round().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def hammer(url: str, body: bytes, *, clients: int, seconds: float) -> dict[str, Any]:
+    """``clients`` threads posting ``body`` to ``url`` for ``seconds``; latency figures in ms."""
+    latencies: list[float] = []
+    failures: Counter[str] = Counter()  # HTTP status or exception name -> count
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def client() -> None:
+        with httpx.Client(timeout=30) as http:
+            while time.perf_counter() < stop:
+                start = time.perf_counter()
+                try:
+                    status = http.post(url, content=body, headers={"content-type": "image/png"}).status_code
+                    failure = None if status == 200 else f"HTTP {status}"
+                except httpx.HTTPError as exc:
+                    failure = type(exc).__name__
+                elapsed = time.perf_counter() - start
+                with lock:
+                    if failure is None:
+                        latencies.append(elapsed)
+                    else:
+                        failures[failure] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    ms = np.array(latencies) * 1000
+    return {
+        "requests": len(latencies) + sum(failures.values()), "failed": sum(failures.values()),
+        "why": ", ".join(f"{k} x{v}" for k, v in failures.items()) or "-", "req_per_s": len(latencies) / wall,
+        "p50_ms": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
+        "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", action="append", required=True, help="a checkpoint to load (repeatable)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0, help="time per model")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load per model before measuring")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, ["src", os.environ.get("PYTHONPATH")]))}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rnnvision", "serve", *args.checkpoint, "--port", str(port)], env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the server did not start")
+            time.sleep(0.5)
+        print("| model | clients | seconds | requests | failed | req/s | p50 ms | p99 ms | failures |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        for checkpoint, name in zip(args.checkpoint, model_names(args.checkpoint)):
+            body = sample_png(checkpoint, args.data_dir)
+            url = f"{base}/predict/{name}"
+            hammer(url, body, clients=args.clients, seconds=args.warmup)
+            r = hammer(url, body, clients=args.clients, seconds=args.seconds)
+            print(f"| {name} | {args.clients} | {args.seconds:g} | {r['requests']} | {r['failed']} | "
+                  f"{r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['why']} |", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
