@@ -36,6 +36,7 @@ def _same_run_other_model(source: str, path, model: dict) -> str:
     """The checkpoint of ``source`` with another (untrained) model: for models whose training the test does not need."""
     state = load_checkpoint(source)
     state["config"]["model"] = model
+    state["model_name"] = model["name"]  # a checkpoint's name must agree with its config (checked on load)
     state["state_dict"] = create_model(**model).state_dict()
     return str(save_checkpoint(path, state))
 

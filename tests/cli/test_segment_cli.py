@@ -130,4 +130,4 @@ def test_predict_out_reuses_its_own_folder_and_keeps_other_files(segmenter, tmp_
     (tmp_path / "masks" / "notes.txt").write_text("mine")
     assert main(args) == 0
     assert {p.name for p in (tmp_path / "masks").iterdir()} == {
-        ".rnnvision-run.json", "notes.txt", "scene_mask.png", "scene_overlay.png"}
+        ".rnnvision-run.json", "notes.txt", "scene_mask.png", "scene_overlay.png", "scene_legend.png"}

@@ -176,7 +176,7 @@ def test_mask_folder_infers_classes_and_splits_with_a_seed(tmp_path):
     assert image.shape == (3, 6, 8) and mask.shape == (6, 8)
     resized = build_dataset("mask-folder", split="train", img_size=(3, 4), **options)
     assert resized[0][0].shape == (3, 3, 4) and resized[0][1].shape == (3, 4)
-    with pytest.raises(UserError, match="hold label 2, but num_classes is 2"):
+    with pytest.raises(UserError, match="hold label 2, but there are 2 classes"):
         build_dataset("mask-folder", split="train", num_classes=2, **options)
 
 
