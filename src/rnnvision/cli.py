@@ -132,6 +132,7 @@ def _cmd_gradflow(args: argparse.Namespace) -> int:
     print(f"mean ||dL/dx_t|| over the first {tenth} steps {norm[:tenth].mean():.3e}, over the last {tenth} "
           f"{norm[-tenth:].mean():.3e}; " + "".join(f"mean {k} gate {v.mean():.3f}; " for k, v in flow.gates.items())
           + f"wrote {args.out}")
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

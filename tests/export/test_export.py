@@ -21,7 +21,7 @@ import torch
 from rnnvision.errors import UserError
 from rnnvision.export import export_model
 from rnnvision.export.onnx import load_onnx
-from rnnvision.export.spec import export_spec
+from rnnvision.export.spec import CANNOT_EXPORT, export_spec
 from rnnvision.export.torchscript import load_torchscript
 from rnnvision.models import create_model, get_model_entry, list_models
 from rnnvision.ops.ctc import ctc_greedy_decode
@@ -90,7 +90,19 @@ def assert_matches(name: str, ours: torch.Tensor, inputs: tuple[torch.Tensor, ..
         assert torch.equal(ours.argmax(dim=1), reference.argmax(dim=1)), name
 
 
-@pytest.mark.parametrize("name", list_models())
+EXPORTABLE = [n for n in list_models() if type(create_model(n, **get_model_entry(n).tiny)).__name__ not in CANNOT_EXPORT]
+
+
+def test_a_family_that_cannot_export_says_why_in_one_line(tmp_path):
+    state = tiny_state("pixel_lru")
+    model = create_model("pixel_lru", **get_model_entry("pixel_lru").tiny)
+    for fmt in ("onnx", "torchscript"):
+        with pytest.raises(UserError, match="cannot export PixelLRU: its recurrence runs on complex numbers") as info:
+            export_model(model, state, out=tmp_path / f"lru.{fmt}", format=fmt)
+        assert "\n" not in str(info.value) and not (tmp_path / f"lru.{fmt}").exists()
+
+
+@pytest.mark.parametrize("name", EXPORTABLE)
 def test_onnxruntime_matches_torch_on_three_shapes(name):
     model, state = load_onnx(exported(name, "onnx"), threads=1)
     assert state["task"] == get_model_entry(name).task and state["model_name"] == name
@@ -98,7 +110,7 @@ def test_onnxruntime_matches_torch_on_three_shapes(name):
         assert_matches(name, model(*inputs), inputs)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", EXPORTABLE)
 def test_torchscript_matches_torch_on_three_shapes(name):
     module, state = load_torchscript(exported(name, "torchscript"))
     assert state["task"] == get_model_entry(name).task
