@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from rnnvision.cli import main
-from rnnvision.data import build_dataset
+from tests.cli.recognizer import train_tiny_recognizer
 from tests.faults import assert_fault
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-TINY = ["model.size=tiny", "data.source=sklearn", "data.train_size=64", "data.val_size=16", "data.test_size=24",
-        "train.epochs=1", "train.batch_size=16"]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("recognize-cli")
-    args = ["train", str(CONFIGS / "digit_strings_crnn.yaml"), "--out", str(root / "run"), "--quiet"]
-    for item in TINY:
-        args += ["--set", item]
-    assert main(args) == 0
-    test = build_dataset("digit-strings", split="test", source="sklearn", test_size=3)
-    files = []
-    for i in range(3):
-        image, text = test[i]
-        path = root / f"line{i}_{text}.png"
-        Image.fromarray((image[0].numpy() * 255).round().astype(np.uint8)).save(path)
-        files.append(str(path))
-    return root / "run" / "best.pt", files
+    return train_tiny_recognizer(tmp_path_factory.mktemp("recognize-cli"))
 
 
 def test_eval_json_has_the_recognition_metrics(trained, capsys):
