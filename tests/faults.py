@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from pathlib import Path
+
+import torch
 
 from rnnvision.cli import main
 
@@ -51,3 +55,19 @@ def cheap_pictures(monkeypatch) -> None:
 
     monkeypatch.setattr("rnnvision.viz.plots.plot_curves", curves)
     monkeypatch.setattr(ClassificationTask, "write_report", report)
+
+
+def fill_disk_at_last_pt(monkeypatch, run: Path, *, epoch: int) -> dict[str, bytes]:
+    """Make the write of epoch ``epoch``'s last.pt fail half-way with ENOSPC (a full disk). Returns a dict
+    that then holds last.pt and best.pt as they were just before that write."""
+    real_save, kept = torch.save, {}
+
+    def save(obj, file):
+        if "training" in obj["body"] and obj["body"]["training"]["epoch"] == epoch:
+            kept.update({name: (run / name).read_bytes() for name in ("last.pt", "best.pt")})
+            file.write(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_save(obj, file)
+
+    monkeypatch.setattr("rnnvision.engine.checkpoint.torch.save", save)
+    return kept

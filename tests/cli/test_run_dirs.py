@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 
 import pytest
-import torch
 import yaml
 
 from rnnvision.cli import main
 from rnnvision.engine import load_checkpoint
 from rnnvision.files import TEMP_NAME
 from rnnvision.outputs import LOCK, MARKER, RunLock
-from tests.faults import assert_fault, cheap_pictures, snapshot
+from tests.faults import assert_fault, cheap_pictures, fill_disk_at_last_pt, snapshot
 
 RECIPE = {
     "model": {"name": "row_lstm", "hidden_size": 8, "head_hidden": 8},
@@ -108,17 +106,9 @@ def test_a_read_only_out_is_refused(made, tmp_path, capsys):
 
 def test_a_full_disk_exits_2_in_one_line_and_keeps_the_checkpoints(made, tmp_path, monkeypatch, capsys):
     cheap_pictures(monkeypatch)
-    run, real_save, kept = tmp_path / "run", torch.save, {}
+    run = tmp_path / "run"
     (tmp_path / "notes.txt").write_text("the user's")
-
-    def save(obj, file):
-        if "training" in obj["body"] and obj["body"]["training"]["epoch"] == 2:  # epoch 2's last.pt
-            kept.update({name: (run / name).read_bytes() for name in ("last.pt", "best.pt")})
-            file.write(b"half a checkpoint")
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_save(obj, file)
-
-    monkeypatch.setattr("rnnvision.engine.checkpoint.torch.save", save)
+    kept = fill_disk_at_last_pt(monkeypatch, run, epoch=2)
     args = ["train", str(made / "tiny.yaml"), "--out", str(run), "--quiet", "--set", "train.epochs=2"]
     assert main(args) == 2
     err = capsys.readouterr().err

@@ -8,7 +8,6 @@ weights, checkpoints and metrics as the run that was never interrupted.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from rnnvision.config import config_from_dict
 from rnnvision.engine import load_checkpoint, train
 from rnnvision.errors import UserError
 from rnnvision.outputs import LOCK, MARKER, RunLock, read_marker
-from tests.faults import cheap_pictures
+from tests.faults import cheap_pictures, fill_disk_at_last_pt
 
 TINY = {
     "model": {"name": "row_lstm", "hidden_size": 8, "head_hidden": 8, "dropout": 0.1},
@@ -119,17 +118,7 @@ def test_a_kill_at_any_file_operation_then_resume_gives_the_uninterrupted_run(tm
 
 def test_a_full_disk_keeps_the_previous_checkpoints_and_says_so(tmp_path, monkeypatch, cheap):
     run = tmp_path / "run"
-    real_save = torch.save
-    kept = {}
-
-    def save(obj, file):
-        if "training" in obj["body"] and obj["body"]["training"]["epoch"] == 2:  # epoch 2's last.pt
-            kept.update({name: (run / name).read_bytes() for name in ("last.pt", "best.pt")})
-            file.write(b"half a checkpoint")
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_save(obj, file)
-
-    monkeypatch.setattr("rnnvision.engine.checkpoint.torch.save", save)
+    kept = fill_disk_at_last_pt(monkeypatch, run, epoch=2)
     with pytest.raises(UserError, match=r"cannot write .*last.pt: no space left on the device \(disk full\)") as caught:
         train(tiny_config(), out_dir=run, quiet=True)
     assert "\n" not in str(caught.value)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnvision.data.base import SPLITS
+from rnnvision.data.base import SPLITS, split_indices
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.root import data_root
 from rnnvision.data.seg_transforms import maybe_augment
@@ -59,12 +59,6 @@ def _split_pairs(folder: Path, split: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def held_out(count: int, val_images: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, val) positions in the sorted train files: val = the first ``val_images`` of a seed-0 permutation."""
-    order = np.random.RandomState(HOLDOUT_SEED).permutation(count)
-    return np.sort(order[val_images:]), np.sort(order[:val_images])
-
-
 @register_dataset("camvid", task="segment")
 def camvid(
     *,
@@ -94,8 +88,8 @@ def camvid(
         everything = _split_pairs(folder, "train")
         if not 0 < val_images < len(everything):
             raise UserError(f"camvid: val_images must lie between 1 and {len(everything) - 1} (the val split is held out of train)")
-        train_at, val_at = held_out(len(everything), val_images)
-        pairs = [everything[i] for i in (train_at if split == "train" else val_at)]
+        positions = split_indices(len(everything), val_size=val_images, seed=HOLDOUT_SEED)[split]
+        pairs = [everything[i] for i in positions]
     else:
         pairs = _split_pairs(folder, split)
     info = segmentation_info("camvid", CLASS_NAMES, in_chans=3, img_size=img_size)

@@ -8,7 +8,6 @@ the convention for 8-bit images). ``rnnvision generate`` and ``rnnvision complet
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from torch.utils.data import Dataset
 
 from rnnvision.data.transforms import image_size, load_image
 from rnnvision.errors import UserError
-from rnnvision.models.autoregressive import AutoregressiveImageModel, pixel_log_probs
+from rnnvision.models.autoregressive import AutoregressiveImageModel, nats_to_bits_per_dim, pixel_log_probs
 from rnnvision.outputs import check_output_file, image_format
 from rnnvision.tasks.base import Batch, Task, register_task
 
@@ -54,7 +53,7 @@ class GenerationTask(Task):
     def describe_epoch(self, train_loss: float, val: dict[str, Any]) -> str:
         """Both in bits/dim (the training loss is the mean NLL per sub-pixel in nats), validation also per image."""
         return (
-            f"train {train_loss / math.log(2):.4f} bits/dim  val {val['bits_per_dim']:.4f} bits/dim "
+            f"train {nats_to_bits_per_dim(train_loss, 1):.4f} bits/dim  val {val['bits_per_dim']:.4f} bits/dim "
             f"({val['nll_nats']:.2f} nats/image)"
         )
 
@@ -69,7 +68,7 @@ class GenerationTask(Task):
     def finalize(self, stats: dict[str, Tensor]) -> dict[str, Any]:
         n, dims, nll = int(stats["n"]), int(stats["dims"]), float(stats["nll"])
         metrics: dict[str, Any] = {
-            "nll_nats": nll / max(n, 1), "bits_per_dim": nll / max(dims, 1) / math.log(2), "n": n,
+            "nll_nats": nll / max(n, 1), "bits_per_dim": nats_to_bits_per_dim(nll, max(dims, 1)), "n": n,
         }
         if not self.comparable:
             metrics["note"] = NOT_COMPARABLE
@@ -95,7 +94,7 @@ class GenerationTask(Task):
             nll = -model.log_prob(images).double().cpu()
         dims = images[0].numel()
         return [
-            {"file": str(p), "nll_nats": round(float(v), 4), "bits_per_dim": round(float(v) / dims / math.log(2), 5)}
+            {"file": str(p), "nll_nats": round(float(v), 4), "bits_per_dim": round(nats_to_bits_per_dim(float(v), dims), 5)}
             for p, v in zip(paths, nll)
         ]
 
