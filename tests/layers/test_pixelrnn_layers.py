@@ -8,10 +8,10 @@ import torch
 
 from rnnvision.layers.pixelrnn import (
     DiagonalBiLSTM,
-    DiagonalBiLSTMStepper,
+    DiagonalBiLSTMStepping,
     MaskedConv2d,
     RowLSTM,
-    RowLSTMStepper,
+    RowLSTMStepping,
     causal_mask,
     channel_groups,
 )
@@ -88,18 +88,19 @@ def test_diagonal_bilstm_fused_equals_the_per_pixel_loop(height, width, colors):
     _compare(_randomize(DiagonalBiLSTM(6, 3, colors=colors)), height, width, colors)
 
 
-@pytest.mark.parametrize("layer_cls,stepper_cls", [(RowLSTM, RowLSTMStepper), (DiagonalBiLSTM, DiagonalBiLSTMStepper)])
-def test_stepping_pixel_by_pixel_equals_the_whole_layer(layer_cls, stepper_cls):
+@pytest.mark.parametrize("layer_cls,stepping_cls", [(RowLSTM, RowLSTMStepping), (DiagonalBiLSTM, DiagonalBiLSTMStepping)])
+def test_stepping_pixel_by_pixel_equals_the_whole_layer(layer_cls, stepping_cls):
     layer = _randomize(layer_cls(4, 2))
     x = torch.randn(2, 4, 4, 5)
     with torch.no_grad():
         expected = layer(x)
-        stepper = stepper_cls(layer, 2, 5, x)
+        stepping = stepping_cls(layer)
+        state = stepping.start(2, 5, x)
         got = torch.zeros_like(expected)
         for r in range(4):
             for c in range(5):
-                got[:, :, r, c] = stepper.step(x[:, :, r, c], c)
-            stepper.end_row()
+                got[:, :, r, c], state = stepping.step(x[:, :, r, c], torch.tensor(c), state)
+            state = stepping.end_row(state)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 

@@ -3,7 +3,8 @@
 :func:`export_model` takes a ``(model, state)`` pair — the one ``load_model(checkpoint)`` returns —
 so any source of weights can feed it; :func:`export_checkpoint` is that for a checkpoint path.
 :func:`rnnvision.export.onnx.load_onnx` reads an ONNX file back as ``(model, state)`` for
-``rnnvision predict``.
+``rnnvision predict``. A PixelRNN's ONNX export also writes its sampling graphs
+(:mod:`rnnvision.export.sampling`) beside the file.
 """
 
 from __future__ import annotations
@@ -49,14 +50,22 @@ def export_model(
 
         return write_torchscript(quantize_linear_layers(model) if quantize else model, spec, out, metadata=metadata)
     from rnnvision.export.onnx import write_onnx
+    from rnnvision.export.sampling import check_sampling_paths_free, exports_sampling, write_sampling_graphs
 
+    sampling = exports_sampling(model)
+    if sampling:
+        check_sampling_paths_free(out)
     if not quantize:
-        return write_onnx(model, spec, out, metadata=metadata)
-    from rnnvision.export.quantize import quantize_onnx
+        write_onnx(model, spec, out, metadata=metadata)
+    else:
+        from rnnvision.export.quantize import quantize_onnx
 
-    with tempfile.TemporaryDirectory() as tmp:
-        float_graph = write_onnx(model, spec, Path(tmp) / "float.onnx", metadata=metadata)
-        return quantize_onnx(float_graph, out, metadata=metadata)
+        with tempfile.TemporaryDirectory() as tmp:
+            float_graph = write_onnx(model, spec, Path(tmp) / "float.onnx", metadata=metadata)
+            quantize_onnx(float_graph, out, metadata=metadata)
+    if sampling:  # the incremental sampling step as graphs of their own (float32 even with int8)
+        write_sampling_graphs(model, out, metadata=metadata)
+    return out
 
 
 def default_out(checkpoint: str | Path, *, format: Format, quantize: str | None) -> Path:

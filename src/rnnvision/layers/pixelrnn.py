@@ -18,7 +18,8 @@ van den Oord, Kalchbrenner & Kavukcuoglu 2016, "Pixel Recurrent Neural Networks"
 Both recurrent layers have ``impl="fused"`` (whole rows / diagonals per step, the fast path) and
 ``impl="reference"`` (a plain loop over pixels). The per-pixel step functions of the reference
 (:meth:`RowLSTM.pixel_step`, :meth:`DiagonalBiLSTM.pixel_step`) are also what incremental
-sampling runs, one pixel at a time, in :mod:`rnnvision.models.autoregressive`. The cell update
+sampling runs, one pixel at a time (:class:`RowLSTMStepping`, :class:`DiagonalBiLSTMStepping`),
+in :mod:`rnnvision.models.autoregressive` and in the exported sampling graphs. The cell update
 itself is :func:`rnnvision.layers.cells.lstm_step` (gate blocks [input, forget, cell, output]),
 fed with the taps of the state-to-state convolution as its "hidden state" input.
 """
@@ -299,77 +300,99 @@ class DiagonalBiLSTM(nn.Module):
         return outputs[0], outputs[1]
 
 
-class RowLSTMStepper:
-    """Incremental Row LSTM for sampling: one pixel at a time in raster order (no autograd).
+State = tuple[Tensor, ...]
 
-    It keeps this row's inputs and states as they are computed and the row above's hidden and
-    cell states, so each pixel costs one :meth:`RowLSTM.pixel_step` instead of a pass over the
-    whole image. Call :meth:`step` for each pixel of a row (again for the same pixel after one
-    of its colour channels changed), then :meth:`end_row`.
+
+def _take(buffer: Tensor, index: Tensor) -> Tensor:
+    """Column ``index`` (a 0-d int64 tensor) of ``buffer`` (B, n, W) -> (B, n)."""
+    return buffer.index_select(2, index.reshape(1)).squeeze(2)
+
+
+def _put(buffer: Tensor, index: Tensor, value: Tensor) -> Tensor:
+    """``buffer`` (B, n, W) with column ``index`` replaced by ``value`` (B, n), out of place.
+
+    A one-hot blend rather than an indexed write, so that an ONNX trace keeps ``index`` an input.
+    """
+    hit = (torch.arange(buffer.shape[-1], device=buffer.device) == index).to(buffer.dtype)  # (W,)
+    return buffer * (1 - hit) + value[:, :, None] * hit
+
+
+class RowLSTMStepping:
+    """Incremental Row LSTM for sampling: one pixel at a time in raster order, state in tensors.
+
+    The state holds this row's inputs and states as they are computed and the row above's hidden
+    and cell states, so each pixel costs one :meth:`RowLSTM.pixel_step` instead of a pass over the
+    whole image. Out-of-place updates and a tensor column index make :meth:`step` and
+    :meth:`end_row` traceable, so that they also export as ONNX graphs
+    (:mod:`rnnvision.export.sampling`). State, per sample: ``x_row`` (2h, W + 2 pad), ``h_row``
+    (h, W + 2 pad), ``c_row`` (h, W), ``h_above`` (h, W + 2 pad), ``c_above`` (h, W).
     """
 
-    def __init__(self, layer: RowLSTM, batch: int, width: int, like: Tensor) -> None:
-        self.layer, self.width, self.pad = layer, width, layer.kernel // 2
-        self.zeros = lambda channels, extra=0: like.new_zeros(batch, channels, width + extra)
-        self.h_above, self.c_above = self.zeros(layer.hidden, 2 * self.pad), self.zeros(layer.hidden)
-        self._new_row()
+    def __init__(self, layer: RowLSTM) -> None:
+        self.layer, self.pad = layer, layer.kernel // 2
 
-    def _new_row(self) -> None:
-        self.x_row = self.zeros(self.layer.channels, 2 * self.pad)  # (B, 2h, W + 2 pad) inputs of this row
-        self.h_row, self.c_row = self.zeros(self.layer.hidden, 2 * self.pad), self.zeros(self.layer.hidden)
+    def start(self, batch: int, width: int, like: Tensor) -> State:
+        """The state before the first row: zeros."""
+        layer, pad = self.layer, self.pad
+        padded = [like.new_zeros(batch, n, width + 2 * pad) for n in (layer.channels, layer.hidden)]
+        return (padded[0], padded[1], like.new_zeros(batch, layer.hidden, width),
+                like.new_zeros(batch, layer.hidden, width + 2 * pad), like.new_zeros(batch, layer.hidden, width))
 
-    def step(self, x: Tensor, col: int) -> Tensor:
-        """Input (B, 2h) of pixel ``col`` of the current row -> this layer's output there (B, 2h)."""
-        k, pad = self.layer.kernel, self.pad
-        self.x_row[:, :, col + pad] = x  # the taps right of col are masked out by the input-to-state mask
-        h, c = self.layer.pixel_step(self.x_row[:, :, col : col + k], self.h_above[:, :, col : col + k], self.c_above[:, :, col])
-        self.h_row[:, :, col + pad], self.c_row[:, :, col] = h, c
-        return x + self.layer.output.at(h[:, :, None, None])
+    def step(self, x: Tensor, col: Tensor, state: State) -> tuple[Tensor, State]:
+        """Input (B, 2h) of pixel ``col`` (0-d int64) of the current row -> (output there (B, 2h), state).
 
-    def end_row(self) -> None:
-        self.h_above, self.c_above = self.h_row, self.c_row
-        self._new_row()
+        Call it again for the same pixel after one of its colour channels changed: it rewrites the column.
+        """
+        x_row, h_row, c_row, h_above, c_above = state
+        taps = col + torch.arange(self.layer.kernel, device=x.device)  # padded columns col - pad .. col + pad
+        x_row = _put(x_row, col + self.pad, x)  # the taps right of col are masked out by the input-to-state mask
+        h, c = self.layer.pixel_step(x_row.index_select(2, taps), h_above.index_select(2, taps), _take(c_above, col))
+        out = x + self.layer.output.at(h[:, :, None, None])
+        return out, (x_row, _put(h_row, col + self.pad, h), _put(c_row, col, c), h_above, c_above)
+
+    def end_row(self, state: State) -> State:
+        """The state for the next row: this row's states move up, the row buffers restart at zero."""
+        x_row, h_row, c_row, _, _ = state
+        return torch.zeros_like(x_row), torch.zeros_like(h_row), torch.zeros_like(c_row), h_row, c_row
 
 
-class DiagonalBiLSTMStepper:
-    """Incremental Diagonal BiLSTM for sampling: one pixel at a time in raster order (no autograd).
+class DiagonalBiLSTMStepping:
+    """Incremental Diagonal BiLSTM for sampling: one pixel at a time in raster order, state in tensors.
 
     The left-to-right direction advances one pixel per :meth:`step` from the states to the left and
     above; the right-to-left direction of a row can only run once the row is complete, in
-    :meth:`end_row`, and reaches the next row through the one-row shift.
+    :meth:`end_row`, and reaches the next row through the one-row shift. Traceable like
+    :class:`RowLSTMStepping`. State, per sample: ``x_row`` (2h, W), ``h_row``, ``c_row`` (h, W) of
+    the left-to-right direction, ``h_left_above``, ``h_right_above`` (h, W) of the row above.
     """
 
-    def __init__(self, layer: DiagonalBiLSTM, batch: int, width: int, like: Tensor) -> None:
-        self.layer, self.width = layer, width
-        self.zeros = lambda channels: like.new_zeros(batch, channels, width)
-        self.zero = like.new_zeros(batch, layer.hidden)
-        self.h_left_above = self.zeros(layer.hidden)  # left-to-right hidden states of the row above
-        self.h_right_above = self.zeros(layer.hidden)  # right-to-left hidden states of the row above
-        self._new_row()
+    def __init__(self, layer: DiagonalBiLSTM) -> None:
+        self.layer = layer
 
-    def _new_row(self) -> None:
-        self.x_row = self.zeros(self.layer.channels)  # (B, 2h, W)
-        self.h_row, self.c_row = self.zeros(self.layer.hidden), self.zeros(self.layer.hidden)
+    def start(self, batch: int, width: int, like: Tensor) -> State:
+        """The state before the first row: zeros."""
+        layer = self.layer
+        return (like.new_zeros(batch, layer.channels, width), *(like.new_zeros(batch, layer.hidden, width) for _ in range(4)))
 
-    def step(self, x: Tensor, col: int) -> Tensor:
-        """Input (B, 2h) of pixel ``col`` of the current row -> this layer's output there (B, 2h)."""
-        self.x_row[:, :, col] = x
-        h_side = self.h_row[:, :, col - 1] if col else self.zero
-        c_side = self.c_row[:, :, col - 1] if col else self.zero
-        h, c = self.layer.pixel_step(0, x, self.h_left_above[:, :, col], h_side, c_side)
-        self.h_row[:, :, col], self.c_row[:, :, col] = h, c
-        return x + self.layer.output.at((h + self.h_right_above[:, :, col])[:, :, None, None])
+    def step(self, x: Tensor, col: Tensor, state: State) -> tuple[Tensor, State]:
+        """Input (B, 2h) of pixel ``col`` (0-d int64) of the current row -> (output there (B, 2h), state)."""
+        x_row, h_row, c_row, h_left_above, h_right_above = state
+        left = (col - 1).clamp(min=0)
+        inside = (col > 0).to(x.dtype)  # the pixel left of column 0 has zero state
+        h, c = self.layer.pixel_step(0, x, _take(h_left_above, col), _take(h_row, left) * inside, _take(c_row, left) * inside)
+        out = x + self.layer.output.at((h + _take(h_right_above, col))[:, :, None, None])
+        return out, (_put(x_row, col, x), _put(h_row, col, h), _put(c_row, col, c), h_left_above, h_right_above)
 
-    def end_row(self) -> None:
-        h_right, c_right = self.zeros(self.layer.hidden), self.zeros(self.layer.hidden)
-        for col in range(self.width - 1, -1, -1):
-            inside = col + 1 < self.width
-            h_right[:, :, col], c_right[:, :, col] = self.layer.pixel_step(
-                1, self.x_row[:, :, col], self.h_right_above[:, :, col],
-                h_right[:, :, col + 1] if inside else self.zero, c_right[:, :, col + 1] if inside else self.zero,
-            )
-        self.h_left_above, self.h_right_above = self.h_row, h_right
-        self._new_row()
+    def end_row(self, state: State) -> State:
+        """The state for the next row: the right-to-left direction runs along the finished row."""
+        x_row, h_row, c_row, _, h_right_above = state
+        h_side = c_side = x_row.new_zeros(x_row.shape[0], self.layer.hidden)
+        h_right = []
+        for col in range(x_row.shape[-1] - 1, -1, -1):  # right to left along the finished row
+            h_side, c_side = self.layer.pixel_step(1, x_row[:, :, col], h_right_above[:, :, col], h_side, c_side)
+            h_right.append(h_side)
+        h_right_row = torch.stack(h_right[::-1], dim=-1)  # (B, h, W)
+        return torch.zeros_like(x_row), torch.zeros_like(h_row), torch.zeros_like(c_row), h_row, h_right_row
 
 
 class MaskedResidualBlock(nn.Module):

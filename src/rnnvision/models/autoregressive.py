@@ -9,9 +9,9 @@ Two ways to step through the pixels (``method``):
 
 - ``"naive"``: run the whole network on the current canvas for every pixel and channel and read
   the logits there. Correct for any causal network; the reference.
-- ``"incremental"``: carry each recurrent layer's state along the rows (the layer's stepper in
+- ``"incremental"``: carry each recurrent layer's state along the rows (the layer's stepping in
   :mod:`rnnvision.layers.pixelrnn`), so every pixel costs one cell step per layer.
-- ``"auto"``: incremental when every layer has a stepper, else naive.
+- ``"auto"``: incremental when every layer has a stepping, else naive.
 
 Pixel values are floats in [0, 1]: {0, 1} for binary images (Bernoulli head, ``levels=2``) and
 ``k / (levels - 1)`` for ``levels``-valued images (softmax head, e.g. 256 for 8-bit images).
@@ -20,23 +20,21 @@ Pixel values are floats in [0, 1]: {0, 1} for binary images (Bernoulli head, ``l
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.errors import UserError
-from rnnvision.layers.pixelrnn import (
-    DiagonalBiLSTM,
-    DiagonalBiLSTMStepper,
-    MaskedConv2d,
-    RowLSTM,
-    RowLSTMStepper,
-)
+from rnnvision.layers.pixelrnn import DiagonalBiLSTM, DiagonalBiLSTMStepping, MaskedConv2d, RowLSTM, RowLSTMStepping
 
 METHODS = ("auto", "incremental", "naive")
-STEPPERS = {RowLSTM: RowLSTMStepper, DiagonalBiLSTM: DiagonalBiLSTMStepper}
+STEPPING = {RowLSTM: RowLSTMStepping, DiagonalBiLSTM: DiagonalBiLSTMStepping}
 ImageSize = int | tuple[int, int]
+State = tuple[Tensor, ...]  # one body layer's stepping state
+PixelLogits = Callable[[Tensor, int, int], Tensor]  # (canvas, row, column) -> that pixel's logits
+EndRow = Callable[[], None]
 
 
 def pixel_log_probs(logits: Tensor, x: Tensor, levels: int) -> Tensor:
@@ -121,7 +119,7 @@ class AutoregressiveImageModel(nn.Module):
 
     # -- step by step -----------------------------------------------------------------------------
     def has_incremental(self) -> bool:
-        return all(type(layer) in STEPPERS for layer in self.body)
+        return all(type(layer) in STEPPING for layer in self.body)
 
     def _resolve_method(self, method: str) -> str:
         if method not in METHODS:
@@ -132,25 +130,30 @@ class AutoregressiveImageModel(nn.Module):
             raise UserError(f"{type(self).__name__} has no recurrent state to carry; use method='naive'")
         return method
 
-    def _pixel_logits_fn(self, method: str, batch: int, width: int, like: Tensor):
+    def start_stepping(self, batch: int, width: int, like: Tensor) -> list[State]:
+        """The state of every body layer before the first row (zeros), for :meth:`pixel_step`."""
+        return [STEPPING[type(layer)](layer).start(batch, width, like) for layer in self.body]
+
+    def pixel_step(self, window: Tensor, col: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
+        """Logits of one pixel from the stem's window on the canvas around it, (B, C, k, k) with k the
+        stem's kernel (zero outside the image), its column ``col`` (0-d int64) and the layers'
+        states -> (logits (B, C) or (B, L, C), new states). Traceable (ONNX sampling graph)."""
+        features = self.stem.at(window)  # (B, 2h)
+        new_states = []
+        for layer, state in zip(self.body, states):
+            features, state = STEPPING[type(layer)](layer).step(features, col, state)
+            new_states.append(state)
+        return self._layout(self.head(features[:, :, None, None])[:, :, 0, 0]), new_states
+
+    def end_row(self, states: list[State]) -> list[State]:
+        """The layers' states once a row is complete, ready for the next row."""
+        return [STEPPING[type(layer)](layer).end_row(state) for layer, state in zip(self.body, states)]
+
+    def _pixel_logits_fn(self, method: str, batch: int, width: int, like: Tensor) -> tuple[PixelLogits, EndRow]:
         """(logits(canvas, r, c) -> (B, C) or (B, L, C), end_row()) for ``method``."""
         if method == "naive":
             return (lambda canvas, r, c: self(canvas)[..., r, c]), (lambda: None)
-        steppers = [STEPPERS[type(layer)](layer, batch, width, like) for layer in self.body]
-        pad = self.stem.kernel_size[0] // 2
-
-        def logits(canvas: Tensor, r: int, c: int) -> Tensor:
-            window = F.pad(canvas, (pad, pad, pad, pad))[:, :, r : r + 2 * pad + 1, c : c + 2 * pad + 1]  # (B, C, 7, 7)
-            features = self.stem.at(window)  # (B, 2h)
-            for stepper in steppers:
-                features = stepper.step(features, c)
-            return self._layout(self.head(features[:, :, None, None])[:, :, 0, 0])
-
-        def end_row() -> None:
-            for stepper in steppers:
-                stepper.end_row()
-
-        return logits, end_row
+        return stepping_fns(self.pixel_step, self.end_row, self.start_stepping(batch, width, like), self.stem.kernel_size[0])
 
     @torch.no_grad()
     def autoregress(
@@ -172,24 +175,11 @@ class AutoregressiveImageModel(nn.Module):
         method = self._resolve_method(method)
         was_training = self.training
         self.eval()
-        known = torch.broadcast_to(known.to(torch.bool), canvas.shape)
-        source = canvas
-        canvas = torch.zeros_like(source)  # filled in order: no later pixel is ever on it, known or not
-        log_probs = torch.zeros_like(source)
-        batch, channels, height, width = canvas.shape
-        pixel_logits, end_row = self._pixel_logits_fn(method, batch, width, canvas)
         try:
-            for r in range(height):
-                for c in range(width):
-                    for k in range(channels):
-                        logits = pixel_logits(canvas, r, c)[..., k]  # (B,) or (B, L)
-                        value = torch.where(known[:, k, r, c], source[:, k, r, c], _draw(logits, self.levels, generator))
-                        canvas[:, k, r, c] = value
-                        log_probs[:, k, r, c] = pixel_log_probs(logits, value, self.levels)
-                end_row()
+            pixel_logits, end_row = self._pixel_logits_fn(method, canvas.shape[0], canvas.shape[3], canvas)
+            return raster_autoregress(pixel_logits, end_row, canvas, known, levels=self.levels, generator=generator)
         finally:
             self.train(was_training)
-        return canvas, log_probs
 
     def conditionals(self, x: Tensor, *, method: str = "auto") -> Tensor:
         """log p(x_i | x_<i) of every channel of every pixel computed step by step: (B, C, H, W)."""
@@ -218,6 +208,49 @@ class AutoregressiveImageModel(nn.Module):
         masking the bottom rows (the usual image completion) uses everything that is known.
         """
         return self.autoregress(images, known_mask, method=method, generator=generator)[0]
+
+
+def stepping_fns(
+    pixel_step: Callable[[Tensor, Tensor, list[State]], tuple[Tensor, list[State]]],
+    end_row: Callable[[list[State]], list[State]],
+    states: list[State],
+    kernel: int,
+) -> tuple[PixelLogits, EndRow]:
+    """The (logits(canvas, r, c), end_row()) pair of :func:`raster_autoregress` over a stepping model:
+    ``pixel_step`` and ``end_row`` as :meth:`AutoregressiveImageModel.pixel_step` and ``.end_row``
+    (the model's, or its exported ONNX graphs'), carrying ``states`` from pixel to pixel."""
+    pad = kernel // 2
+    carried = [states]
+
+    def logits(canvas: Tensor, r: int, c: int) -> Tensor:
+        window = F.pad(canvas, (pad, pad, pad, pad))[:, :, r : r + kernel, c : c + kernel]  # (B, C, k, k)
+        out, carried[0] = pixel_step(window, torch.tensor(c), carried[0])
+        return out
+
+    def next_row() -> None:
+        carried[0] = end_row(carried[0])
+
+    return logits, next_row
+
+
+def raster_autoregress(
+    pixel_logits: PixelLogits, end_row: EndRow, source: Tensor, known: Tensor, *, levels: int,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The loop of :meth:`AutoregressiveImageModel.autoregress` over any ``pixel_logits``/``end_row``."""
+    known = torch.broadcast_to(known.to(torch.bool), source.shape)
+    canvas = torch.zeros_like(source)  # filled in order: no later pixel is ever on it, known or not
+    log_probs = torch.zeros_like(source)
+    _, channels, height, width = canvas.shape
+    for r in range(height):
+        for c in range(width):
+            for k in range(channels):
+                logits = pixel_logits(canvas, r, c)[..., k]  # (B,) or (B, L)
+                value = torch.where(known[:, k, r, c], source[:, k, r, c], _draw(logits, levels, generator))
+                canvas[:, k, r, c] = value
+                log_probs[:, k, r, c] = pixel_log_probs(logits, value, levels)
+        end_row()
+    return canvas, log_probs
 
 
 def nats_to_bits_per_dim(nats: float, dims: int) -> float:
