@@ -2,6 +2,7 @@
 
     python benchmarks/bench_export.py speed [--runs /work/runs-weights] [--threads 2]
     python benchmarks/bench_export.py accuracy [--runs /work/runs-weights] [--data-dir /work/alldata] [--recipes ...]
+    python benchmarks/bench_export.py sampling [--runs /work/runs-weights] [--threads 1] [--rounds 3]
 
 ``speed`` times one forward pass of ``crnn`` small (digit_strings_crnn), ``row_bilstm``
 (mnist_row_bilstm) and ``mdlstm_seg`` (digit_scenes_mdlstm) at batch 1 and 32: torch eager
@@ -12,7 +13,10 @@ use the same number of intra-op threads (``--threads``).
 
 ``accuracy`` evaluates every trained checkpoint present among the recipes of ``ACCURACY_RECIPES``
 on its test split (or its first ``--limit`` items) three ways: torch, onnxruntime float32, onnxruntime int8.
-Both print markdown tables for BENCHMARKS.md.
+``sampling`` samples 16 images with the PixelRNN recipes (``SAMPLING_RECIPES``, trained or freshly
+initialised as for ``speed``): torch's incremental stepping against onnxruntime running the
+exported sampling graphs (:mod:`rnnvision.export.sampling`), interleaved rounds.
+All print markdown tables for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ SPEED_RECIPES = {
     "mnist_row_bilstm": ({"num_classes": 10, "img_size": 28}, (1, 28, 28), "classify"),
     "digit_scenes_mdlstm": ({"num_classes": 11}, (1, 48, 48), "segment"),
 }
+SAMPLING_RECIPES = {
+    "binarized_mnist_pixelrnn_diag": ({"in_chans": 1, "levels": 2, "img_size": 28}, (1, 28, 28), "generate"),
+    "binarized_mnist_pixelrnn_row": ({"in_chans": 1, "levels": 2, "img_size": 28}, (1, 28, 28), "generate"),
+}
 ACCURACY_RECIPES = ("mnist_row_lstm", "mnist_row_bilstm", "fashion_mnist_row_bilstm", "digit_strings_crnn", "digit_scenes_mdlstm")
 METRICS = {"classify": "accuracy", "recognize": "word_accuracy", "segment": "mean_iou"}
 
@@ -52,7 +60,7 @@ def recipe_model(recipe: str, runs: Path) -> tuple[nn.Module, dict, str]:
     if checkpoint.is_file():
         model, state = load_model(checkpoint)
         return model, state, f"trained ({checkpoint})"
-    options, _, task = SPEED_RECIPES[recipe]
+    options, _, task = {**SPEED_RECIPES, **SAMPLING_RECIPES}[recipe]
     section = dict(yaml.safe_load((CONFIGS / f"{recipe}.yaml").read_text())["model"])
     torch.manual_seed(0)
     model = create_model(section.pop("name"), **{**options, **section}).eval()
@@ -141,9 +149,26 @@ def accuracy(args: argparse.Namespace) -> None:
                   f"{scores[2] - scores[0]:+.2f} | {' / '.join(f'{s:.0f}' for s in seconds)} |", flush=True)
 
 
+def sampling(args: argparse.Namespace) -> None:
+    from rnnvision.export.sampling import OnnxSampler
+
+    print(f"threads: {args.threads}; 16 samples; {args.rounds} interleaved rounds; s as median (fastest round)")
+    print("| recipe | source | torch incremental s | ORT sampling graphs s | ORT vs torch |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for recipe in SAMPLING_RECIPES:
+            model, state, source = recipe_model(recipe, Path(args.runs))
+            sampler = OnnxSampler(export_model(model, state, out=Path(tmp) / f"{recipe}.onnx"), threads=args.threads)
+            calls = [lambda: model.sample(16, method="incremental"), lambda: sampler.sample(16)]
+            torch_t, ort_t = interleaved_times(calls, rounds=args.rounds, warmup=1)
+            gain = statistics.median(t / o for t, o in zip(torch_t, ort_t)), min(torch_t) / min(ort_t)
+            print(f"| {recipe} | {source} | {statistics.median(torch_t):.2f} ({min(torch_t):.2f}) | "
+                  f"{statistics.median(ort_t):.2f} ({min(ort_t):.2f}) | {gain[0]:.2f}x ({gain[1]:.2f}x) |", flush=True)
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("speed", "accuracy"))
+    parser.add_argument("what", choices=("speed", "accuracy", "sampling"))
     parser.add_argument("--runs", default="/work/runs-weights", help="folder of <recipe>/best.pt (read only)")
     parser.add_argument("--data-dir", default=None, help="data root for the test splits")
     parser.add_argument("--recipes", nargs="+", choices=ACCURACY_RECIPES, help="accuracy: only these recipes")
@@ -157,4 +182,4 @@ def get_args_parser() -> argparse.ArgumentParser:
 if __name__ == "__main__":
     arguments = get_args_parser().parse_args()
     torch.set_num_threads(arguments.threads)
-    speed(arguments) if arguments.what == "speed" else accuracy(arguments)
+    {"speed": speed, "accuracy": accuracy, "sampling": sampling}[arguments.what](arguments)
