@@ -5,9 +5,9 @@ that comes closest), the same step budget (``--steps`` AdamW steps of ``--batch`
 lr ``--lr`` with 5 % linear warm-up and cosine decay, gradient clipping at 1), the same stream of
 training sequences (one generator per task and T, seeded with ``--seed``) and the same test set
 (``--eval`` sequences of the dataset's test split). Cells: Elman RNN, LSTM (torch's gate biases
-and chrono), GRU, minGRU and LRU; the first four as one recurrent layer, minGRU and LRU as two
-residual blocks with a position-wise MLP / GLU (how their papers stack them; one LRU alone is
-linear and cannot multiply a value by its marker).
+and chrono), GRU, minGRU, IndRNN and LRU; the first four as one recurrent layer, IndRNN as two
+stacked layers, minGRU and LRU as two residual blocks with a position-wise MLP / GLU (how their
+papers stack them; one LRU alone is linear and cannot multiply a value by its marker).
 
 Scores: the test MSE of ``adding`` (remembering nothing scores 1/6 ~ 0.167) and the test accuracy
 on the 10 recalled symbols of ``copy-memory`` (remembering nothing scores 1/8); the time per
@@ -47,6 +47,7 @@ CELLS: dict[str, tuple[str, str, int]] = {
     "lstm-chrono": ("lstm", "chrono", 1),
     "gru": ("gru", "default", 1),
     "mingru": ("mingru", "default", 2),
+    "indrnn": ("indrnn", "default", 2),
     "lru": ("lru", "default", 2),
 }
 # task -> (dataset, model, the dataset's length option, metric, score of a network that remembers nothing)

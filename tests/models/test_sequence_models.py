@@ -50,7 +50,7 @@ def test_chrono_uses_the_sequence_length_as_t_max(cell, layer):
     assert float(keep.max()) > math.log(100)  # time scales up to T, not torch's U(-1/8, 1/8)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "mingru", "lru"])
+@pytest.mark.parametrize("cell", ["rnn", "mingru", "indrnn", "lru"])
 def test_chrono_on_a_cell_without_gate_biases_is_one_line(cell):
     with pytest.raises(UserError) as info:
         create_model("sequence_regressor", cell=cell, gate_init="chrono")
@@ -58,5 +58,5 @@ def test_chrono_on_a_cell_without_gate_biases_is_one_line(cell):
 
 
 def test_an_unknown_cell_names_the_choices():
-    with pytest.raises(UserError, match="unknown cell 'lsmt'; choose one of rnn, lstm, gru, mingru, lru"):
+    with pytest.raises(UserError, match="unknown cell 'lsmt'; choose one of rnn, lstm, gru, mingru, indrnn, lru"):
         create_model("sequence_tagger", cell="lsmt")

@@ -8,6 +8,8 @@ recurrences, chosen by ``cell``, and differ only in their head:
   T_max = ``seq_len`` (Tallec & Ollivier 2018);
 - ``mingru``: :class:`~rnnvision.layers.minrnn.MinRNNStack`, ``num_layers`` pre-norm residual
   minGRU blocks with an MLP (Feng et al. 2024);
+- ``indrnn``: :class:`~rnnvision.layers.indrnn.IndRNN`, ``num_layers`` stacked IndRNN layers
+  (Li et al. 2018; one recurrent weight per unit, ReLU);
 - ``lru``: a linear encoder, ``num_layers`` of pixel_lru's :class:`~rnnvision.models.lru.LRUBlock`
   (LRU with ``hidden_size`` complex states, GELU, GLU, residual; Orvieto et al. 2023), a LayerNorm.
   A single LRU is linear in its input and cannot multiply a value by its marker: the blocks'
@@ -26,13 +28,14 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from rnnvision.layers.indrnn import IndRNN
 from rnnvision.layers.minrnn import MinRNNStack
 from rnnvision.layers.recurrent import RECURRENT_LAYERS, GateInit, make_recurrent
 from rnnvision.models.lru import LRUBlock
 from rnnvision.models.registry import register_model
 
-Cell = Literal["rnn", "lstm", "gru", "mingru", "lru"]
-CELLS = ("rnn", "lstm", "gru", "mingru", "lru")
+Cell = Literal["rnn", "lstm", "gru", "mingru", "indrnn", "lru"]
+CELLS = ("rnn", "lstm", "gru", "mingru", "indrnn", "lru")
 
 
 class LRUStack(nn.Module):
@@ -68,6 +71,8 @@ def make_sequence_layer(
         raise ValueError(f"gate_init={gate_init!r} sets LSTM and GRU gate biases; cell {cell!r} has none")
     if cell == "mingru":
         return MinRNNStack(input_size, hidden_size, num_layers, cell="mingru")
+    if cell == "indrnn":
+        return IndRNN(input_size, hidden_size, num_layers)
     return LRUStack(input_size, hidden_size, num_layers)
 
 
