@@ -14,8 +14,8 @@ on the 10 recalled symbols of ``copy-memory`` (remembering nothing scores 1/8); 
 training step is the wall time of the training loop over the steps. The sweep goes length by
 length (both tasks, every cell), so a sweep cut short by ``--minutes`` has every cell at the
 lengths it reached. Rows and the plot (``--plot``: score against T, one line per cell) are
-written after every run; ``--resume`` keeps the rows of an earlier sweep with the same task, T,
-cell, steps and batch in ``--out``.csv and runs the rest.
+written after every run; ``--resume`` keeps every row of ``--out``.csv with the same steps and
+batch (whatever its task, T and cell) and runs what the selection adds.
 
     OMP_NUM_THREADS=1 python benchmarks/long_range.py --steps 300 --batch 16 --minutes 25
 """
@@ -182,14 +182,21 @@ def plot(rows: list[Row], path: Path) -> None:
         ax.set_xscale("log")
         lengths = sorted({r.T for r in mine})
         ax.set_xticks(lengths, [str(t) for t in lengths])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        params = round(sum(r.params for r in mine) / len(mine), -3)
         ax.set(xlabel="T (sequence length / delay)", ylabel=f"test {mine[0].metric}",
-               title=f"{task}: {mine[0].steps} steps x batch {mine[0].batch}, ~{mine[0].params:,} parameters")
+               title=f"{task}: {mine[0].steps} steps x batch {mine[0].batch}, ~{params:,.0f} parameters per cell")
         if mine[0].metric == "mse":
             ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _ordered(rows: dict[tuple[str, int, str], Row]) -> list[Row]:
+    """Rows by T, then task, then cell, in the order of TASKS and CELLS."""
+    return sorted(rows.values(), key=lambda r: (r.T, list(TASKS).index(r.task), list(CELLS).index(r.cell)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,31 +213,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/long_range"))
     parser.add_argument("--plot", type=Path, default=Path("docs/images/long_range.png"))
     parser.add_argument("--minutes", type=float, default=25.0, help="start no new run after this many minutes")
-    parser.add_argument("--resume", action="store_true", help="keep the matching rows of --out.csv, run the rest")
+    parser.add_argument("--resume", action="store_true", help="keep the rows of --out.csv with the same steps and batch; run what is missing")
     args = parser.parse_args(argv)
     command = "python benchmarks/long_range.py " + " ".join(argv if argv is not None else sys.argv[1:])
     done = {(r.task, r.T, r.cell): r for r in read_rows(args.out.with_suffix(".csv"))
             if args.resume and (r.steps, r.batch) == (args.steps, args.batch)}
     hidden = {(task, cell): matching_hidden(task, cell, args.params) for task in args.tasks for cell in args.cells}
-    rows: list[Row] = []
     started, skipped = time.perf_counter(), []
     for length in args.lengths:
         for task in args.tasks:
             for cell in args.cells:
                 if (task, length, cell) in done:
-                    rows.append(done[task, length, cell])
                     continue
                 if time.perf_counter() - started > 60 * args.minutes:
                     skipped.append(f"{task} T={length} {cell}")
                     continue
-                row = run(task, cell, hidden[task, cell], length, args)
-                rows.append(row)
+                row = done[task, length, cell] = run(task, cell, hidden[task, cell], length, args)
+                rows = _ordered(done)
                 write_rows(rows, args.out, command)
                 plot(rows, args.plot)
                 print(f"{task} T={length} {cell} (hidden {row.hidden}, {row.params:,} params): {row.metric} "
                       f"{row.score:.4f}, train loss {row.final_train_loss:.4f}, {row.ms_per_step:.1f} ms/step", flush=True)
-    write_rows(rows, args.out, command)
-    plot(rows, args.plot)
+    if done:  # also redraws the plot of a finished sweep (--resume with nothing left to run)
+        plot(_ordered(done), args.plot)
     if skipped:
         print(f"not run (past --minutes {args.minutes}): {', '.join(skipped)}", flush=True)
     return 0
