@@ -79,3 +79,13 @@ def test_export_refuses_in_one_line(runs, tmp_path, capsys):
     assert main(["export", runs["adding"], "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot export a regress model" in err and not out.exists()
+
+
+def test_an_impossible_length_is_one_line_and_writes_nothing(tmp_path, capsys):
+    config = tmp_path / "adding.yaml"
+    config.write_text(RECIPE.format(model="sequence_regressor", cell="gru", extra="", data="adding", option="length",
+                                    length=12))
+    assert main(["train", str(config), "--set", "data.length=1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "data.length must be at least 2" in err
+    assert not (tmp_path / "run").exists()

@@ -16,7 +16,10 @@ recurrences, chosen by ``cell``, and differ only in their head:
   position-wise nonlinearity is part of the model, as in the paper.
 
 ``sequence_regressor`` maps the last step's features to ``num_outputs`` values;
-``sequence_tagger`` maps every step's features to ``num_classes`` scores. ``to_sequence`` (the
+``sequence_tagger`` maps every step's features to ``num_classes`` scores. ``in_features``,
+``num_outputs`` / ``num_classes`` and ``seq_len`` come from the dataset unless the config sets them;
+``seq_len`` (the sequence length) is T_max of the chrono initialisation and the length of
+``example_inputs``; the models read sequences of any length. ``to_sequence`` (the
 identity) and ``forward_sequence`` make them sequence models for ``rnnvision gradflow``.
 """
 
