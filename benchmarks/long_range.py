@@ -142,7 +142,7 @@ def read_rows(path: Path) -> list[Row]:
         return [Row(**{k: convert[types[k]](v) for k, v in line.items()}) for line in csv.DictReader(f)]
 
 
-def write_rows(rows: list[Row], out: Path, command: str) -> None:
+def write_rows(rows: list[Row], out: Path, command: str, *, resumed: bool) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(Row)])
     writer.writeheader()
@@ -151,7 +151,7 @@ def write_rows(rows: list[Row], out: Path, command: str) -> None:
     atomic_write_text(out.with_suffix(".csv"), buffer.getvalue())
     lines = [
         "### Long-range lab: adding (test MSE, lower is better) and copy-memory (recall accuracy)\n",
-        f"Command: `{command}`  ",
+        f"Command{' (the last of a resumed sweep; it kept the rows it did not run)' if resumed else ''}: `{command}`  ",
         f"Machine: {machine_summary()}\n",
         "| task | T | cell | hidden | params | steps x batch | score | remembering nothing | final train loss | ms / step |",
         "|---|---:|---|---:|---:|---|---:|---:|---:|---:|",
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 row = done[task, length, cell] = run(task, cell, hidden[task, cell], length, args)
                 rows = _ordered(done)
-                write_rows(rows, args.out, command)
+                write_rows(rows, args.out, command, resumed=args.resume)
                 plot(rows, args.plot)
                 print(f"{task} T={length} {cell} (hidden {row.hidden}, {row.params:,} params): {row.metric} "
                       f"{row.score:.4f}, train loss {row.final_train_loss:.4f}, {row.ms_per_step:.1f} ms/step", flush=True)
