@@ -21,7 +21,9 @@ backward by the loop written out::
 Both give the same outputs and gradients (tests/layers/test_indrnn.py, float64). On one CPU
 thread the two take the same time (T = 1000, batch 16, 98 units, 2 layers: 894 vs 904 ms per
 forward + backward, 1.01x): each step is a few small elementwise operations either way and the
-Python loop dominates; what the fused path saves is memory. A compiled kernel would be the fast
+Python loop dominates; what the fused path saves is memory: 12.1 MiB kept for the backward in
+9 tensors, against the reference graph's 18.1 MiB in 2,007 (counted with
+``torch.autograd.graph.saved_tensors_hooks``, same sizes). A compiled kernel would be the fast
 path proper; not written.
 """
 
