@@ -126,7 +126,7 @@ def _cmd_gradflow(args: argparse.Namespace) -> int:
 
     flow = gradient_flow(args.checkpoint, data_dir=args.data_dir, split=args.split, n=args.n, device=args.device)
     norm = flow.grad_norm
-    title = f"{flow.model_name}: loss gradient reaching each step ({flow.n} {args.split} images)"
+    title = f"{flow.model_name}: loss gradient reaching each step ({flow.n} {args.split} examples)"
     plot_gradient_flow(norm, flow.gates, args.out, title=title)
     tenth = max(1, len(norm) // 10)
     print(f"mean ||dL/dx_t|| over the first {tenth} steps {norm[:tenth].mean():.3e}, over the last {tenth} "
@@ -253,10 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_args(complete)
     complete.set_defaults(func=_cmd_complete)
 
-    gradflow = sub.add_parser("gradflow", help="plot how far back the loss gradient reaches in a sequence classifier")
+    gradflow = sub.add_parser("gradflow", help="plot how far back the loss gradient reaches in a sequence model")
     gradflow.add_argument("checkpoint")
     gradflow.add_argument("--out", default="grad.png", help="PNG to write (default grad.png)")
-    gradflow.add_argument("--n", type=int, default=64, help="images of the split to average over (default 64)")
+    gradflow.add_argument("--n", type=int, default=64, help="examples of the split to average over (default 64)")
     gradflow.add_argument("--split", default="test", choices=("train", "val", "test"))
     gradflow.add_argument("--device", default="auto")
     gradflow.add_argument("--data-dir", help="data root (default $RNNVISION_DATA or ~/.cache/rnnvision)")

@@ -85,5 +85,5 @@ def test_gradflow_matches_autograd_on_one_image(runs):
 def test_gradflow_refuses_a_model_that_is_not_a_sequence_model(runs, tmp_path, capsys):
     assert main(["gradflow", runs["renet"], "--out", str(tmp_path / "g.png")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not a sequence classifier" in err
+    assert err.count("\n") == 1 and "not a sequence model" in err
     assert not (tmp_path / "g.png").exists()

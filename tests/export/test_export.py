@@ -21,7 +21,7 @@ import torch
 from rnnvision.errors import UserError
 from rnnvision.export import export_model
 from rnnvision.export.onnx import load_onnx
-from rnnvision.export.spec import CANNOT_EXPORT, export_spec
+from rnnvision.export.spec import CANNOT_EXPORT, EXPORT_TASKS, export_spec
 from rnnvision.export.torchscript import load_torchscript
 from rnnvision.models import create_model, get_model_entry, list_models
 from rnnvision.ops.ctc import ctc_greedy_decode
@@ -90,7 +90,10 @@ def assert_matches(name: str, ours: torch.Tensor, inputs: tuple[torch.Tensor, ..
         assert torch.equal(ours.argmax(dim=1), reference.argmax(dim=1)), name
 
 
-EXPORTABLE = [n for n in list_models() if type(create_model(n, **get_model_entry(n).tiny)).__name__ not in CANNOT_EXPORT]
+EXPORTABLE = [
+    n for n in list_models()
+    if get_model_entry(n).task in EXPORT_TASKS and type(create_model(n, **get_model_entry(n).tiny)).__name__ not in CANNOT_EXPORT
+]
 
 
 def test_a_family_that_cannot_export_says_why_in_one_line(tmp_path):
@@ -100,6 +103,14 @@ def test_a_family_that_cannot_export_says_why_in_one_line(tmp_path):
         with pytest.raises(UserError, match="cannot export PixelLRU: its recurrence runs on complex numbers") as info:
             export_model(model, state, out=tmp_path / f"lru.{fmt}", format=fmt)
         assert "\n" not in str(info.value) and not (tmp_path / f"lru.{fmt}").exists()
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if get_model_entry(n).task not in EXPORT_TASKS])
+def test_a_task_that_cannot_export_says_so_in_one_line(name, tmp_path):
+    for fmt in ("onnx", "torchscript"):
+        with pytest.raises(UserError, match=f"cannot export a {get_model_entry(name).task} model") as info:
+            export_model(tiny_model(name), tiny_state(name), out=tmp_path / f"m.{fmt}", format=fmt)
+        assert "\n" not in str(info.value) and not (tmp_path / f"m.{fmt}").exists()
 
 
 @pytest.mark.parametrize("name", EXPORTABLE)

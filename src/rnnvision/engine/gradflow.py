@@ -1,11 +1,14 @@
-"""How far back the loss gradient reaches in a trained sequence classifier: ``rnnvision gradflow``.
+"""How far back the loss gradient reaches in a trained sequence model: ``rnnvision gradflow``.
 
-For a batch of test images, the norm of d(loss)/d(x_t) at every step t of the sequence the model
-reads (pixels, rows, ...), averaged over the batch: the picture of vanishing gradients (Bengio et
-al. 1994; Hochreiter & Schmidhuber 1997). For LSTM and GRU layers also the mean forget (LSTM) or
-update (GRU, its keep gate) activation per step: a keep gate near 1 is what lets the gradient
-through. A sequence model is one that offers ``to_sequence(images) -> (B, T, F)`` and
-``forward_sequence(seq) -> logits`` (the pixel and row classifiers).
+For a batch of test examples, the norm of d(loss)/d(x_t) at every step t of the sequence the model
+reads (pixels, rows, the steps of an ``adding`` or ``copy-memory`` sequence), averaged over the
+batch: the picture of vanishing gradients (Bengio et al. 1994; Hochreiter & Schmidhuber 1997). The
+loss is the task's own training loss of each example (cross-entropy of the class, squared error
+of the value, mean cross-entropy over the steps of a tagged sequence), summed over the batch. For
+LSTM and GRU layers also the mean forget (LSTM) or update (GRU, its keep gate) activation per step:
+a keep gate near 1 is what lets the gradient through. A sequence model is one that offers
+``to_sequence(inputs) -> (B, T, F)`` and ``forward_sequence(seq)`` (the pixel and row classifiers,
+``sequence_regressor``, ``sequence_tagger``).
 """
 
 from __future__ import annotations
@@ -14,20 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from rnnvision.data import build_dataset
 from rnnvision.engine.distributed import pick_device
 from rnnvision.engine.trainer import load_model
 from rnnvision.errors import UserError
+from rnnvision.tasks import make_task
 
 KEEP_GATES = {"forget": "LSTM forget gate", "update": "GRU update gate"}
 
 
 @dataclass
 class GradientFlow:
-    """``grad_norm`` (T,): mean over the images of ||dL/dx_t||; ``gates``: name -> (T,) mean activation."""
+    """``grad_norm`` (T,): mean over the examples of ||dL/dx_t||; ``gates``: name -> (T,) mean activation."""
 
     model_name: str
     grad_norm: Tensor
@@ -35,34 +38,45 @@ class GradientFlow:
     n: int = 0
 
 
-def is_sequence_model(model: torch.nn.Module) -> bool:
-    """True for models that read an image as a sequence and expose it (``to_sequence`` + ``forward_sequence``)."""
+def is_sequence_model(model: nn.Module) -> bool:
+    """True for models that read their input as a sequence and expose it (``to_sequence`` + ``forward_sequence``)."""
     return callable(getattr(model, "to_sequence", None)) and callable(getattr(model, "forward_sequence", None))
+
+
+class _FromSequence(nn.Module):
+    """``model`` called on the sequence it reads, so that a task's loss is a function of that sequence."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, seq: Tensor) -> Tensor:
+        return self.model.forward_sequence(seq)
 
 
 def gradient_flow(
     path: str | Path, *, data_dir: str | Path | None = None, split: str = "test", n: int = 64, device: str = "auto"
 ) -> GradientFlow:
-    """Per-step input-gradient norms (and keep gates) of a classification checkpoint on ``n`` images of ``split``."""
+    """Per-step input-gradient norms (and keep gates) of a sequence-model checkpoint on ``n`` examples of ``split``."""
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}")
     torch_device = pick_device(device)
     model, state = load_model(path, device=torch_device)
     name = state["config"]["model"]["name"]
-    if state["task"] != "classify" or not is_sequence_model(model):
-        raise UserError(f"{path}: model {name!r} is not a sequence classifier; gradflow needs a pixel or row model "
-                        "(one with to_sequence and forward_sequence)")
+    if not is_sequence_model(model):
+        raise UserError(f"{path}: model {name!r} is not a sequence model; gradflow needs a pixel, row or sequence "
+                        "model (one with to_sequence and forward_sequence)")
     data_options = dict(state["config"]["data"])
     data = build_dataset(data_options.pop("name"), split=split, root=data_dir, **data_options)
     count = min(n, len(data))
-    images, labels = zip(*(data[i] for i in range(count)))
-    images = torch.stack(images).to(torch_device)
-    labels = torch.stack([torch.as_tensor(y) for y in labels]).to(torch_device)
+    columns = zip(*(data[i] for i in range(count)))  # inputs, then the targets (and masks) of the task
+    inputs, *targets = (torch.stack([torch.as_tensor(v) for v in column]).to(torch_device) for column in columns)
 
-    seq = model.to_sequence(images).detach().requires_grad_(True)  # (B, T, F)
-    loss = F.cross_entropy(model.forward_sequence(seq), labels, reduction="sum")
+    seq = model.to_sequence(inputs).detach().requires_grad_(True)  # (B, T, F)
+    task = make_task(state["task"], state["meta"])
+    loss = task.training_loss(_FromSequence(model), (seq, *targets)) * count  # the mean over examples -> their sum
     (grad,) = torch.autograd.grad(loss, seq)
-    grad_norm = grad.norm(dim=-1).mean(0).cpu()  # (T,): ||dL_i/dx_t|| averaged over images
+    grad_norm = grad.norm(dim=-1).mean(0).cpu()  # (T,): ||dL_i/dx_t|| averaged over examples
     gates: dict[str, Tensor] = {}
     rnn = getattr(model, "rnn", None)
     if rnn is not None and getattr(rnn, "gate_names", ()):

@@ -24,6 +24,9 @@ _DYNAMIC_IMAGE_AXES: dict[str, tuple[int, ...]] = {
     "CRNN": (3,), "ReSeg": (2, 3), "MDLSTMSegmenter": (2, 3), "PixelCNN": (2, 3),
 }
 _OUTPUT_NAMES = {"classify": "logits", "recognize": "scores", "segment": "logits", "generate": "logits"}
+# The tasks an exported graph can serve: their models read images. The long-range lab's sequence
+# models (regress, tag) read synthetic sequences that no image file holds; they are refused.
+EXPORT_TASKS = tuple(_OUTPUT_NAMES)
 _AXIS_NAMES = {0: "batch", 2: "height", 3: "width"}
 # Families that cannot export yet, and why (written in docs/deploy.md too).
 CANNOT_EXPORT = {
@@ -53,7 +56,7 @@ def export_spec(model: nn.Module, *, task: str) -> ExportSpec:
     if kind in CANNOT_EXPORT:
         raise UserError(f"cannot export {kind}: {CANNOT_EXPORT[kind]}")
     if task not in _OUTPUT_NAMES:
-        raise UserError(f"cannot export a {task} model; export serves {', '.join(_OUTPUT_NAMES)}")
+        raise UserError(f"cannot export a {task} model; export serves the image tasks {', '.join(EXPORT_TASKS)}")
     example = tuple(model.example_inputs(batch_size=2))
     axes = (0, *_DYNAMIC_IMAGE_AXES.get(kind, ()))
     dynamic = {"images": {axis: _AXIS_NAMES[axis] for axis in axes}}
