@@ -186,7 +186,7 @@ def test_batched_forced_alignment_breaks_ties_like_the_reference():
         assert aligned[b][0] == ctc_forced_alignment_reference(log_probs[b, : [7, 6][b]], labels)[0]
 
 
-def test_character_spans_give_each_character_its_columns_and_probability():
+def test_character_spans_give_each_character_its_columns_and_half_the_blanks_beside_it():
     probs = torch.full((6, 3), 0.05)
     probs[:, 0] = 0.9
     probs[1, 1] = probs[2, 1] = 0.95
@@ -195,6 +195,7 @@ def test_character_spans_give_each_character_its_columns_and_probability():
     path, _ = ctc_forced_alignment(probs.log(), [1, 2])
     assert path == [0, 1, 1, 0, 2, 0]
     spans = ctc_character_spans(probs.log(), path)
-    assert [(a, b) for a, b, _ in spans] == [(1, 3), (4, 5)]
+    assert [(a, b) for a, b, _ in spans] == [(0.5, 3.5), (3.5, 5.5)]  # half of each blank run on either side
     assert spans[0][2] == pytest.approx(0.95 / 1.9, rel=1e-5) and spans[1][2] == pytest.approx(0.7 / 1.65, rel=1e-5)
-    assert [(a, b) for a, b, _ in ctc_character_spans(probs.log(), [1, 0, 1, 1])] == [(0, 1), (2, 4)]  # "a-aa": two a's
+    assert [(a, b) for a, b, _ in ctc_character_spans(probs.log(), [1, 0, 0, 1, 1])] == [(0, 2), (2, 5)]  # "a--aa": two a's
+    assert [(a, b) for a, b, _ in ctc_character_spans(probs.log(), [0, 0, 0, 0])] == []

@@ -345,30 +345,38 @@ def ctc_forced_alignment(log_probs: Tensor, labels: Sequence[int], *, blank: int
 
 def ctc_character_spans(
     log_probs: Tensor, path: Sequence[int], *, blank: int = 0
-) -> list[tuple[int, int, float]]:
-    """Each character of an aligned path: its columns ``[first, end)`` and its probability there.
+) -> list[tuple[float, float, float]]:
+    """Each character of an aligned path: the columns ``[start, stop)`` it covers and its probability.
 
     A character is a run of one non-blank class in ``path`` (a repeated character has a blank
-    between its copies). Its probability is the highest probability of its class over its columns.
+    between its copies). CTC emits a character in one or a few "spike" columns that need not
+    lie on the glyph (often at its edge), with blanks between characters; so each character
+    also covers half of the blank run on either side of it: a run between two characters is
+    split at its middle, and the line's leading and trailing runs give their inner half to the
+    first and last character. Its probability is the highest probability of its class over its
+    own (non-blank) columns.
 
     Args:
         log_probs: (T, K) log-probabilities.
         path: (T,) one class per column, e.g. from :func:`ctc_forced_alignment`.
 
     Returns:
-        One ``(first, end, probability)`` per character, in reading order.
+        One ``(start, stop, probability)`` per character, in reading order; ``start`` and
+        ``stop`` are column positions (multiples of 0.5), consecutive characters touching.
     """
     probs = log_probs.detach().float().exp().cpu()  # (T, K)
-    spans: list[tuple[int, int, float]] = []
+    runs: list[list[float]] = []  # [first column, end column, probability] per character
     previous = blank
     for t, k in enumerate(path):
         if k != blank and k == previous:
-            first, _, p = spans[-1]
-            spans[-1] = (first, t + 1, max(p, float(probs[t, k])))
+            runs[-1][1] = t + 1
+            runs[-1][2] = max(runs[-1][2], float(probs[t, k]))
         elif k != blank:
-            spans.append((t, t + 1, float(probs[t, k])))
+            runs.append([t, t + 1, float(probs[t, k])])
         previous = k
-    return spans
+    edges = [0.0] + [point for run in runs for point in run[:2]] + [float(len(path))]  # blank runs lie between pairs
+    middles = [(edges[2 * i] + edges[2 * i + 1]) / 2 for i in range(len(runs) + 1)]  # the middle of each blank run
+    return [(middles[i], middles[i + 1], run[2]) for i, run in enumerate(runs)]
 
 
 def ctc_lexicon_decode(

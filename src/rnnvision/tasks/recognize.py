@@ -271,17 +271,18 @@ class RecognitionTask(Task):
 
         Each character has its x-range ``[x0, x1)`` in the image's own pixels and a probability,
         from the CTC forced alignment of the text (:func:`~rnnvision.ops.ctc.ctc_forced_align`):
-        its columns ``[first, end)`` of the model's T output columns, column t covering
-        ``[t * w / T, (t + 1) * w / T)`` of an image ``w`` pixels wide. Images are batched padded
-        to the widest, the padding masked (:meth:`collate`).
+        its columns with half the blanks beside them (:func:`~rnnvision.ops.ctc.ctc_character_spans`)
+        of the model's T output columns, column t covering ``[t * w / T, (t + 1) * w / T)`` of an
+        image ``w`` pixels wide. Images are batched padded to the widest, the padding masked
+        (:meth:`collate`), which gives the results of one image at a time.
         """
         _, texts, details = self._read_lines(model, images, meta, device, decoder or self)
         results = []
         for name, image, text, detail in zip(names, images, texts, details):
             stride = image.width / len(detail["best"])  # image pixels per output column
             characters = [
-                {"char": char, "x0": round(first * stride, 2), "x1": round(end * stride, 2), "probability": round(p, 6)}
-                for char, (first, end, p) in zip(text, detail["spans"])
+                {"char": char, "x0": round(start * stride, 2), "x1": round(stop * stride, 2), "probability": round(p, 6)}
+                for char, (start, stop, p) in zip(text, detail["spans"])
             ]
             results.append({"file": name, "text": text, "confidence": round(detail["probability"], 6), "characters": characters})
         return results
