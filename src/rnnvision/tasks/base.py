@@ -103,6 +103,8 @@ class Task:
 
         Raises :class:`UserError` for an option this task does not have.
         """
+        if options.get("out_dir"):
+            raise UserError(f"{self.name} predict writes no per-image pictures; --out takes a results.jsonl or results.csv here")
         given = [k for k, v in options.items() if v]
         if given:
             raise UserError(f"{self.name} predict takes no {', '.join(_option(k) for k in given)} option")

@@ -241,7 +241,8 @@ class RecognitionTask(Task):
         """``beam_width`` > 0 decodes with prefix beam search; ``lexicon`` (a file, one word per line)
         restricts the output to its words; ``explain`` (a PNG) is checked to be writable."""
         if out_dir:
-            raise UserError("recognition predict writes no per-image files; use --explain PNG for a picture")
+            raise UserError("recognition predict writes no per-image files; --out takes a results.jsonl or results.csv, "
+                            "--explain PNG draws a picture")
         super().prepare_predict(names, meta, **options)
         if explain:
             check_output_file(explain, option="--explain")
