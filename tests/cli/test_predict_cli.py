@@ -4,8 +4,10 @@ good files predicted), results tables (.jsonl, .csv), --topk; and rnnvision.pred
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +185,23 @@ def test_python_predict_refuses_what_it_cannot_read(digits, images, message):
     _, checkpoint, _ = digits
     with pytest.raises(UserError, match=re.escape(message)):
         rnnvision.predict(rnnvision.load(checkpoint), images)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(digits, capsys, monkeypatch):
+    root, checkpoint, _ = digits
+    assert main(["predict", str(checkpoint), str(root / "images"), "--batch-size", "2"]) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: no bar
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["predict", str(checkpoint), str(root / "images"), "--batch-size", "2"]) == 0
+    assert "predict:" in terminal.getvalue() and "/7 " in terminal.getvalue()  # a bar over the 7 images
+    assert len(capsys.readouterr().out.splitlines()) == 7  # the results stay on stdout
+    terminal.seek(0)
+    terminal.truncate()
+    assert main(["predict", str(checkpoint), str(root / "images"), "--quiet"]) == 0
+    assert terminal.getvalue() == ""

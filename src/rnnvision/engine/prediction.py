@@ -41,14 +41,15 @@ def load_source(source: str | os.PathLike, *, device: str | torch.device = "auto
     """The one place a model source becomes a model: a checkpoint, or an exported ``.onnx`` file
     (run by onnxruntime on the CPU). Returns (model in eval mode, its payload, the device it is on)."""
     torch_device = device if isinstance(device, torch.device) else pick_device(device)
-    if Path(source).suffix == ".onnx":
+    path = Path(source)
+    if path.suffix == ".onnx":
         from rnnvision.export.onnx import load_onnx
 
-        model, state = load_onnx(source)
-        return model, state, torch.device("cpu")
+        onnx_model, onnx_state = load_onnx(path)
+        return onnx_model, onnx_state, torch.device("cpu")
     from rnnvision.engine.trainer import load_model
 
-    model, state = load_model(source, device=torch_device)
+    model, state = load_model(path, device=torch_device)
     return model, state, torch_device
 
 
@@ -142,7 +143,7 @@ def _read(item: ImageInput) -> Image.Image:
     if isinstance(item, np.ndarray):
         return array_to_image(item)
     if isinstance(item, (str, os.PathLike)):
-        return open_image(item)
+        return open_image(Path(item))
     raise UserError(f"an image must be a PIL image, a numpy array or a path, got {type(item).__name__}")
 
 
@@ -194,13 +195,14 @@ def run_predictions(
     task = make_task(state["task"], state["meta"])
     meta = state["meta"]
     prepared = task.prepare_predict(list(names), meta, explain=explain, **options)
-    run = PredictionRun(task=task, results=[{"file": item, "error": problem} for item, problem in unfound])
+    run = PredictionRun(task=task, results=[{"file": name, "error": problem} for name, problem in unfound])
     if on_failure is not None:
-        for item, problem in unfound:
-            on_failure(item, problem)
+        for unfound_item, problem in unfound:
+            on_failure(unfound_item, problem)
     shown: tuple[list[Image.Image], list[str]] = ([], [])
     for start in range(0, len(items), batch_size):
-        images, good = [], []
+        images: list[Image.Image] = []
+        good: list[str] = []
         slots: list[dict[str, Any] | None] = []
         for item, name in zip(items[start : start + batch_size], names[start : start + batch_size]):
             try:
@@ -282,7 +284,7 @@ def predict_inputs(
 def write_results(path: str | os.PathLike, results: list[dict[str, Any]]) -> Path:
     """Write one row per result, atomically: JSON Lines (``.jsonl``) or CSV (``.csv``, a column per
     key in order of first use; lists and dicts as compact JSON in their cell)."""
-    target = check_output_file(path)
+    target = check_output_file(Path(path))
     suffix = target.suffix.lower()
     if suffix == ".jsonl":
         text = "".join(json.dumps(result, ensure_ascii=False) + "\n" for result in results)

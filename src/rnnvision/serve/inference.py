@@ -29,7 +29,6 @@ from torch import nn
 
 from rnnvision.data.text import word_tensor
 from rnnvision.data.transforms import pil_to_tensor, to_8bit
-from rnnvision.errors import UserError
 from rnnvision.ops.ctc import ctc_forced_alignment
 from rnnvision.tasks import Task, make_task
 from rnnvision.tasks.base import to_device
