@@ -16,6 +16,7 @@ pytest.importorskip("starlette", reason="the serve extra is not installed: pip i
 from starlette.testclient import TestClient  # noqa: E402
 
 from rnnvision.engine.prediction import predict  # noqa: E402
+from rnnvision.errors import UserError  # noqa: E402
 from rnnvision.serve import create_app, load_served, model_names  # noqa: E402
 from rnnvision.serve.inference import prepare_digit  # noqa: E402
 
@@ -204,3 +205,8 @@ def test_model_names_come_from_run_directories():
 def test_a_chunked_upload_is_cut_off_at_the_limit(client):
     response = client.post("/predict/digits", content=iter([b"x" * 100_000] * 3), headers={"content-type": "image/png"})
     assert response.status_code == 413 and "more than the limit of 200,000 bytes" in response.json()["error"]
+
+
+def test_serve_refuses_an_onnx_file_in_one_line(tmp_path):
+    with pytest.raises(UserError, match="serve needs a checkpoint"):
+        load_served(str(tmp_path / "model.onnx"), name="exported")

@@ -19,6 +19,7 @@ import base64
 import io
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -29,6 +30,7 @@ from torch import nn
 
 from rnnvision.data.text import word_tensor
 from rnnvision.data.transforms import pil_to_tensor, to_8bit
+from rnnvision.errors import UserError
 from rnnvision.ops.ctc import ctc_forced_alignment
 from rnnvision.tasks import Task, make_task
 from rnnvision.tasks.base import to_device
@@ -63,13 +65,16 @@ class ServedModel:
 
 
 def load_served(source: str, *, name: str) -> ServedModel:
-    """Load one model to serve: the single place ``rnnvision serve`` turns a source into a model.
-
-    ``source`` is a checkpoint path today; the shipped-weights resolver plugs in here.
+    """Load one model to serve, through :func:`rnnvision.engine.prediction.load_source` (the one
+    place a model source becomes a model). The page draws a model's insides (gates, columns), so
+    an exported ``.onnx`` file is refused.
     """
-    from rnnvision.engine.trainer import load_model
+    from rnnvision.engine.prediction import load_source
 
-    model, state = load_model(source, device="cpu")
+    if Path(source).suffix == ".onnx":
+        raise UserError(f"{source}: serve needs a checkpoint (it draws the model's gates and columns); "
+                        "an .onnx file runs with rnnvision predict")
+    model, state, _ = load_source(source, device="cpu")
     return ServedModel(name=name, source=str(source), model=model, state=state, task=make_task(state["task"], state["meta"]))
 
 
