@@ -15,7 +15,7 @@ import glob
 import io
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -230,7 +230,7 @@ def run_predictions(
 
 
 def predict(
-    model: str | os.PathLike | tuple[nn.Module, dict[str, Any]], images: Sequence[ImageInput], *,
+    model: str | os.PathLike | tuple[nn.Module, dict[str, Any]], images: Iterable[ImageInput], *,
     names: Sequence[str] | None = None, batch_size: int = 64, device: str | torch.device = "auto", **options: Any,
 ) -> list[dict[str, Any]]:
     """Predict images as ``rnnvision predict --json`` does, with the same preprocessing.
@@ -250,17 +250,18 @@ def predict(
     """
     if isinstance(images, (str, os.PathLike, np.ndarray, Image.Image)):
         raise UserError("images must be a list (of PIL images, arrays or paths); wrap a single image in [ ]")
+    items = list(images)
     if isinstance(model, tuple):
         module, state = model
-        torch_device = next(module.parameters(), torch.empty(0)).device if isinstance(module, nn.Module) else torch.device("cpu")
+        torch_device = next(module.parameters(), torch.empty(0)).device  # an OnnxModel has none: the CPU
     else:
         module, state, torch_device = load_source(model, device=device)
-    if names is None:
-        names = [str(item) if isinstance(item, (str, os.PathLike)) else f"image{i}" for i, item in enumerate(images)]
-    if len(names) != len(images):
-        raise UserError(f"{len(names)} names for {len(images)} images")
-    run = run_predictions(module, state, list(images), list(names), device=torch_device, batch_size=batch_size,
-                          strict=True, **options)
+    labels = list(names) if names is not None else [
+        str(item) if isinstance(item, (str, os.PathLike)) else f"image{i}" for i, item in enumerate(items)
+    ]
+    if len(labels) != len(items):
+        raise UserError(f"{len(labels)} names for {len(items)} images")
+    run = run_predictions(module, state, items, labels, device=torch_device, batch_size=batch_size, strict=True, **options)
     return run.results
 
 
