@@ -83,5 +83,6 @@ def test_boxes_do_not_depend_on_the_batch(reader):
     assert [r["text"] for r in together] == [r["text"] for r in alone]
     for a, b in zip(alone, together):
         assert [(c["x0"], c["x1"]) for c in a["characters"]] == [(c["x0"], c["x1"]) for c in b["characters"]]
-        np.testing.assert_allclose([c["probability"] for c in a["characters"]], [c["probability"] for c in b["characters"]], atol=1e-5)
+        np.testing.assert_allclose([c["probability"] for c in a["characters"]],
+                                   [c["probability"] for c in b["characters"]], atol=1e-5)
         assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-5)

@@ -37,7 +37,9 @@ TABLE_SUFFIXES = (".jsonl", ".csv")  # ``--out`` with one of these is a results 
 EXPLAINED = 16  # ``--explain`` draws the first this many images
 
 
-def load_source(source: str | os.PathLike, *, device: str | torch.device = "auto") -> tuple[nn.Module, dict[str, Any], torch.device]:
+def load_source(
+    source: str | os.PathLike, *, device: str | torch.device = "auto"
+) -> tuple[nn.Module, dict[str, Any], torch.device]:
     """The one place a model source becomes a model: a checkpoint, or an exported ``.onnx`` file
     (run by onnxruntime on the CPU). Returns (model in eval mode, its payload, the device it is on)."""
     torch_device = device if isinstance(device, torch.device) else pick_device(device)
@@ -172,8 +174,8 @@ class PredictionRun:
 def run_predictions(
     model: nn.Module, state: dict[str, Any], items: Sequence[ImageInput], names: Sequence[str], *,
     device: torch.device, batch_size: int = 64, explain: str | os.PathLike | None = None, strict: bool = False,
-    unfound: Sequence[tuple[str, str]] = (), on_failure: Callable[[str, str], None] | None = None, on_batch: Callable[[int, int], None] | None = None,
-    **options: Any,
+    unfound: Sequence[tuple[str, str]] = (), on_failure: Callable[[str, str], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None, **options: Any,
 ) -> PredictionRun:
     """Predict ``items`` (named ``names``) ``batch_size`` at a time with a loaded model.
 
@@ -295,7 +297,9 @@ def write_results(path: str | os.PathLike, results: list[dict[str, Any]]) -> Pat
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for result in results:
-            writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in result.items()})
+            writer.writerow({
+                k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in result.items()
+            })
         text = buffer.getvalue()
     else:
         raise UserError(f"--out {target}: a results table is .jsonl or .csv, not {suffix or '(no suffix)'}")

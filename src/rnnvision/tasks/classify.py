@@ -73,7 +73,9 @@ class ClassificationTask(Task):
             written.append(plot_gates(images[0], first_layer, out_dir / "gates.png", title=title))
         return written
 
-    def prepare_predict(self, names: list[str], meta: dict[str, Any], *, topk: int | None = None, **options: Any) -> dict[str, Any]:
+    def prepare_predict(
+        self, names: list[str], meta: dict[str, Any], *, topk: int | None = None, **options: Any
+    ) -> dict[str, Any]:
         """``topk``: also give the ``topk`` most probable classes (1 to the number of classes)."""
         super().prepare_predict(names, meta, **options)
         if topk is not None and not 1 <= topk <= self.num_classes:
