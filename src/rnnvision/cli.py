@@ -84,18 +84,70 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from rnnvision.engine.evaluation import predict_files
+    from rnnvision.engine.prediction import TABLE_SUFFIXES, predict_inputs, write_results
+    from rnnvision.outputs import check_output_file
 
-    options = {"out_dir": args.out, "explain": args.explain}
+    tables = [out for out in args.out or [] if Path(out).suffix.lower() in TABLE_SUFFIXES]
+    folders = [out for out in args.out or [] if out not in tables]
+    if len(tables) > 1 or len(folders) > 1:
+        raise UserError("--out takes at most one results table (.jsonl, .csv) and one folder (per-image pictures)")
+    if tables:
+        check_output_file(tables[0])
+    options: dict[str, Any] = {"out_dir": folders[0] if folders else None, "explain": args.explain, "topk": args.topk}
     if args.beam_width or args.lexicon:  # recognition decoding
         options.update(beam_width=args.beam_width, lexicon=args.lexicon)
-    results, task = predict_files(args.checkpoint, args.images, device=args.device, **options)
+    progress = _ProgressBar("predict") if sys.stderr.isatty() and not args.quiet else None
+
+    def failed(name: str, reason: str) -> None:
+        line = f"rnnvision: error: {reason} (skipped)"
+        if progress is not None:
+            progress.write(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    try:
+        run = predict_inputs(args.source, args.inputs, device=args.device, batch_size=args.batch_size,
+                             on_failure=failed, on_batch=progress, **options)
+    finally:
+        if progress is not None:
+            progress.close()
+    predictions, failures = run.predictions, run.failures
+    if tables:
+        write_results(tables[0], run.results)
     if args.json:
-        print(json.dumps({"predictions": results}))
+        print(json.dumps({"predictions": predictions, "failures": failures}))
+    elif tables:
+        print(f"wrote {tables[0]}: {len(predictions)} images predicted, {len(failures)} failed")
     else:
-        for result in results:
-            print(task.format_prediction(result))
-    return 0
+        for result in predictions:
+            print(run.task.format_prediction(result))
+    if run.explained is not None and not args.json:
+        print(f"wrote {run.explained}", file=sys.stderr)
+    return 2 if failures else 0
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr, created on the first batch (when the count of images is known)."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc = desc
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def write(self, line: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -218,15 +270,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
 
-    predict = sub.add_parser("predict", help="predict image files with a checkpoint")
-    predict.add_argument("checkpoint", help="a checkpoint, or an exported .onnx file (run by onnxruntime)")
-    predict.add_argument("images", nargs="+", metavar="IMAGE")
-    predict.add_argument("--json", action="store_true", help="print exactly one JSON object")
-    predict.add_argument("--out", metavar="DIR", help="write per-image outputs here (segmentation masks and overlays)")
-    predict.add_argument("--explain", metavar="PNG", help="write a picture explaining the prediction (recognition)")
+    predict = sub.add_parser("predict", help="predict images (files, folders, globs) with a checkpoint, in batches")
+    predict.add_argument("source", metavar="MODEL", help="a checkpoint, or an exported .onnx file (run by onnxruntime)")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="image files, folders (searched recursively for image suffixes) and globs ('scans/**/*.png')")
+    predict.add_argument("--json", action="store_true", help="print exactly one JSON object: predictions and failures")
+    predict.add_argument("--out", action="append", metavar="FILE|DIR",
+                         help="results.jsonl or results.csv: one row per image; any other name: a folder for per-image "
+                              "pictures (segmentation masks and overlays); may be given once of each")
+    predict.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
+    predict.add_argument("--topk", type=int, metavar="K", help="classification: also the K most probable classes")
+    predict.add_argument("--explain", metavar="PNG",
+                         help="recognition: a picture of the first 16 images with each character's box and the CTC alignment")
     predict.add_argument("--beam-width", type=int, default=0, metavar="N", help="recognition: CTC beam search, N beams")
     predict.add_argument("--lexicon", metavar="FILE", help="recognition: answer only words of FILE (one per line)")
     predict.add_argument("--device", default="auto")
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(func=_cmd_predict)
 
     export = sub.add_parser("export", help="export a checkpoint as ONNX or TorchScript, for runtimes without rnnvision")

@@ -73,7 +73,7 @@ def test_list_models_names_every_classifier(capsys):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["predict", "{ckpt}", "{missing}"], "image file not found"),
+        (["predict", "{ckpt}", "{missing}"], "no such file or folder"),
         (["predict", "{ckpt}", "{text}"], "is not an image"),
         (["train", str(CONFIGS / "mnist_row_lstm.yaml"), "--set", "model.name=row_transformer"], "unknown model"),
         (["train", str(CONFIGS / "mnist_row_lstm.yaml"), "--set", "data.name=cifar"], "unknown dataset"),

@@ -38,6 +38,23 @@ def test_predict_prints_text_and_confidence_and_explains(trained, capsys, tmp_pa
     assert Image.open(picture).size[0] > 100
 
 
+def test_predict_json_gives_each_character_a_box_in_the_image_and_a_probability(trained, capsys):
+    checkpoint, files = trained
+    assert main(["predict", str(checkpoint), *files, "--json", "--batch-size", "2"]) == 0
+    results = json.loads(capsys.readouterr().out)["predictions"]
+    assert main(["predict", str(checkpoint), *files, "--json", "--batch-size", "1"]) == 0
+    for alone, batched in zip(json.loads(capsys.readouterr().out)["predictions"], results, strict=True):
+        # padded batches read as single images (probabilities up to float rounding in the 6th decimal)
+        assert alone["text"] == batched["text"] and alone["confidence"] == pytest.approx(batched["confidence"], abs=2e-6)
+        assert [(c["x0"], c["x1"]) for c in alone["characters"]] == [(c["x0"], c["x1"]) for c in batched["characters"]]
+    for result in results:
+        width = Image.open(result["file"]).width
+        boxes = result["characters"]
+        assert "".join(c["char"] for c in boxes) == result["text"]
+        assert all(0 <= c["x0"] < c["x1"] <= width and 0 < c["probability"] <= 1 for c in boxes)
+        assert all(a["x1"] == b["x0"] for a, b in zip(boxes, boxes[1:]))  # neighbours share the blanks between them
+
+
 def test_predict_with_a_lexicon_answers_one_of_its_words(trained, capsys, tmp_path):
     checkpoint, files = trained
     (tmp_path / "lexicon.txt").write_text("12\n345\n6\n")

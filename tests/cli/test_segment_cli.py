@@ -72,6 +72,24 @@ def test_predict_writes_a_palette_mask_and_an_overlay_at_the_image_size(segmente
     assert capsys.readouterr().out.startswith(files[0] + ": ")
 
 
+def test_predict_batches_images_of_one_size_and_gives_the_results_of_one_at_a_time(segmenter, capsys, tmp_path):
+    scenes = build_dataset("digit-scenes", split="test", test_images=3).images[:, 0].numpy()
+    (tmp_path / "in").mkdir()
+    for i, scene in enumerate(scenes):
+        Image.fromarray(scene).save(tmp_path / "in" / f"scene{i}.png")
+        Image.fromarray(scene).resize((60, 36)).save(tmp_path / "in" / f"wide{i}.png")
+    runs = []
+    for size in ("1", "6"):
+        table = tmp_path / f"batch{size}.jsonl"
+        assert main(["predict", str(segmenter / "run" / "best.pt"), str(tmp_path / "in"), "--batch-size", size,
+                     "--out", str(table), "--out", str(tmp_path / f"masks{size}")]) == 0
+        runs.append([json.loads(line) for line in table.read_text().splitlines()])
+    assert len(runs[0]) == len(runs[1]) == 6 and [r["size"] for r in runs[0]] == [[48, 48]] * 3 + [[36, 60]] * 3
+    for alone, together in zip(*runs):
+        assert alone["classes"] == together["classes"] and alone["file"] == together["file"]
+        assert np.array_equal(np.asarray(Image.open(alone["mask"])), np.asarray(Image.open(together["mask"])))
+
+
 def test_eval_out_writes_the_confusion_and_iou_pictures_into_a_new_folder(segmenter, capsys):
     out_dir = segmenter / "eval" / "pictures"
     assert main(["eval", str(segmenter / "run" / "best.pt"), "--json", "--out", str(out_dir)]) == 0

@@ -179,3 +179,15 @@ def test_text_folder_with_split_folders_and_bad_files(tmp_path):
         build_dataset("text-folder", split="test", path=str(tmp_path))
     with pytest.raises(UserError, match="not a folder"):
         build_dataset("text-folder", split="test", path=str(tmp_path / "nowhere"))
+
+
+def test_digit_strings_know_where_each_digit_is():
+    test = build_dataset("digit-strings", split="test", source="sklearn", test_size=20, max_length=6)
+    for i in range(len(test)):
+        canvas, text, spans = test.render(i)
+        assert len(spans) == len(text) and np.array_equal(canvas, (test[i][0][0].numpy() * 255).round())
+        covered = np.zeros(canvas.shape[1], dtype=bool)
+        for x0, x1 in spans:
+            assert canvas[:, x0:x1].max() > 20  # every span holds its digit's ink
+            covered[x0:x1] = True
+        assert not canvas[:, ~covered].any()  # and no ink lies outside the spans

@@ -11,7 +11,10 @@ import torch.nn.functional as F
 from rnnvision.ops.ctc import (
     collapse_path,
     ctc_beam_search,
+    ctc_character_spans,
+    ctc_forced_align,
     ctc_forced_alignment,
+    ctc_forced_alignment_reference,
     ctc_greedy_decode,
     ctc_labelling_log_probs_reference,
     ctc_lexicon_decode,
@@ -145,3 +148,54 @@ def test_lexicon_decoding_by_ctc_score_and_by_edit_distance():
     assert index == int(scores.argmax())  # a tie at distance 1, broken by CTC probability
     with pytest.raises(ValueError, match="empty"):
         ctc_lexicon_decode(peaked, [], method="ctc")
+
+
+def _random_labels(generator: torch.Generator, length: int, classes: int) -> list[int]:
+    return torch.randint(1, classes, (length,), generator=generator).tolist()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batched_forced_alignment_equals_the_loop_reference(seed):
+    """Odd sizes, a batch of sequences of their own lengths, labels with repeats and empty ones."""
+    generator = torch.Generator().manual_seed(seed)
+    batch, steps, classes = 5, 11 + seed, 3 + seed % 3
+    log_probs = F.log_softmax(2 * torch.randn(batch, steps, classes, generator=generator), dim=-1)  # (B, T, K)
+    lengths = torch.randint(1, steps + 1, (batch,), generator=generator)
+    lengths[0] = steps
+    labellings = [_random_labels(generator, int(torch.randint(0, 6, (1,), generator=generator)), classes) for _ in range(batch)]
+    labellings[1] = [1, 1, 2, 2]  # repeats need a blank between them
+    aligned = ctc_forced_align(log_probs, lengths, labellings)
+    for b in range(batch):
+        lp = log_probs[b, : int(lengths[b])]
+        try:
+            expected = ctc_forced_alignment_reference(lp, labellings[b])
+        except ValueError:
+            assert aligned[b] is None
+            continue
+        path, score = aligned[b]
+        assert path == expected[0] and collapse_path(path) == tuple(labellings[b])
+        assert score == pytest.approx(expected[1], abs=1e-10)
+
+
+def test_batched_forced_alignment_breaks_ties_like_the_reference():
+    """Uniform columns: every path scores the same, so only the tie-breaking rule picks one."""
+    log_probs = torch.full((2, 7, 3), -math.log(3), dtype=torch.float64)
+    labellings = [[1, 2], [2, 2, 1]]
+    aligned = ctc_forced_align(log_probs, torch.tensor([7, 6]), labellings)
+    for b, labels in enumerate(labellings):
+        assert aligned[b][0] == ctc_forced_alignment_reference(log_probs[b, : [7, 6][b]], labels)[0]
+
+
+def test_character_spans_give_each_character_its_columns_and_half_the_blanks_beside_it():
+    probs = torch.full((6, 3), 0.05)
+    probs[:, 0] = 0.9
+    probs[1, 1] = probs[2, 1] = 0.95
+    probs[4, 2] = 0.7
+    probs = probs / probs.sum(1, keepdim=True)
+    path, _ = ctc_forced_alignment(probs.log(), [1, 2])
+    assert path == [0, 1, 1, 0, 2, 0]
+    spans = ctc_character_spans(probs.log(), path)
+    assert [(a, b) for a, b, _ in spans] == [(0.5, 3.5), (3.5, 5.5)]  # half of each blank run on either side
+    assert spans[0][2] == pytest.approx(0.95 / 1.9, rel=1e-5) and spans[1][2] == pytest.approx(0.7 / 1.65, rel=1e-5)
+    assert [(a, b) for a, b, _ in ctc_character_spans(probs.log(), [1, 0, 0, 1, 1])] == [(0, 2), (2, 5)]  # "a--aa": two a's
+    assert [(a, b) for a, b, _ in ctc_character_spans(probs.log(), [0, 0, 0, 0])] == []

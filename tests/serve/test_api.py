@@ -15,10 +15,10 @@ from PIL import Image, ImageDraw
 pytest.importorskip("starlette", reason="the serve extra is not installed: pip install 'rnnvision[serve]'")
 from starlette.testclient import TestClient  # noqa: E402
 
-from rnnvision.engine.evaluation import predict_files  # noqa: E402
-from rnnvision.ops.ctc import ctc_forced_alignment  # noqa: E402
+from rnnvision.engine.prediction import predict  # noqa: E402
+from rnnvision.errors import UserError  # noqa: E402
 from rnnvision.serve import create_app, load_served, model_names  # noqa: E402
-from rnnvision.serve.inference import alignment_boxes, prepare_digit  # noqa: E402
+from rnnvision.serve.inference import prepare_digit  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -67,7 +67,7 @@ def test_predict_classify_matches_predict_json_and_gives_the_gates(client, check
     response = client.post("/predict/digits", files={"image": ("digit.png", samples["digit"].read_bytes(), "image/png")})
     assert response.status_code == 200
     result = response.json()
-    expected, _ = predict_files(checkpoints["digits"], [str(samples["digit"])], device="cpu")
+    expected = predict(checkpoints["digits"], [samples["digit"]], device="cpu")
     assert {k: result[k] for k in expected[0]} == {**expected[0], "file": "digit.png"}
     probs = np.array(result["probabilities"])
     assert probs.shape == (10,) and probs.sum() == pytest.approx(1, abs=1e-3) and probs.argmax() == result["class"]
@@ -93,27 +93,15 @@ def test_a_drawn_digit_is_framed_like_the_training_digits():
 
 def test_predict_recognize_gives_text_boxes_and_alignment(client, checkpoints, samples):
     result = _post(client, "/predict/strings", samples["line"].read_bytes()).json()
-    expected, _ = predict_files(checkpoints["strings"], [str(samples["line"])], device="cpu")
+    expected = predict(checkpoints["strings"], [samples["line"]], device="cpu")
     assert {k: result[k] for k in expected[0]} == {**expected[0], "file": "upload"}
     columns = result["columns"]
     assert len(columns["alignment"]) == len(columns["best"]) == len(columns["blank"])
     assert "".join(c["char"] for c in result["characters"]) == result["text"]
-    width = len(result["input"][0])
+    width = Image.open(samples["line"]).width
+    assert result["image_width"] == width  # the boxes are in the image's pixels, as predict --json gives them
     for box in result["characters"]:
         assert 0 <= box["x0"] < box["x1"] <= width and 0 < box["probability"] <= 1
-
-
-def test_alignment_boxes_follow_the_forced_alignment():
-    # 6 columns over a 24-pixel input: "1" most probable in columns 1-2, "2" likeliest in column 4
-    probs = torch.full((6, 3), 0.05)
-    probs[:, 0] = 0.9
-    probs[1, 1] = probs[2, 1] = 0.95
-    probs[4, 2] = 0.7
-    log_probs = (probs / probs.sum(1, keepdim=True)).log()
-    path, boxes = alignment_boxes(log_probs, [1, 2], input_width=24)
-    assert path == ctc_forced_alignment(log_probs, [1, 2])[0] == [0, 1, 1, 0, 2, 0]
-    assert [(b["x0"], b["x1"]) for b in boxes] == [(4.0, 12.0), (16.0, 20.0)]
-    assert boxes[0]["probability"] == pytest.approx(0.95 / 1.9, rel=1e-5)
 
 
 def test_predict_segment_gives_mask_confidence_and_legend(client, samples):
@@ -217,3 +205,8 @@ def test_model_names_come_from_run_directories():
 def test_a_chunked_upload_is_cut_off_at_the_limit(client):
     response = client.post("/predict/digits", content=iter([b"x" * 100_000] * 3), headers={"content-type": "image/png"})
     assert response.status_code == 413 and "more than the limit of 200,000 bytes" in response.json()["error"]
+
+
+def test_serve_refuses_an_onnx_file_in_one_line(tmp_path):
+    with pytest.raises(UserError, match="serve needs a checkpoint"):
+        load_served(str(tmp_path / "model.onnx"), name="exported")

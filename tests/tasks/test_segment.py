@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from rnnvision.data.segmentation import IGNORE_INDEX
+from rnnvision.engine.prediction import predict
 from rnnvision.errors import UserError
 from rnnvision.tasks import make_task
 from rnnvision.tasks.segment import (
@@ -147,12 +148,11 @@ def test_predict_tiles_a_fixed_size_model_and_passes_any_size_models_whole(tmp_p
     torch.manual_seed(0)
     Image.fromarray((np.random.default_rng(0).random((30, 41, 3)) * 255).astype(np.uint8)).save(tmp_path / "x.png")
     meta = {"class_names": ["a", "b", "c", "d"], "in_chans": 3, "img_size": None}
-    task = make_task("segment", meta)
     free, fixed = _LocalConv(None), _LocalConv((16, 16))
     fixed.load_state_dict(free.state_dict())
     calls = []
     fixed.register_forward_hook(lambda module, args, out: calls.append(tuple(args[0].shape[-2:])))
-    results = [task.predict_files(m, [str(tmp_path / "x.png")], meta, device="cpu") for m in (free, fixed)]
+    results = [predict((m, {"task": "segment", "meta": meta}), [tmp_path / "x.png"]) for m in (free, fixed)]
     assert results[0] == results[1] and set(calls) == {(16, 16)} and len(calls) > 4
 
 
@@ -165,8 +165,8 @@ def test_predict_draws_camvid_in_its_palette_with_a_legend(tmp_path):
     meta = {"name": "camvid", "class_names": list(CLASS_NAMES), "in_chans": 3, "img_size": None}
     logits = torch.zeros(1, 11, 12, 16)
     logits[:, 3, :6], logits[:, 8, 6:] = 1.0, 1.0  # road above, car below
-    [result] = make_task("segment", meta).predict_files(_Constant(logits), [str(tmp_path / "street.png")], meta,
-                                                        device="cpu", out_dir=str(tmp_path / "out"))
+    [result] = predict((_Constant(logits), {"task": "segment", "meta": meta}), [tmp_path / "street.png"],
+                       out_dir=str(tmp_path / "out"))
     mask = Image.open(result["mask"])
     palette = np.array(mask.getpalette()[:33]).reshape(11, 3)
     assert mask.mode == "P" and palette.tolist() == [list(c) for c in CLASS_COLOURS]

@@ -87,8 +87,9 @@ def distort_glyph(glyph: np.ndarray, rng: np.random.Generator, *, rotate: float,
 
 def compose_line(
     glyphs: list[np.ndarray], rng: np.random.Generator, *, height: int, min_gap: int, max_gap: int
-) -> np.ndarray:
-    """Lay ink-cropped digit images side by side on a (height, W) uint8 canvas, white on black."""
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Lay ink-cropped digit images side by side on a (height, W) uint8 canvas, white on black;
+    returns the canvas and each digit's columns ``[x0, x1)``."""
     line_scale = rng.uniform(0.55, 0.85) * height  # ink height of this line's digits
     placed = []
     for glyph in glyphs:
@@ -103,12 +104,14 @@ def compose_line(
     width = left + right + sum(p[3] for p in placed) + int(gaps.sum())
     canvas = np.zeros((height, max(width, 1)), dtype=np.uint8)
     x = left
+    spans = []
     for i, (resized, top, offset, cell) in enumerate(placed):
         h, w = resized.shape
         region = canvas[top : top + h, x + offset : x + offset + w]
         np.maximum(region, resized[:, : region.shape[1]], out=region)
+        spans.append((x + offset, x + offset + region.shape[1]))
         x += cell + (int(gaps[i]) if i < len(gaps) else 0)
-    return canvas
+    return canvas, spans
 
 
 class DigitStringDataset(Dataset):
@@ -130,6 +133,11 @@ class DigitStringDataset(Dataset):
         return self.size
 
     def __getitem__(self, index: int) -> tuple[Tensor, str]:
+        canvas, text, _ = self.render(index)
+        return torch.from_numpy(canvas[None].astype(np.float32) / 255.0), text
+
+    def render(self, index: int) -> tuple[np.ndarray, str, list[tuple[int, int]]]:
+        """Line ``index`` as a (height, W) uint8 image, its text, and each digit's columns ``[x0, x1)``."""
         if not 0 <= index < self.size:
             raise IndexError(index)
         if self.split == "train":
@@ -141,16 +149,18 @@ class DigitStringDataset(Dataset):
         glyphs = [self.glyphs[i] for i in picks]
         if self.distort:
             glyphs = [distort_glyph(glyph, rng, rotate=self.rotate, shear=self.shear) for glyph in glyphs]
-        canvas = compose_line(
+        canvas, spans = compose_line(
             glyphs, rng, height=self.height, min_gap=self.min_gap, max_gap=self.max_gap
         )
         max_width = self.info.img_size[1]
         if canvas.shape[1] < MIN_WIDTH:
             canvas = np.pad(canvas, ((0, 0), (0, MIN_WIDTH - canvas.shape[1])))
         elif canvas.shape[1] > max_width:
+            scale = max_width / canvas.shape[1]
             canvas = np.asarray(Image.fromarray(canvas).resize((max_width, self.height), Image.BILINEAR))
+            spans = [(int(x0 * scale), int(np.ceil(x1 * scale))) for x0, x1 in spans]
         text = "".join(str(int(self.labels[i])) for i in picks)
-        return torch.from_numpy(canvas[None].astype(np.float32) / 255.0), text
+        return canvas, text, spans
 
 
 @register_dataset("digit-strings", task="recognize")

@@ -14,8 +14,10 @@ it. All functions here take one sequence's log-probabilities ``(T, K)`` unless s
   ending in blank and in non-blank. With a beam as wide as the number of prefixes it is exact.
 - :func:`ctc_labelling_log_probs_reference` — enumerate all K^T paths (tiny inputs only): the
   exact distribution over labellings the decoders are tested against.
-- :func:`ctc_forced_alignment` — the most probable path that collapses to a given labelling
-  (Viterbi over the CTC trellis): which column emits which character.
+- :func:`ctc_forced_align` — the most probable path that collapses to a given labelling
+  (Viterbi over the CTC trellis), a batch at once, vectorised over the trellis states: which
+  column emits which character. :func:`ctc_forced_alignment_reference` is its plain loop, and
+  :func:`ctc_character_spans` turns a path into each character's columns and probability.
 - :func:`ctc_lexicon_decode` — the best word of a lexicon, by CTC probability or by edit
   distance to the greedy labelling (Shi et al. 2015, CRNN, Sec. 2.4).
 """
@@ -219,8 +221,15 @@ def ctc_labelling_log_probs_reference(log_probs: Tensor, *, blank: int = 0) -> d
     return totals
 
 
-def ctc_forced_alignment(log_probs: Tensor, labels: Sequence[int], *, blank: int = 0) -> tuple[list[int], float]:
-    """The most probable path that collapses to ``labels`` (Viterbi over the CTC trellis).
+def ctc_forced_alignment_reference(
+    log_probs: Tensor, labels: Sequence[int], *, blank: int = 0
+) -> tuple[list[int], float]:
+    """The most probable path that collapses to ``labels``: Viterbi over the CTC trellis, one state
+    and one column at a time (float64). The spec :func:`ctc_forced_align` is tested against.
+
+    State ``s`` of the trellis is position ``s`` of ``l'`` (the labels with blanks around them,
+    Graves et al. 2006, Sec. 4.1); a path may stay, step to ``s + 1``, or skip a blank to ``s + 2``
+    when the label there differs from the one before. Ties prefer staying, then stepping.
 
     Args:
         log_probs: (T, K) log-probabilities.
@@ -230,7 +239,7 @@ def ctc_forced_alignment(log_probs: Tensor, labels: Sequence[int], *, blank: int
         (path, log-probability): ``path`` holds one class per column (T,); ``collapse_path(path)``
         equals ``labels``.
     """
-    lp = log_probs.detach().float().cpu().numpy()  # (T, K)
+    lp = log_probs.detach().double().cpu().numpy()  # (T, K)
     ext = _extended(labels, blank)  # (S',)
     steps, states = lp.shape[0], len(ext)
     score = np.full((steps, states), NEG_INF)
@@ -240,16 +249,14 @@ def ctc_forced_alignment(log_probs: Tensor, labels: Sequence[int], *, blank: int
         score[0, 1] = lp[0, ext[1]]
     for t in range(1, steps):
         for s in range(states):
-            options = [(score[t - 1, s], s)]
-            if s >= 1:
-                options.append((score[t - 1, s - 1], s - 1))
-            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
-                options.append((score[t - 1, s - 2], s - 2))
-            best, arg = max(options)
+            best, arg = score[t - 1, s], s
+            if s >= 1 and score[t - 1, s - 1] > best:
+                best, arg = score[t - 1, s - 1], s - 1
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2] and score[t - 1, s - 2] > best:
+                best, arg = score[t - 1, s - 2], s - 2
             score[t, s] = best + lp[t, ext[s]]
             back[t, s] = arg
-    finals = [states - 1] + ([states - 2] if states > 1 else [])
-    state = max(finals, key=lambda s: score[steps - 1, s])
+    state = states - 1 if states == 1 or score[steps - 1, states - 1] >= score[steps - 1, states - 2] else states - 2
     total = float(score[steps - 1, state])
     if total == NEG_INF:
         raise ValueError(f"{len(labels)} labels (with repeats) cannot be aligned to {steps} columns")
@@ -258,6 +265,118 @@ def ctc_forced_alignment(log_probs: Tensor, labels: Sequence[int], *, blank: int
         path[t] = ext[state]
         state = int(back[t, state])
     return path, total
+
+
+def ctc_forced_align(
+    log_probs: Tensor, input_lengths: Tensor, labellings: Sequence[Sequence[int]], *, blank: int = 0
+) -> list[tuple[list[int], float] | None]:
+    """Forced alignment of a batch: per sequence, the most probable path that collapses to its labels.
+
+    The same Viterbi recursion as :func:`ctc_forced_alignment_reference` (same tie-breaking),
+    vectorised over the batch and the trellis states; only the columns are looped.
+
+    Args:
+        log_probs: (B, T, K) log-probabilities.
+        input_lengths: (B,) valid columns of each sequence.
+        labellings: B label sequences (no blanks).
+
+    Returns:
+        Per sequence ``(path (T_b,), log-probability)``, or None when its labels (with a blank
+        between repeats) need more than ``T_b`` columns.
+    """
+    lp = log_probs.detach().double().cpu()  # (B, T, K)
+    batch, steps = lp.shape[:2]
+    lengths = input_lengths.detach().cpu().long()  # (B,)
+    states = 2 * max((len(lab) for lab in labellings), default=0) + 1
+    ext = torch.full((batch, states), blank, dtype=torch.long)  # (B, S') l' of each, padded with blanks
+    last = torch.zeros(batch, dtype=torch.long)  # (B,) index of each l''s final blank
+    for b, lab in enumerate(labellings):
+        ext[b, : 2 * len(lab) + 1] = torch.tensor(_extended(lab, blank))
+        last[b] = 2 * len(lab)
+    index = torch.arange(states)
+    previous_label = torch.cat([torch.full((batch, 2), blank), ext], dim=1)[:, :states]  # (B, S') l'[s - 2]
+    can_skip = (index >= 2) & (ext != blank) & (ext != previous_label)  # (B, S')
+    neg = torch.full((batch, states), NEG_INF, dtype=torch.float64)
+    emit = torch.gather(lp, 2, ext[:, None, :].expand(batch, steps, states))  # (B, T, S') log p(l'[s] at t)
+    score = neg.clone()
+    score[:, 0] = emit[:, 0, 0]
+    if states > 1:
+        score[:, 1] = emit[:, 0, 1]
+    score = torch.where(index <= last[:, None], score, neg)  # states past a short l' stay unreachable
+    back = torch.zeros(steps, batch, states, dtype=torch.long)  # (T, B, S') how far each state stepped
+    for t in range(1, steps):
+        step = torch.cat([neg[:, :1], score[:, :-1]], dim=1)  # (B, S') from s - 1
+        skip = torch.where(can_skip, torch.cat([neg[:, :2], score[:, :-2]], dim=1), neg)  # from s - 2
+        best, moved = torch.stack([score, step, skip]).max(dim=0)  # first maximum: stay, then step, then skip
+        new = torch.where(index <= last[:, None], best + emit[:, t], neg)
+        running = (t < lengths)[:, None]  # (B, 1) sequences that still have column t
+        score = torch.where(running, new, score)
+        back[t] = torch.where(running, moved, 0)
+    rows = torch.arange(batch)
+    end_blank, end_label = score[rows, last], score[rows, (last - 1).clamp(min=0)]
+    state = torch.where((last == 0) | (end_blank >= end_label), last, last - 1)  # (B,)
+    total = score[rows, state]  # (B,)
+    path = torch.zeros(batch, steps, dtype=torch.long)
+    for t in range(steps - 1, -1, -1):
+        path[:, t] = ext[rows, state]
+        state = state - back[t, rows, state]
+    return [
+        None if float(total[b]) == NEG_INF else (path[b, : int(lengths[b])].tolist(), float(total[b]))
+        for b in range(batch)
+    ]
+
+
+def ctc_forced_alignment(log_probs: Tensor, labels: Sequence[int], *, blank: int = 0) -> tuple[list[int], float]:
+    """The most probable path that collapses to ``labels`` in one sequence (:func:`ctc_forced_align`).
+
+    Args:
+        log_probs: (T, K) log-probabilities.
+        labels: the labelling to align (no blanks).
+
+    Returns:
+        (path (T,), log-probability); raises ``ValueError`` when ``labels`` need more than T columns.
+    """
+    steps = log_probs.shape[0]
+    [aligned] = ctc_forced_align(log_probs[None], torch.tensor([steps]), [labels], blank=blank)
+    if aligned is None:
+        raise ValueError(f"{len(labels)} labels (with repeats) cannot be aligned to {steps} columns")
+    return aligned
+
+
+def ctc_character_spans(
+    log_probs: Tensor, path: Sequence[int], *, blank: int = 0
+) -> list[tuple[float, float, float]]:
+    """Each character of an aligned path: the columns ``[start, stop)`` it covers and its probability.
+
+    A character is a run of one non-blank class in ``path`` (a repeated character has a blank
+    between its copies). CTC emits a character in one or a few "spike" columns that need not
+    lie on the glyph (often at its edge), with blanks between characters; so each character
+    also covers half of the blank run on either side of it: a run between two characters is
+    split at its middle, and the line's leading and trailing runs give their inner half to the
+    first and last character. Its probability is the highest probability of its class over its
+    own (non-blank) columns.
+
+    Args:
+        log_probs: (T, K) log-probabilities.
+        path: (T,) one class per column, e.g. from :func:`ctc_forced_alignment`.
+
+    Returns:
+        One ``(start, stop, probability)`` per character, in reading order; ``start`` and
+        ``stop`` are column positions (multiples of 0.5), consecutive characters touching.
+    """
+    probs = log_probs.detach().float().exp().cpu()  # (T, K)
+    runs: list[list[float]] = []  # [first column, end column, probability] per character
+    previous = blank
+    for t, k in enumerate(path):
+        if k != blank and k == previous:
+            runs[-1][1] = t + 1
+            runs[-1][2] = max(runs[-1][2], float(probs[t, k]))
+        elif k != blank:
+            runs.append([t, t + 1, float(probs[t, k])])
+        previous = k
+    edges = [0.0] + [point for run in runs for point in run[:2]] + [float(len(path))]  # blank runs lie between pairs
+    middles = [(edges[2 * i] + edges[2 * i + 1]) / 2 for i in range(len(runs) + 1)]  # the middle of each blank run
+    return [(middles[i], middles[i + 1], run[2]) for i, run in enumerate(runs)]
 
 
 def ctc_lexicon_decode(

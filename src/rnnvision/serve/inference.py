@@ -1,13 +1,13 @@
 """What ``rnnvision serve`` computes: loaded models, upload checks, predictions with their pictures.
 
 Nothing here imports the web framework, so it is tested and reused without it. A prediction is
-what ``rnnvision predict --json`` returns for the uploaded file (the task's own
-``predict_files`` runs on it), plus what the page draws:
+what ``rnnvision predict --json`` returns for the uploaded image (the task's own
+``predict_images`` runs on it, in memory), plus what the page draws:
 
 - classify: every class probability, the model input, and for a row reader the first layer's
   gate activations row by row (T = H steps) with the class probabilities after each row;
-- recognize: the model input, per-column best classes, the CTC forced alignment of the text,
-  and each character's box (columns -> input pixels) and probability;
+- recognize: the model input, per-column best classes, the CTC forced alignment of the text
+  (each character's box and probability come with the prediction, in the image's pixels);
 - segment: the mask (palette PNG, pixel value = class), a confidence map, the legend;
 - generate (``complete``): several completions of the known top rows with per-pixel
   probabilities.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import io
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from rnnvision.data.text import word_tensor
-from rnnvision.data.transforms import load_image, open_image
+from rnnvision.data.transforms import pil_to_tensor, to_8bit
 from rnnvision.errors import UserError
 from rnnvision.ops.ctc import ctc_forced_alignment
 from rnnvision.tasks import Task, make_task
@@ -66,13 +65,16 @@ class ServedModel:
 
 
 def load_served(source: str, *, name: str) -> ServedModel:
-    """Load one model to serve: the single place ``rnnvision serve`` turns a source into a model.
-
-    ``source`` is a checkpoint path today; the shipped-weights resolver plugs in here.
+    """Load one model to serve, through :func:`rnnvision.engine.prediction.load_source` (the one
+    place a model source becomes a model). The page draws a model's insides (gates, columns), so
+    an exported ``.onnx`` file is refused.
     """
-    from rnnvision.engine.trainer import load_model
+    from rnnvision.engine.prediction import load_source
 
-    model, state = load_model(source, device="cpu")
+    if Path(source).suffix == ".onnx":
+        raise UserError(f"{source}: serve needs a checkpoint (it draws the model's gates and columns); "
+                        "an .onnx file runs with rnnvision predict")
+    model, state, _ = load_source(source, device="cpu")
     return ServedModel(name=name, source=str(source), model=model, state=state, task=make_task(state["task"], state["meta"]))
 
 
@@ -208,14 +210,10 @@ def predict(served: ServedModel, image: Image.Image, *, filename: str = "upload"
     task = served.state["task"]
     if task == "generate":
         raise UploadError(400, f"{served.name} is a generate model; POST /complete/{served.name} completes drawn rows")
-    image = _prepared(served, image, prepare)
-    with tempfile.TemporaryDirectory(prefix="rnnvision-serve-") as folder:
-        path = Path(folder) / "upload.png"
-        image.save(path)
-        with served.lock, torch.no_grad():
-            result = served.task.predict_files(served.model, [str(path)], served.meta, device=torch.device("cpu"))[0]
-            extra = _EXTRAS[task](served, path)
-    result["file"] = filename
+    image = to_8bit(_prepared(served, image, prepare))  # as every image file is read
+    with served.lock, torch.no_grad():
+        [result] = served.task.predict_images(served.model, [image], [filename], served.meta, device=torch.device("cpu"))
+        extra = _EXTRAS[task](served, image)
     return {**result, **extra}
 
 
@@ -224,9 +222,9 @@ def _has_row_gates(model: nn.Module) -> bool:
     return hasattr(model, "gates") and getattr(model, "reader", None) == "rows" and bool(getattr(rnn, "gate_names", ()))
 
 
-def _classify_extras(served: ServedModel, path: Path) -> dict[str, Any]:
+def _classify_extras(served: ServedModel, upload: Image.Image) -> dict[str, Any]:
     model, meta = served.model, served.meta
-    image = load_image(path, channels=meta["in_chans"], size=tuple(meta["img_size"]))[None]  # (1, C, H, W)
+    image = pil_to_tensor(upload, channels=meta["in_chans"], size=tuple(meta["img_size"]))[None]  # (1, C, H, W)
     probs = F.softmax(model(image).float(), dim=1)[0]  # (K,)
     extra: dict[str, Any] = {"probabilities": _round(probs), "input": _round(image[0].mean(0))}
     if _has_row_gates(model):
@@ -237,56 +235,22 @@ def _classify_extras(served: ServedModel, path: Path) -> dict[str, Any]:
     return extra
 
 
-def alignment_boxes(
-    log_probs: torch.Tensor, labels: list[int], *, input_width: int, blank: int = 0
-) -> tuple[list[int], list[dict[str, Any]]]:
-    """The CTC forced alignment of ``labels`` and, per character, its columns as input pixels.
-
-    Args:
-        log_probs: (T, K) log-probabilities of one image's valid columns.
-        labels: the text as class indices.
-        input_width: the model input's width; column t covers [t * W / T, (t + 1) * W / T).
-
-    Returns:
-        (path (T,), one ``{"x0", "x1", "probability"}`` per character): the character's first and
-        last aligned columns in input pixels and the highest probability of its class there.
-    """
-    path, _ = ctc_forced_alignment(log_probs, labels, blank=blank)
-    steps = len(path)
-    runs: list[list[int]] = []  # the columns of each emitted character, in order
-    previous = blank
-    for t, k in enumerate(path):
-        if k != blank and k != previous:
-            runs.append([t])
-        elif k != blank:
-            runs[-1].append(t)
-        previous = k
-    stride = input_width / steps
-    probs = log_probs.exp()
-    boxes = [
-        {"x0": round(cols[0] * stride, 2), "x1": round((cols[-1] + 1) * stride, 2),
-         "probability": round(float(probs[cols, label].max()), 6)}
-        for cols, label in zip(runs, labels)
-    ]
-    return path, boxes
-
-
-def _recognize_extras(served: ServedModel, path: Path) -> dict[str, Any]:
+def _recognize_extras(served: ServedModel, upload: Image.Image) -> dict[str, Any]:
     model, meta, task = served.model, served.meta, served.task
     height, max_width = meta["img_size"]
-    image = word_tensor(open_image(path), channels=meta["in_chans"], height=height, max_width=max_width)  # (C, H, W)
+    image = word_tensor(upload, channels=meta["in_chans"], height=height, max_width=max_width)  # (C, H, W)
     batch = task.collate([(image, "")])
     log_probs, lengths = task.log_probs(model, to_device(batch, torch.device("cpu")))
     lp = log_probs[0, : int(lengths[0])]  # (T, K)
     text = task.decode(log_probs, lengths)[0]
     try:
-        alignment, boxes = alignment_boxes(lp, task.encode(text), input_width=image.shape[-1])
+        alignment, _ = ctc_forced_alignment(lp, task.encode(text))
     except ValueError:  # cannot happen for a greedy reading; kept for lexicon decoders
-        alignment, boxes = [], []
+        alignment = []
     symbols = [""] + list(meta["charset"])
     return {
         "input": _round(image.mean(0)),
-        "characters": [{"char": c, **box} for c, box in zip(text, boxes)],
+        "image_width": upload.width,  # the characters' x0, x1 are pixels of the image, the input is resized
         "columns": {
             "best": [symbols[k] for k in lp.argmax(-1).tolist()],
             "alignment": [symbols[k] for k in alignment],
@@ -295,11 +259,11 @@ def _recognize_extras(served: ServedModel, path: Path) -> dict[str, Any]:
     }
 
 
-def _segment_extras(served: ServedModel, path: Path) -> dict[str, Any]:
+def _segment_extras(served: ServedModel, upload: Image.Image) -> dict[str, Any]:
     model, meta = served.model, served.meta
-    original = load_image(path, channels=meta["in_chans"])
+    original = pil_to_tensor(upload, channels=meta["in_chans"])
     size = tuple(meta["img_size"]) if meta.get("img_size") else None
-    image = load_image(path, channels=meta["in_chans"], size=size) if size else original
+    image = pil_to_tensor(upload, channels=meta["in_chans"], size=size) if size else original
     probs = F.softmax(model(image[None]).float(), dim=1)[0]  # (K, h, w)
     confidence, classes = probs.max(dim=0)
     height, width = original.shape[-2:]
@@ -327,7 +291,7 @@ def complete(
 ) -> dict[str, Any]:
     """Keep the top ``known_rows`` rows of ``image`` (at the model's size) and sample the rest
     ``samples`` times; returns the completions with each pixel's probability."""
-    from rnnvision.tasks.generate import load_images
+    from rnnvision.tasks.generate import images_tensor
 
     if served.state["task"] != "generate":
         raise UploadError(400, f"{served.name} is a {served.state['task']} model; complete needs a generate model")
@@ -338,11 +302,8 @@ def complete(
     rows = height // 2 if known_rows is None else known_rows
     if not 0 < rows < height:
         raise UploadError(400, f"known_rows must lie in [1, {height - 1}], got {rows}")
-    image = _prepared(served, image, prepare)
-    with tempfile.TemporaryDirectory(prefix="rnnvision-serve-") as folder:
-        path = Path(folder) / "upload.png"
-        image.save(path)
-        known_image = load_images(model, [str(path)])  # (1, C, H, W) at the model's size and levels
+    image = to_8bit(_prepared(served, image, prepare))
+    known_image = images_tensor(model, [image])  # (1, C, H, W) at the model's size and levels
     canvas = known_image.repeat(samples, 1, 1, 1)  # (S, C, H, W)
     known = torch.zeros_like(canvas, dtype=torch.bool)
     known[:, :, :rows] = True

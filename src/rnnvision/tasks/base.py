@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import Dataset, default_collate
 
@@ -96,13 +97,45 @@ class Task:
         """Pictures that explain a trained model on ``dataset``; returns the files written."""
         return []
 
-    def predict_files(
-        self, model: nn.Module, paths: list[str], meta: dict[str, Any], *, device: torch.device, **options: Any
+    def prepare_predict(self, names: list[str], meta: dict[str, Any], **options: Any) -> dict[str, Any]:
+        """Check ``predict``'s options once, before any image is read (``names``: every image's
+        name); returns the keyword arguments :meth:`predict_images` and :meth:`explain` take.
+
+        Raises :class:`UserError` for an option this task does not have.
+        """
+        if options.get("out_dir"):
+            raise UserError(f"{self.name} predict writes no per-image pictures; --out takes a results.jsonl or results.csv here")
+        given = [k for k, v in options.items() if v]
+        if given:
+            raise UserError(f"{self.name} predict takes no {', '.join(_option(k) for k in given)} option")
+        return {}
+
+    def predict_images(
+        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
+        device: torch.device, **prepared: Any,
     ) -> list[dict[str, Any]]:
-        """One JSON-able result per image file (``rnnvision predict``)."""
+        """One JSON-able result per image, as one batch (``rnnvision predict``, ``rnnvision.predict``, the server).
+
+        Args:
+            images: PIL images of any size and mode (converted as the training data was).
+            names: each image's name (its file), the ``file`` of its result.
+            prepared: what :meth:`prepare_predict` returned.
+        """
         raise UserError(f"predict is not available for {self.name} models")
+
+    def explain(
+        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], path: Path, *,
+        device: torch.device, **prepared: Any,
+    ) -> Path:
+        """A picture explaining the predictions of ``images`` (``predict --explain``); returns ``path``."""
+        raise UserError(f"{self.name} predict has no --explain")
 
     @staticmethod
     def format_prediction(result: dict[str, Any]) -> str:
-        """One human-readable line for a :meth:`predict_files` result."""
+        """One human-readable line for a :meth:`predict_images` result."""
         return str(result)
+
+
+def _option(key: str) -> str:
+    """``out_dir`` -> ``--out``, ``beam_width`` -> ``--beam-width``: the option as the CLI spells it."""
+    return "--out" if key == "out_dir" else "--" + key.replace("_", "-")

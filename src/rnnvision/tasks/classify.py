@@ -7,10 +7,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from rnnvision.data.transforms import load_image
+from rnnvision.data.transforms import pil_to_tensor
 from rnnvision.errors import UserError
 from rnnvision.tasks.base import Batch, Task, register_task
 
@@ -72,22 +73,39 @@ class ClassificationTask(Task):
             written.append(plot_gates(images[0], first_layer, out_dir / "gates.png", title=title))
         return written
 
-    def predict_files(self, model: nn.Module, paths: list[str], meta: dict[str, Any], *, device, **options) -> list[dict]:
-        """Class and probability of each image file."""
-        if any(options.values()):
-            raise UserError(f"classification predict takes no {', '.join(k for k, v in options.items() if v)} option")
+    def prepare_predict(
+        self, names: list[str], meta: dict[str, Any], *, topk: int | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """``topk``: also give the ``topk`` most probable classes (1 to the number of classes)."""
+        super().prepare_predict(names, meta, **options)
+        if topk is not None and not 1 <= topk <= self.num_classes:
+            raise UserError(f"--topk must lie in [1, {self.num_classes}] (the model's classes), got {topk}")
+        return {"topk": topk}
+
+    def predict_images(
+        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
+        device: torch.device, topk: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Class and probability of each image (resized to the training size), with ``topk``: the
+        ``topk`` most probable classes, most probable first."""
         size = tuple(meta["img_size"])
-        images = torch.stack([load_image(p, channels=meta["in_chans"], size=size) for p in paths])
+        batch = torch.stack([pil_to_tensor(image, channels=meta["in_chans"], size=size) for image in images])  # (B, C, H, W)
         model.eval()
         with torch.no_grad():
-            probs = F.softmax(model(images.to(device)).float(), dim=1).cpu()
-        best = probs.argmax(dim=1)
+            probs = F.softmax(model(batch.to(device)).float(), dim=1).cpu()  # (B, K)
         class_names = meta["class_names"]
-        return [
-            {"file": str(p), "class": int(k), "label": class_names[int(k)], "probability": round(float(probs[i, k]), 6)}
-            for i, (p, k) in enumerate(zip(paths, best))
-        ]
+        top_p, top_k = probs.topk(topk or 1, dim=1)  # (B, k) sorted, most probable first
+        results = []
+        for name, p, k in zip(names, top_p.tolist(), top_k.tolist()):
+            result = {"file": name, "class": k[0], "label": class_names[k[0]], "probability": round(p[0], 6)}
+            if topk:
+                result["top"] = [
+                    {"class": c, "label": class_names[c], "probability": round(q, 6)} for c, q in zip(k, p)
+                ]
+            results.append(result)
+        return results
 
     @staticmethod
     def format_prediction(result: dict[str, Any]) -> str:
-        return f"{result['file']}: {result['label']} ({result['probability']:.3f})"
+        others = "".join(f", {t['label']} ({t['probability']:.3f})" for t in result.get("top", [])[1:])
+        return f"{result['file']}: {result['label']} ({result['probability']:.3f}){others}"

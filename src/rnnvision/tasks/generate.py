@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from rnnvision.data.transforms import image_size, load_image
+from rnnvision.data.transforms import image_size, open_image, pil_to_tensor
 from rnnvision.errors import UserError
 from rnnvision.models.autoregressive import AutoregressiveImageModel, nats_to_bits_per_dim, pixel_log_probs
 from rnnvision.outputs import check_output_file, image_format
@@ -85,17 +86,17 @@ class GenerationTask(Task):
         written.append(save_image_grid(grid, out_dir / "completions.png", nrow=grid.shape[0] // len(images)))
         return written
 
-    def predict_files(self, model: nn.Module, paths: list[str], meta: dict[str, Any], *, device, **options) -> list[dict]:
-        """NLL of each image file (binary models threshold the image at 0.5)."""
-        if any(options.values()):
-            raise UserError(f"generation predict takes no {', '.join(k for k, v in options.items() if v)} option")
-        images = load_images(model, paths).to(device)
+    def predict_images(
+        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *, device: torch.device,
+    ) -> list[dict[str, Any]]:
+        """NLL of each image (resized to the training size; binary models threshold it at 0.5)."""
+        batch = images_tensor(model, images).to(device)  # (B, C, H, W)
         with torch.no_grad():
-            nll = -model.log_prob(images).double().cpu()
-        dims = images[0].numel()
+            nll = -model.log_prob(batch).double().cpu()
+        dims = batch[0].numel()
         return [
-            {"file": str(p), "nll_nats": round(float(v), 4), "bits_per_dim": round(nats_to_bits_per_dim(float(v), dims), 5)}
-            for p, v in zip(paths, nll)
+            {"file": name, "nll_nats": round(float(v), 4), "bits_per_dim": round(nats_to_bits_per_dim(float(v), dims), 5)}
+            for name, v in zip(names, nll)
         ]
 
     @staticmethod
@@ -103,10 +104,10 @@ class GenerationTask(Task):
         return f"{result['file']}: {result['nll_nats']:.2f} nats ({result['bits_per_dim']:.4f} bits/dim)"
 
 
-def load_images(model: AutoregressiveImageModel, paths: list[str]) -> Tensor:
-    """Image files -> (N, C, H, W) at the model's training size and value levels."""
+def images_tensor(model: AutoregressiveImageModel, images: list[Image.Image]) -> Tensor:
+    """PIL images -> (N, C, H, W) at the model's training size and value levels."""
     size = model.img_size
-    return quantize(torch.stack([load_image(p, channels=model.in_chans, size=size) for p in paths]), model.levels)
+    return quantize(torch.stack([pil_to_tensor(image, channels=model.in_chans, size=size) for image in images]), model.levels)
 
 
 def completion_grid(
@@ -173,7 +174,7 @@ def complete_to_file(
     image_format(check_output_file(out))
     model, torch_device = _load(checkpoint, device)
     rows = [_model_rows(path, known_rows, model.img_size[0]) for path in images]
-    batch = load_images(model, images).to(torch_device)
+    batch = images_tensor(model, [open_image(path) for path in images]).to(torch_device)
     generator = torch.Generator(device=torch_device).manual_seed(seed)
     grid = completion_grid(model, batch, known_rows=rows, samples=samples, generator=generator, method=method)
     return save_image_grid(grid, out, nrow=samples + 2)

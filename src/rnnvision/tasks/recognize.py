@@ -28,17 +28,19 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from rnnvision.data.base import read_utf8
 from rnnvision.data.text import MIN_WIDTH, word_tensor
-from rnnvision.data.transforms import image_size, open_image
+from rnnvision.data.transforms import image_size
 from rnnvision.errors import UserError
 from rnnvision.outputs import check_output_file
 from rnnvision.ops.ctc import (
     ctc_beam_search,
-    ctc_forced_alignment,
+    ctc_character_spans,
+    ctc_forced_align,
     ctc_greedy_decode,
     ctc_lexicon_decode,
     ctc_log_likelihoods,
@@ -199,19 +201,19 @@ class RecognitionTask(Task):
 
     # -- pictures and files ---------------------------------------------------------------------
     def _explain(self, log_probs: Tensor, lengths: Tensor, texts: list[str]) -> list[dict[str, Any]]:
-        """Per image: best class per column, the CTC alignment of the text, and p(text | image)."""
+        """Per image: best class per column, the CTC alignment of the text (None if a lexicon word is
+        too long for the image), p(text | image), and each character's columns and probability."""
+        labellings = [self.encode(text) for text in texts]
+        aligned = ctc_forced_align(log_probs, lengths, labellings, blank=BLANK)
         out = []
-        for b, text in enumerate(texts):
+        for b, (labels, alignment) in enumerate(zip(labellings, aligned)):
             lp = log_probs[b, : int(lengths[b])]  # (T_b, K)
-            labels = self.encode(text)
-            try:
-                path, _ = ctc_forced_alignment(lp, labels, blank=BLANK)
-            except ValueError:
-                path = None  # a lexicon word too long for the image
+            path = alignment[0] if alignment is not None else None
             out.append({
                 "best": lp.argmax(dim=-1).tolist(),
                 "alignment": path,
                 "probability": float(ctc_log_likelihoods(lp, [labels], blank=BLANK)[0].exp()),
+                "spans": ctc_character_spans(lp, path, blank=BLANK) if path is not None else [],
             })
         return out
 
@@ -232,39 +234,69 @@ class RecognitionTask(Task):
         written.append(plot_ctc_explanation(images[:shown], predicted[:shown], details, self.charset, out_dir / "alignment.png"))
         return written
 
-    def predict_files(
-        self, model: nn.Module, paths: list[str], meta: dict[str, Any], *, device, out_dir: str | None = None,
-        explain: str | None = None, beam_width: int | None = None, lexicon: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Text and confidence (the CTC probability of that text) for each image file.
-
-        ``beam_width`` > 0 decodes with prefix beam search; ``lexicon`` (a file, one word per
-        line) restricts the output to its words; ``explain`` writes a PNG of the alignment.
-        """
-        from rnnvision.viz.recognition import plot_ctc_explanation
-
+    def prepare_predict(
+        self, names: list[str], meta: dict[str, Any], *, out_dir: str | None = None, explain: str | None = None,
+        beam_width: int | None = None, lexicon: str | None = None, **options: Any,
+    ) -> dict[str, Any]:
+        """``beam_width`` > 0 decodes with prefix beam search; ``lexicon`` (a file, one word per line)
+        restricts the output to its words; ``explain`` (a PNG) is checked to be writable."""
         if out_dir:
-            raise UserError("recognition predict writes no per-image files; use --explain PNG for a picture")
+            raise UserError("recognition predict writes no per-image files; --out takes a results.jsonl or results.csv, "
+                            "--explain PNG draws a picture")
+        super().prepare_predict(names, meta, **options)
         if explain:
             check_output_file(explain, option="--explain")
         words = self.read_lexicon(lexicon) if lexicon else None
-        task = type(self)(self.charset, beam_width=beam_width or 0, lexicon=words)
+        return {"decoder": type(self)(self.charset, beam_width=beam_width or 0, lexicon=words)}
+
+    def _read_lines(
+        self, model: nn.Module, images: list[Image.Image], meta: dict[str, Any], device: torch.device, decoder: RecognitionTask
+    ) -> tuple[list[Tensor], list[str], list[dict[str, Any]]]:
+        """The model inputs (C, height, W_b), the texts and :meth:`_explain`'s details of a batch of images."""
         height, max_width = meta["img_size"]
-        images = [word_tensor(open_image(p), channels=meta["in_chans"], height=height, max_width=max_width) for p in paths]
-        batch = task.collate([(img, "") for img in images])
+        inputs = [word_tensor(image, channels=meta["in_chans"], height=height, max_width=max_width) for image in images]
+        batch = decoder.collate([(image, "") for image in inputs])  # sorted by width, right-padded
         model.eval()
         with torch.no_grad():
-            log_probs, lengths = task.log_probs(model, to_device(batch, device))
-        unsort = torch.argsort(batch["order"])  # collate sorted the images by width
-        log_probs, lengths = log_probs.cpu()[unsort], lengths.cpu()[unsort]
-        texts = task.decode(log_probs, lengths)
-        details = task._explain(log_probs, lengths, texts)
-        if explain:
-            plot_ctc_explanation(images, texts, details, self.charset, Path(explain))
-        return [
-            {"file": str(p), "text": text, "confidence": round(d["probability"], 6)}
-            for p, text, d in zip(paths, texts, details)
-        ]
+            log_probs, lengths = decoder.log_probs(model, to_device(batch, device))
+        unsort = torch.argsort(batch["order"])
+        log_probs, lengths = log_probs.cpu()[unsort], lengths.cpu()[unsort]  # back in the order of ``images``
+        texts = decoder.decode(log_probs, lengths)
+        return inputs, texts, decoder._explain(log_probs, lengths, texts)
+
+    def predict_images(
+        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
+        device: torch.device, decoder: RecognitionTask | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per image: the text, its confidence (the CTC probability of that text) and its characters.
+
+        Each character has its x-range ``[x0, x1)`` in the image's own pixels and a probability,
+        from the CTC forced alignment of the text (:func:`~rnnvision.ops.ctc.ctc_forced_align`):
+        its columns with half the blanks beside them (:func:`~rnnvision.ops.ctc.ctc_character_spans`)
+        of the model's T output columns, column t covering ``[t * w / T, (t + 1) * w / T)`` of an
+        image ``w`` pixels wide. Images are batched padded to the widest, the padding masked
+        (:meth:`collate`), which gives the results of one image at a time.
+        """
+        _, texts, details = self._read_lines(model, images, meta, device, decoder or self)
+        results = []
+        for name, image, text, detail in zip(names, images, texts, details):
+            stride = image.width / len(detail["best"])  # image pixels per output column
+            characters = [
+                {"char": char, "x0": round(start * stride, 2), "x1": round(stop * stride, 2), "probability": round(p, 6)}
+                for char, (start, stop, p) in zip(text, detail["spans"])
+            ]
+            results.append({"file": name, "text": text, "confidence": round(detail["probability"], 6), "characters": characters})
+        return results
+
+    def explain(
+        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], path: Path, *,
+        device: torch.device, decoder: RecognitionTask | None = None,
+    ) -> Path:
+        """Each model input with its characters' boxes, the best class per column and the CTC alignment."""
+        from rnnvision.viz.recognition import plot_ctc_explanation
+
+        inputs, texts, details = self._read_lines(model, images, meta, device, decoder or self)
+        return plot_ctc_explanation(inputs, texts, details, self.charset, Path(path), titles=names)
 
     def check_data(self, model: nn.Module, dataset: Dataset) -> None:
         """Refuse labels longer than the model can emit for their image's width (CTC needs one column per

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, default_collate
 
 from rnnvision.data.segmentation import IGNORE_INDEX
-from rnnvision.data.transforms import load_image
+from rnnvision.data.transforms import pil_to_tensor
 from rnnvision.errors import UserError
 from rnnvision.outputs import prepare_output_dir
 from rnnvision.tasks.base import Batch, Task, register_task
@@ -215,54 +215,67 @@ class SegmentationTask(Task):
         written.append(plot_segmentations(images, masks.numpy(), predicted, self.class_names, path, palette=palette))
         return written
 
-    def predict_files(
-        self, model: nn.Module, paths: list[str], meta: dict[str, Any], *, device, out_dir: str | None = None,
-        explain: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Per-pixel classes of each image file; with ``out_dir`` per file: ``<stem>_mask.png`` (palette
-        PNG of class indices, in the dataset's colours), ``<stem>_overlay.png`` and ``<stem>_legend.png``
-        (colour mask and overlay with a key of the classes and their shares).
-
-        Images are resized to the training size when the dataset had one (else taken at full
-        resolution, whatever crops the model was trained on), and the predicted mask is resized
-        back (nearest) to the file's own size. A model with a fixed ``input_size`` (H, W) is run
-        on overlapping tiles of that size (:func:`segment_full`); the segmenters here take any size.
-        """
-        from rnnvision.viz.segmentation import palette_for, plot_prediction, save_mask_png, save_overlay_png
-
+    def prepare_predict(
+        self, names: list[str], meta: dict[str, Any], *, out_dir: str | None = None, explain: str | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """``out_dir``: a folder for each image's mask, overlay and legend (created, or reused when ours)."""
         if explain:
             raise UserError("segmentation predict has no --explain; use --out DIR for masks and overlays")
-        stems = [Path(p).stem for p in paths]
+        super().prepare_predict(names, meta, **options)
+        stems = [Path(name).stem for name in names]
         if out_dir and len(set(stems)) < len(stems):
             twice = sorted({s for s in stems if stems.count(s) > 1})
             raise UserError(f"two images are named {twice[0]}: their masks would overwrite each other in --out; rename one")
         if out_dir:
             prepare_output_dir(out_dir, kind="predict")
+        return {"out_dir": out_dir}
+
+    def predict_images(
+        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
+        device: torch.device, out_dir: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per-pixel classes of each image; with ``out_dir`` per image: ``<stem>_mask.png`` (palette
+        PNG of class indices, in the dataset's colours), ``<stem>_overlay.png`` and ``<stem>_legend.png``
+        (colour mask and overlay with a key of the classes and their shares).
+
+        Images are resized to the training size when the dataset had one (else taken at full
+        resolution, whatever crops the model was trained on), and the predicted mask is resized
+        back (nearest) to the image's own size. Images of one input size run as one batch. A model
+        with a fixed ``input_size`` (H, W) is run on overlapping tiles of that size
+        (:func:`segment_full`); the segmenters here take any size.
+        """
+        from rnnvision.viz.segmentation import palette_for, plot_prediction, save_mask_png, save_overlay_png
+
         size = tuple(meta["img_size"]) if meta.get("img_size") else None
         tile = getattr(model, "input_size", None)  # a segmenter that needs a fixed size is tiled
         palette = palette_for(meta.get("name"))
+        originals = [pil_to_tensor(image, channels=meta["in_chans"]) for image in images]  # (C, H, W) at each image's size
+        inputs = [pil_to_tensor(image, channels=meta["in_chans"], size=size) for image in images] if size else originals
+        by_size: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(inputs):
+            by_size.setdefault(tuple(image.shape), []).append(i)
+        classes: list[np.ndarray] = [np.zeros(0)] * len(images)
         model.eval()
-        results = []
-        for path in paths:
-            original = load_image(path, channels=meta["in_chans"])  # (C, H, W) at the file's size
-            image = load_image(path, channels=meta["in_chans"], size=size) if size else original
+        for members in by_size.values():
             with torch.no_grad():
-                logits = segment_full(model, image[None].to(device), tile=tile)  # (1, K, h, w)
-                classes = logits.argmax(dim=1)[0].cpu().numpy().astype(np.uint8)  # (h, w)
-            if classes.shape != original.shape[-2:]:
-                classes = np.asarray(Image.fromarray(classes).resize((original.shape[2], original.shape[1]), Image.NEAREST))
-            counts = np.bincount(classes.reshape(-1), minlength=self.num_classes)
+                logits = segment_full(model, torch.stack([inputs[i] for i in members]).to(device), tile=tile)  # (B, K, h, w)
+            for i, predicted in zip(members, logits.argmax(dim=1).cpu().numpy().astype(np.uint8)):
+                classes[i] = predicted  # (h, w)
+        results = []
+        for name, original, mask in zip(names, originals, classes):
+            if mask.shape != original.shape[-2:]:
+                mask = np.asarray(Image.fromarray(mask).resize((original.shape[2], original.shape[1]), Image.NEAREST))
+            counts = np.bincount(mask.reshape(-1), minlength=self.num_classes)
             result = {
-                "file": str(path),
-                "size": list(classes.shape),
-                "classes": {self.class_names[k]: round(float(c) / classes.size, 6) for k, c in enumerate(counts) if c},
+                "file": name,
+                "size": list(mask.shape),
+                "classes": {self.class_names[k]: round(float(c) / mask.size, 6) for k, c in enumerate(counts) if c},
             }
             if out_dir:
-                stem = Path(path).stem
-                out = Path(out_dir)
-                result["mask"] = str(save_mask_png(classes, out / f"{stem}_mask.png", palette=palette))
-                result["overlay"] = str(save_overlay_png(original, classes, out / f"{stem}_overlay.png", palette=palette))
-                result["legend"] = str(plot_prediction(original, classes, self.class_names, out / f"{stem}_legend.png",
+                stem, out = Path(name).stem, Path(out_dir)
+                result["mask"] = str(save_mask_png(mask, out / f"{stem}_mask.png", palette=palette))
+                result["overlay"] = str(save_overlay_png(original, mask, out / f"{stem}_overlay.png", palette=palette))
+                result["legend"] = str(plot_prediction(original, mask, self.class_names, out / f"{stem}_legend.png",
                                                        palette=palette))
             results.append(result)
         return results

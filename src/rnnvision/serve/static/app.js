@@ -303,11 +303,12 @@ function setupRecognize() {
     paintGrid(tmp, r.input, grey);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(tmp, 0, label, width * zoom, height * zoom);
+    const scale = zoom * width / r.image_width;  // the input is the image resized to the model's height
     const palette = ["#ff6b6b", "#4dabf7", "#51cf66", "#fcc419", "#cc5de8", "#ff922b", "#22b8cf", "#94d82d"];
     ctx.font = "bold 13px system-ui, sans-serif"; ctx.textBaseline = "top";
     r.characters.forEach((c, i) => {
       const color = palette[i % palette.length];
-      const x0 = c.x0 * zoom, x1 = c.x1 * zoom;
+      const x0 = c.x0 * scale, x1 = c.x1 * scale;  // image pixels -> canvas pixels
       ctx.strokeStyle = color; ctx.lineWidth = 2;
       ctx.strokeRect(x0 + 1, label + 1, Math.max(2, x1 - x0 - 2), height * zoom - 2);
       ctx.fillStyle = color;  // the character over its box, with its probability when there is room
