@@ -8,7 +8,9 @@ import pytest
 import torch
 
 import rnnvision
+from rnnvision.config import config_from_dict
 from rnnvision.errors import UserError
+from rnnvision.impl import LRUImpl, MDLSTMImpl, MinImpl, RecurrentImpl, impl_names
 from rnnvision.models import create_model, get_model_entry, list_models, register_model
 
 
@@ -67,6 +69,21 @@ def test_permuted_pixel_model_reads_in_its_fixed_order(name):
     with torch.no_grad():
         torch.testing.assert_close(a(images), plain(shuffled))
         assert not torch.allclose(a(images), plain(images))  # the order matters to this model
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_impl_is_a_shared_set_that_the_config_checks(name):
+    options = get_model_entry(name).options()
+    if "impl" not in options:
+        assert name == "pixelcnn"  # no recurrence, a single implementation
+        return
+    annotation, default = options["impl"]
+    assert annotation in (RecurrentImpl, MDLSTMImpl, LRUImpl, MinImpl) and default == "auto"
+    names = ", ".join(map(repr, impl_names(annotation)))
+    with pytest.raises(UserError, match=f"^model.impl must be one of {names}, got 'fuzed'"):
+        config_from_dict({"model": {"name": name, "impl": "fuzed"}, "data": {"name": "digits"}})
+    with pytest.raises(UserError, match=f"model '{name}': impl must be one of"):
+        create_model(name, **{**get_model_entry(name).tiny, "impl": "fuzed"})  # from Python, the layer refuses it
 
 
 def test_duplicate_names_and_unknown_models_and_options_raise():

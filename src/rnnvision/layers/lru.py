@@ -26,16 +26,14 @@ for float64 inputs.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnvision.impl import LRUImpl, check_impl
 from rnnvision.ops.scan import default_chunk, time_invariant_scan
 
-LRUImpl = Literal["auto", "reference", "scan"]
-LRU_IMPLS = ("auto", "reference", "scan")
 
 
 class LRU(nn.Module):
@@ -64,8 +62,7 @@ class LRU(nn.Module):
         chunk: int | None = None,
     ) -> None:
         super().__init__()
-        if impl not in LRU_IMPLS:
-            raise ValueError(f"impl must be one of {LRU_IMPLS}, got {impl!r}")
+        check_impl(impl, LRUImpl)
         if not 0.0 <= r_min < r_max <= 1.0:
             raise ValueError(f"need 0 <= r_min < r_max <= 1, got r_min={r_min}, r_max={r_max}")
         if not 0.0 < max_phase <= 2 * math.pi:

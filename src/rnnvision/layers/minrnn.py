@@ -33,16 +33,14 @@ streaming); ``"chunked"`` and ``"log"`` are the two scans of :mod:`rnnvision.ops
 
 from __future__ import annotations
 
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
+from rnnvision.impl import MinImpl, check_impl
 from rnnvision.ops.min_gates import g, mingru_coefficients, minlstm_coefficients
 from rnnvision.ops.scan import linear_scan
 
-MinImpl = Literal["auto", "reference", "chunked", "log"]
-MIN_IMPLS = ("auto", "reference", "chunked", "log")
 
 
 def mingru_step(x_proj: Tensor, h: Tensor) -> Tensor:
@@ -68,8 +66,7 @@ class _MinRNN(nn.Module):
         self, input_size: int, hidden_size: int, *, bias: bool = True, impl: MinImpl = "auto", chunk: int | None = None
     ) -> None:
         super().__init__()
-        if impl not in MIN_IMPLS:
-            raise ValueError(f"impl must be one of {MIN_IMPLS}, got {impl!r}")
+        check_impl(impl, MinImpl)
         self.input_size, self.hidden_size, self.impl, self.chunk = input_size, hidden_size, impl, chunk
         self.proj = nn.Linear(input_size, self.gate_blocks * hidden_size, bias=bias)
 
@@ -205,8 +202,7 @@ class MinRNNStack(nn.Module):
 
     def set_impl(self, impl: MinImpl) -> None:
         """Switch every block's recurrence to ``impl`` (weights are shared by all implementations)."""
-        if impl not in MIN_IMPLS:
-            raise ValueError(f"impl must be one of {MIN_IMPLS}, got {impl!r}")
+        check_impl(impl, MinImpl)
         for block in self.blocks:
             block.rnn.impl = impl
 

@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnvision.impl import RecurrentImpl, check_impl
 from rnnvision.layers.cells import lstm_step
 from rnnvision.ops.skew import diagonal_order
 
 MaskType = Literal["A", "B"]
-IMPLS = ("auto", "fused", "reference")
 
 
 def channel_groups(channels: int, colors: int) -> Tensor:
@@ -99,12 +99,6 @@ class MaskedConv2d(nn.Conv2d):
         return super().extra_repr() + f", mask={self.mask_type}"
 
 
-def _check_impl(impl: str) -> str:
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    return impl
-
-
 def _windows(x: Tensor, k: int) -> Tensor:
     """(B, W + k - 1, h) -> (B, W, h, k): every k consecutive rows of dim 1, as ``x.unfold(1, k, 1)``.
 
@@ -126,11 +120,11 @@ class RowLSTM(nn.Module):
     column: ``c_r = f * c_{r-1} + i * g``. A pixel therefore sees a triangle of rows above it.
     """
 
-    def __init__(self, channels: int, hidden: int, *, kernel: int = 3, colors: int = 1, impl: str = "auto") -> None:
+    def __init__(self, channels: int, hidden: int, *, kernel: int = 3, colors: int = 1, impl: RecurrentImpl = "auto") -> None:
         super().__init__()
         if kernel < 3 or kernel % 2 == 0:
             raise ValueError(f"the Row LSTM kernel must be odd and at least 3, got {kernel}")
-        self.channels, self.hidden, self.kernel, self.impl = channels, hidden, kernel, _check_impl(impl)
+        self.channels, self.hidden, self.kernel, self.impl = channels, hidden, kernel, check_impl(impl, RecurrentImpl)
         self.input_to_state = MaskedConv2d(channels, 4 * hidden, (1, kernel), mask_type="B", colors=colors, out_blocks=4)
         self.state_to_state = nn.Conv1d(hidden, 4 * hidden, kernel, padding=kernel // 2, bias=False)
         self.output = MaskedConv2d(hidden, channels, 1, mask_type="B", colors=colors)
@@ -197,9 +191,9 @@ class DiagonalBiLSTM(nn.Module):
     so pixel (r, c) receives it from row r - 1 only, and added to the left-to-right output.
     """
 
-    def __init__(self, channels: int, hidden: int, *, colors: int = 1, impl: str = "auto") -> None:
+    def __init__(self, channels: int, hidden: int, *, colors: int = 1, impl: RecurrentImpl = "auto") -> None:
         super().__init__()
-        self.channels, self.hidden, self.impl = channels, hidden, _check_impl(impl)
+        self.channels, self.hidden, self.impl = channels, hidden, check_impl(impl, RecurrentImpl)
         self.input_to_state = nn.ModuleList(
             MaskedConv2d(channels, 4 * hidden, 1, mask_type="B", colors=colors, out_blocks=4) for _ in range(2)
         )

@@ -47,12 +47,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnvision.impl import RecurrentImpl, check_impl
 from rnnvision.layers.cells import GRU_GATES, LSTM_GATES, GateDict, gru_step, lstm_step, rnn_step
 
-Impl = Literal["auto", "fused", "reference"]
 GateInit = Literal["default", "chrono"]
 GATE_INITS = ("default", "chrono")
-IMPLS = ("auto", "fused", "reference")
 State = Tensor | tuple[Tensor, Tensor]
 
 
@@ -72,13 +71,12 @@ class _RecurrentLayer:
         bidirectional: bool = False,
         dropout: float = 0.0,
         bias: bool = True,
-        impl: Impl = "auto",
+        impl: RecurrentImpl = "auto",
         gate_init: GateInit = "default",
         chrono_max: int | None = None,
         **torch_options,
     ) -> None:
-        if impl not in IMPLS:
-            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        check_impl(impl, RecurrentImpl)
         if gate_init not in GATE_INITS:
             raise ValueError(f"gate_init must be one of {GATE_INITS}, got {gate_init!r}")
         if gate_init == "chrono" and not self.chrono_gates:

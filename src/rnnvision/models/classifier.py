@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.recurrent import GateInit, make_recurrent
 from rnnvision.models.registry import register_model
 from rnnvision.ops.sequences import image_to_pixels, image_to_sequence, pixel_permutation, sequence_shape
@@ -107,7 +108,7 @@ class SequenceClassifier(nn.Module):
         dropout: float = 0.0,
         head_hidden: int = 0,
         permutation_seed: int | None = None,
-        impl: str = "auto",
+        impl: RecurrentImpl = "auto",
         gate_init: GateInit = "default",
     ) -> None:
         super().__init__()
@@ -183,7 +184,7 @@ _TINY = {"hidden_size": 8, "img_size": 8}
 @register_model(task="classify", tiny=_TINY)
 def row_rnn(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    dropout: float = 0.0, impl: str = "auto",
+    dropout: float = 0.0, impl: RecurrentImpl = "auto",
 ) -> SequenceClassifier:
     """Elman RNN (tanh) over image rows -> linear classifier."""
     return SequenceClassifier(cell="rnn", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
@@ -193,7 +194,7 @@ def row_rnn(
 @register_model(task="classify", tiny=_TINY)
 def row_gru(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    head_hidden: int = 64, dropout: float = 0.1, impl: str = "auto",
+    head_hidden: int = 64, dropout: float = 0.1, impl: RecurrentImpl = "auto",
 ) -> SequenceClassifier:
     """GRU over image rows -> dense layers."""
     return SequenceClassifier(cell="gru", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
@@ -203,7 +204,7 @@ def row_gru(
 @register_model(task="classify", tiny=_TINY)
 def row_lstm(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    head_hidden: int = 64, dropout: float = 0.1, impl: str = "auto",
+    head_hidden: int = 64, dropout: float = 0.1, impl: RecurrentImpl = "auto",
 ) -> SequenceClassifier:
     """LSTM over image rows -> dense layers -> softmax: the textbook example."""
     return SequenceClassifier(cell="lstm", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
@@ -213,7 +214,7 @@ def row_lstm(
 @register_model(task="classify", tiny=_TINY)
 def row_bilstm(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    num_layers: int = 2, head_hidden: int = 128, dropout: float = 0.2, impl: str = "auto",
+    num_layers: int = 2, head_hidden: int = 128, dropout: float = 0.2, impl: RecurrentImpl = "auto",
 ) -> SequenceClassifier:
     """2-layer bidirectional LSTM over image rows -> dense layers."""
     return SequenceClassifier(cell="lstm", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
@@ -224,7 +225,7 @@ def row_bilstm(
 @register_model(task="classify", tiny=_TINY)
 def pixel_lstm(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto", gate_init: GateInit = "default",
+    permutation_seed: int | None = None, dropout: float = 0.0, impl: RecurrentImpl = "auto", gate_init: GateInit = "default",
 ) -> SequenceClassifier:
     """LSTM over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted MNIST."""
     return SequenceClassifier(cell="lstm", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
@@ -235,7 +236,7 @@ def pixel_lstm(
 @register_model(task="classify", tiny=_TINY)
 def pixel_gru(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto", gate_init: GateInit = "default",
+    permutation_seed: int | None = None, dropout: float = 0.0, impl: RecurrentImpl = "auto", gate_init: GateInit = "default",
 ) -> SequenceClassifier:
     """GRU over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
     return SequenceClassifier(cell="gru", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,

@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.recurrent import make_recurrent
 from rnnvision.models.registry import register_model
 
@@ -114,7 +115,7 @@ class CRNN(nn.Module):
         cell: str = "lstm",
         num_layers: int = 2,
         dropout: float = 0.0,
-        impl: str = "auto",
+        impl: RecurrentImpl = "auto",
     ) -> None:
         super().__init__()
         if img_height % HEIGHT_STRIDE or img_height < HEIGHT_STRIDE:
@@ -201,7 +202,7 @@ _TINY = {"size": "tiny", "img_height": 16}
 @register_model(task="recognize", tiny=_TINY)
 def crnn(
     *, num_classes: int = 37, in_chans: int = 1, img_height: int = 32, size: Size = "base", hidden_size: int = 0,
-    dropout: float = 0.0, impl: str = "auto",
+    dropout: float = 0.0, impl: RecurrentImpl = "auto",
 ) -> CRNN:
     """CRNN (Shi et al. 2015): conv columns -> 2-layer BiLSTM -> CTC; sizes tiny, small, medium, base.
 
@@ -215,7 +216,7 @@ def crnn(
 @register_model(task="recognize", tiny=_TINY)
 def crnn_gru(
     *, num_classes: int = 37, in_chans: int = 1, img_height: int = 32, size: Size = "base", hidden_size: int = 0,
-    dropout: float = 0.0, impl: str = "auto",
+    dropout: float = 0.0, impl: RecurrentImpl = "auto",
 ) -> CRNN:
     """CRNN with a 2-layer bidirectional GRU in place of the LSTM."""
     return _crnn("gru", size, num_classes=num_classes, in_chans=in_chans, img_height=img_height,

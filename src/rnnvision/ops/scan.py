@@ -35,14 +35,13 @@ Computation is in float32 for float32 and narrower inputs (bfloat16 autocast inc
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-ScanImpl = Literal["auto", "chunked", "log"]
-SCAN_IMPLS = ("auto", "chunked", "log")
+from rnnvision.impl import ScanImpl, check_impl
+
 
 
 def default_chunk(steps: int) -> int:
@@ -86,8 +85,7 @@ def linear_scan(
     Returns:
         h: (B, T, H) in the dtype of ``b``.
     """
-    if impl not in SCAN_IMPLS:
-        raise ValueError(f"impl must be one of {SCAN_IMPLS}, got {impl!r}")
+    check_impl(impl, ScanImpl)
     if log_a.dim() != 3 or log_a.shape != b.shape or b.shape[1] < 1:
         raise ValueError(
             f"log_a and b must both be (batch, time >= 1, hidden); got {tuple(log_a.shape)} and {tuple(b.shape)}"
