@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from rnnvision.data.base import SPLITS, DatasetInfo, classification_info
+from rnnvision.data.base import SPLITS, DatasetInfo, classification_info, split_fractions
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.transforms import IMAGE_SUFFIXES, load_image, random_shift
 from rnnvision.errors import UserError
@@ -71,11 +70,8 @@ def image_folder(
         pool = _class_files(folder)
         class_names = sorted(pool)
         files = {}
-        for name, paths in pool.items():
-            order = np.random.RandomState(0).permutation(len(paths))
-            n_val, n_test = int(round(len(paths) * val_fraction)), int(round(len(paths) * test_fraction))
-            cuts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
-            files[name] = [paths[i] for i in sorted(cuts[split])]
+        for name, paths in pool.items():  # each class split alike
+            files[name] = split_fractions(paths, val_fraction=val_fraction, test_fraction=test_fraction)[split]
     if not class_names:
         raise UserError(f"{folder} holds no class subfolders (expected {folder}/<class>/<image>)")
     unknown = sorted(set(files) - set(class_names))
