@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from rnnvision.data.base import DatasetInfo
 from rnnvision.data.digits import digit_split_indices, load_digit_arrays
-from rnnvision.data.idx import MNIST, TEST_FILES, TRAIN_FILES, read_idx
+from rnnvision.data.idx import MNIST, mnist_split
 from rnnvision.data.registry import register_dataset
 from rnnvision.errors import UserError
 
@@ -108,13 +108,7 @@ def binarized_mnist(
     *, split: str, root=None, download: bool = False, binarize: Binarize = "stochastic", val_size: int = 10000, seed: int = 0
 ) -> BinarizedImages:
     """MNIST binarized stochastically (fresh each training epoch, fixed for val/test), 28x28."""
-    folder = MNIST.fetch(root, download=download)
-    images = read_idx(folder / (TEST_FILES if split == "test" else TRAIN_FILES)[0])
-    if split != "test":
-        if not 0 < val_size < len(images):
-            raise UserError(f"val_size must lie in (0, {len(images)}), got {val_size}")
-        cut = len(images) - val_size
-        images = images[:cut] if split == "train" else images[cut:]
+    images, _ = mnist_split(MNIST.fetch(root, download=download), split, val_size=val_size, empty_val=False)
     return _dataset("binarized-mnist", images, split, binarize, seed)
 
 

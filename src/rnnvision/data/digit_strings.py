@@ -30,13 +30,12 @@ from torch.utils.data import Dataset
 
 from rnnvision.data.base import DatasetInfo
 from rnnvision.data.digits import digit_split_indices, load_digit_arrays
-from rnnvision.data.idx import MNIST, TEST_FILES, TRAIN_FILES, read_idx
+from rnnvision.data.idx import MNIST, mnist_split
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.root import data_root
 from rnnvision.data.text import DIGITS, MIN_WIDTH, item_rng, text_info
 from rnnvision.errors import UserError
 
-MNIST_VAL = 5000
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 
 
@@ -46,12 +45,7 @@ def _digit_source(source: str, split: str, root, download: bool) -> tuple[np.nda
         present = all((data_root(root) / "mnist" / name).is_file() for name in MNIST.md5)
         source = "mnist" if present or download else "sklearn"
     if source == "mnist":
-        folder = MNIST.fetch(root, download=download)
-        images_file, labels_file = TEST_FILES if split == "test" else TRAIN_FILES
-        images, labels = read_idx(folder / images_file), read_idx(folder / labels_file)
-        if split != "test":
-            cut = len(labels) - MNIST_VAL
-            images, labels = (images[:cut], labels[:cut]) if split == "train" else (images[cut:], labels[cut:])
+        images, labels = mnist_split(MNIST.fetch(root, download=download), split)
         return images, labels.astype(np.int64), "mnist"
     if source != "sklearn":
         raise UserError(f"digit-strings: source must be auto, mnist or sklearn, got {source!r}")
