@@ -47,11 +47,31 @@ class ImageClassifier(nn.Module):
         return (torch.rand(batch_size, self.in_chans, *self.img_size),)
 
 
-class PixelClassifier(ImageClassifier):
+class ReadingClassifier(ImageClassifier):
+    """An image classifier that reads the image as a sequence: ``to_sequence`` then ``sequence_features``.
+
+    ``to_sequence`` and ``forward_sequence`` let ``rnnvision gradflow`` differentiate by step.
+    """
+
+    def to_sequence(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def sequence_features(self, seq: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward_sequence(self, seq: Tensor) -> Tensor:
+        """(B, T, F) sequence, as :meth:`to_sequence` gives -> (B, num_classes) logits."""
+        return self.forward_head(self.sequence_features(seq))
+
+    def forward_features(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, D)."""
+        return self.sequence_features(self.to_sequence(images))
+
+
+class PixelClassifier(ReadingClassifier):
     """An image classifier that reads the pixels one at a time, in raster or a fixed seeded order.
 
-    Subclasses call :meth:`_init_reader` and provide ``sequence_features`` ((B, H*W, C) -> (B, D));
-    ``to_sequence`` and ``forward_sequence`` let ``rnnvision gradflow`` differentiate by pixel step.
+    Subclasses call :meth:`_init_reader` and provide ``sequence_features`` ((B, H*W, C) -> (B, D)).
     """
 
     def _init_reader(
@@ -66,23 +86,12 @@ class PixelClassifier(ImageClassifier):
         else:
             self.register_buffer("permutation", pixel_permutation(steps, permutation_seed))
 
-    def sequence_features(self, seq: Tensor) -> Tensor:
-        raise NotImplementedError
-
     def to_sequence(self, images: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, H*W, C) in this model's reading order."""
         return image_to_pixels(images, self.permutation)
 
-    def forward_sequence(self, seq: Tensor) -> Tensor:
-        """(B, H*W, C) pixel sequence -> (B, num_classes) logits."""
-        return self.forward_head(self.sequence_features(seq))
 
-    def forward_features(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, D)."""
-        return self.sequence_features(self.to_sequence(images))
-
-
-class SequenceClassifier(nn.Module):
+class SequenceClassifier(ReadingClassifier):
     """Recurrent layer over an image read as a sequence, then an MLP head.
 
     Args:
@@ -145,14 +154,6 @@ class SequenceClassifier(nn.Module):
         """(B, C, H, W) -> (B, T, F) in this model's reading order."""
         return image_to_sequence(images, self.reader, permutation=self.permutation)
 
-    def forward_features(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, D*H): the last layer's final hidden state, both directions."""
-        return self.sequence_features(self.to_sequence(images))
-
-    def forward_sequence(self, seq: Tensor) -> Tensor:
-        """(B, T, F) sequence, as :meth:`to_sequence` gives -> (B, num_classes) logits."""
-        return self.forward_head(self.sequence_features(seq))
-
     def sequence_features(self, seq: Tensor) -> Tensor:
         """(B, T, F) -> (B, D*H): the last layer's final hidden state, both directions."""
         _, state = self.rnn(seq)
@@ -160,22 +161,10 @@ class SequenceClassifier(nn.Module):
         directions = 2 if self.rnn.bidirectional else 1
         return torch.cat(list(h_n[-directions:]), dim=-1)  # (B, D*H)
 
-    def forward_head(self, features: Tensor) -> Tensor:
-        """(B, D*H) -> (B, num_classes) logits."""
-        return self.head(features)
-
-    def forward(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, num_classes) logits."""
-        return self.forward_head(self.forward_features(images))
-
     def gates(self, images: Tensor) -> dict[str, Tensor]:
         """Every gate activation at every step: name -> (L, D, B, T, H) (LSTM and GRU only)."""
         _, _, gates = self.rnn(self.to_sequence(images), return_gates=True)
         return gates
-
-    def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
-        """A random batch of the shape this model takes, for tests."""
-        return (torch.rand(batch_size, self.in_chans, *self.img_size),)
 
 
 _TINY = {"hidden_size": 8, "img_size": 8}
