@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 
 import pytest
-import torch
 
 from rnnvision.bench import write_csv, write_markdown
 from rnnvision.bench.recurrent import bench_recurrent, recurrent_flops
@@ -21,7 +20,7 @@ def test_recurrent_rows_compare_against_torch_nn(tmp_path):
     for base, timed in ((rows[0], rows[:3]), (rows[3], rows[3:])):  # ratios against torch.nn's time, same pass
         assert [r.ratio for r in timed] == pytest.approx([r.seconds / base.seconds for r in timed])
     write_csv(rows, tmp_path / "r.csv")
-    assert len(list(csv.DictReader(open(tmp_path / "r.csv")))) == 6
+    assert len(list(csv.DictReader((tmp_path / "r.csv").read_text().splitlines()))) == 6
     write_markdown(rows, tmp_path / "r.md", title="t", command="cmd")
     assert "| LSTM | fused fwd |" in (tmp_path / "r.md").read_text()
 

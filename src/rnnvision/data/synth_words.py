@@ -77,6 +77,7 @@ def available_fonts(charset: str) -> tuple[Path, ...]:
 def default_vocabulary() -> tuple[str, ...]:
     """Words of two or more letters from the English text bundled with Python and scikit-learn."""
     import pydoc_data.topics
+
     import sklearn
 
     texts = list(pydoc_data.topics.topics.values())

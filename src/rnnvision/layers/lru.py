@@ -35,7 +35,6 @@ from rnnvision.impl import LRUImpl, check_impl
 from rnnvision.ops.scan import default_chunk, time_invariant_scan
 
 
-
 class LRU(nn.Module):
     """Linear Recurrent Unit: (B, T, I) real -> (B, T, I) real through a complex diagonal state of size N.
 

@@ -33,14 +33,12 @@ streaming); ``"chunked"`` and ``"log"`` are the two scans of :mod:`rnnvision.ops
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 
 from rnnvision.impl import MinImpl, check_impl
 from rnnvision.ops.min_gates import g, mingru_coefficients, minlstm_coefficients
 from rnnvision.ops.scan import linear_scan
-
 
 
 def mingru_step(x_proj: Tensor, h: Tensor) -> Tensor:

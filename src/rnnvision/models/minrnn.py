@@ -11,11 +11,10 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from rnnvision.layers.cross_scan import CrossScan2d
 from rnnvision.impl import MinImpl
+from rnnvision.layers.cross_scan import CrossScan2d
 from rnnvision.layers.minrnn import MIN_CELLS, MinRNNStack, mlp
 from rnnvision.models.classifier import ImageClassifier, ImageSize, PixelClassifier, _pair
 from rnnvision.models.registry import register_model

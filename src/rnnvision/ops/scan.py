@@ -43,7 +43,6 @@ from torch import Tensor
 from rnnvision.impl import ScanImpl, check_impl
 
 
-
 def default_chunk(steps: int) -> int:
     """sqrt(T) rounded: balances the C in-chunk steps against the T/C chunk-to-chunk steps."""
     return max(1, round(math.sqrt(steps)))

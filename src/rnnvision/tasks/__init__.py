@@ -10,9 +10,9 @@ from typing import Any
 
 from rnnvision.tasks.base import Task, get_task_class, register_task, to_device
 from rnnvision.tasks.classify import ClassificationTask
+from rnnvision.tasks.generate import GenerationTask
 from rnnvision.tasks.recognize import RecognitionTask
 from rnnvision.tasks.segment import SegmentationTask
-from rnnvision.tasks.generate import GenerationTask
 
 
 def make_task(name: str, meta: dict[str, Any]) -> Task:

@@ -35,7 +35,6 @@ from rnnvision.data.base import read_utf8
 from rnnvision.data.text import MIN_WIDTH, word_tensor
 from rnnvision.data.transforms import image_size, open_image
 from rnnvision.errors import UserError
-from rnnvision.outputs import check_output_file
 from rnnvision.ops.ctc import (
     ctc_beam_search,
     ctc_forced_alignment,
@@ -43,6 +42,7 @@ from rnnvision.ops.ctc import (
     ctc_lexicon_decode,
     ctc_log_likelihoods,
 )
+from rnnvision.outputs import check_output_file
 from rnnvision.tasks.base import Batch, Task, register_task, to_device
 from rnnvision.tasks.text_metrics import text_counts, text_metrics
 
