@@ -10,12 +10,15 @@ is the most any scan can gain over the loop in the layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.bench.recurrent import recurrent_flops
 from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward
+from rnnvision.impl import MinImpl, ScanImpl
 from rnnvision.layers import GRU
 from rnnvision.layers.minrnn import MinGRU
 from rnnvision.ops.scan import linear_scan, linear_scan_reference
@@ -48,14 +51,15 @@ def bench_mingru(*, batch: int, steps: int, hidden: int, matmul_rate: float, dev
         reference_gru.load_state_dict(gru.state_dict())
         torch.testing.assert_close(gru(x)[0], reference_gru(x)[0], atol=1e-4, rtol=1e-4)
 
-    def with_impl(impl: str):
+    def with_impl(impl: MinImpl) -> Callable[[Tensor], Tensor]:
         def call(xi: Tensor) -> Tensor:
             layer.impl = impl
             return layer(xi)[0]
 
         return call
 
-    calls = {LABELS[impl]: with_impl(impl) for impl in (*SCAN_IMPLS, "reference")}
+    impls: tuple[MinImpl, ...] = (*SCAN_IMPLS, "reference")
+    calls: dict[str, Callable[..., Tensor]] = {LABELS[impl]: with_impl(impl) for impl in impls}
     calls[PROJECTION] = layer.proj
     calls["torch.nn.GRU"] = lambda xi: gru(xi)[0]
     shape = f"B{batch} T{steps} H{hidden}"
@@ -82,7 +86,7 @@ def bench_linear_scan(*, batch: int, steps: int, hidden: int, device: torch.devi
     for impl in SCAN_IMPLS:
         torch.testing.assert_close(linear_scan(log_a, b, impl=impl), expected, atol=1e-4, rtol=1e-4)
 
-    def with_impl(impl: str):
+    def with_impl(impl: ScanImpl) -> Callable[[Tensor, Tensor], Tensor]:
         return lambda la, bb: linear_scan(la, bb, impl=impl)
 
     calls = {LABELS[impl]: with_impl(impl) for impl in SCAN_IMPLS}
@@ -96,7 +100,7 @@ def bench_linear_scan(*, batch: int, steps: int, hidden: int, device: torch.devi
     ]
 
 
-SCAN_IMPLS = ("chunked", "log")
+SCAN_IMPLS: tuple[ScanImpl, ...] = ("chunked", "log")
 LABELS = {"chunked": "chunked scan", "log": "log scan", "reference": "loop"}
 PROJECTION = "input projection"
 NOTES = {"torch.nn.GRU": "a full GRU: recurrent matmuls", PROJECTION: "the matmul every implementation runs"}

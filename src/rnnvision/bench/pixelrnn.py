@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_call, time_forward_backward
+from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.pixelrnn import DiagonalBiLSTM, RowLSTM
 from rnnvision.models import create_model
 
@@ -43,14 +44,16 @@ def bench_layers(
                 layer.impl = impl
                 outputs[impl] = layer(x)
             torch.testing.assert_close(outputs["fused"], outputs["reference"], atol=1e-4, rtol=1e-4)
-        def with_impl(impl: str, layer: nn.Module = layer) -> Callable[[Tensor], Tensor]:
+
+        def with_impl(impl: RecurrentImpl, layer: RowLSTM | DiagonalBiLSTM = layer) -> Callable[[Tensor], Tensor]:
             def call(xi: Tensor) -> Tensor:
                 layer.impl = impl
                 return layer(xi)
 
             return call
 
-        calls = {impl: with_impl(impl) for impl in ("reference", "fused")}
+        impls: tuple[RecurrentImpl, ...] = ("reference", "fused")
+        calls: dict[str, Callable[[Tensor], Tensor]] = {impl: with_impl(impl) for impl in impls}
         options = dict.fromkeys(calls, {"warmup": 1, "min_repeats": 3, "min_seconds": 1.0})
         for backward, times in time_forward_backward(calls, (x,), device=device, options=options).items():
             rows += [
@@ -77,9 +80,9 @@ def bench_sampling(
     model = create_model(model_name, layers=layers, hidden=hidden, img_size=size).to(device).eval()
     samples, seconds = {}, {}
     for method in ("incremental", "naive"):
-        def call(method=method):
+        def call(method: str = method) -> None:
             generator = torch.Generator(device=device).manual_seed(0)
-            samples[method] = model.sample(n, method=method, generator=generator)
+            samples[method] = model.sample(n, method=method, generator=generator)  # type: ignore[operator]
 
         repeats = 3 if method == "incremental" else 1  # one naive run takes minutes at full size
         seconds[method] = time_call(call, device=device, warmup=0, min_repeats=repeats, min_seconds=0.0)

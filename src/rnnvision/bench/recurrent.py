@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward
+from rnnvision.impl import RecurrentImpl
 from rnnvision.layers import GRU, LSTM
 
 GATE_BLOCKS = {"lstm": 4, "gru": 3}
@@ -30,9 +31,9 @@ def bench_recurrent(
     theirs = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](input_size, hidden, batch_first=True).to(device)
     theirs.load_state_dict(ours.state_dict())
     x = torch.randn(batch, steps, input_size, device=device)
-    impls = ["fused", "reference"] if include_reference else ["fused"]
+    impls: list[RecurrentImpl] = ["fused", "reference"] if include_reference else ["fused"]
 
-    def with_impl(impl: str) -> Callable[[Tensor], Tensor]:
+    def with_impl(impl: RecurrentImpl) -> Callable[[Tensor], Tensor]:
         def call(xi: Tensor) -> Tensor:
             ours.impl = impl
             return ours(xi)[0]
@@ -45,7 +46,8 @@ def bench_recurrent(
             ours.impl = impl
             torch.testing.assert_close(ours(x)[0], expected, atol=1e-4, rtol=1e-4)
 
-    calls = {"torch.nn": lambda xi: theirs(xi)[0], **{impl: with_impl(impl) for impl in impls}}
+    calls: dict[str, Callable[[Tensor], Tensor]] = {"torch.nn": lambda xi: theirs(xi)[0]}
+    calls.update({impl: with_impl(impl) for impl in impls})
     shape = f"B{batch} T{steps} I{input_size} H{hidden}"
     return [
         rate_row(group=cell.upper(), name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -48,7 +48,17 @@ class DatasetInfo:
     charset: str = ""
 
 
-class ArrayImageDataset(Dataset):
+class InfoDataset(Dataset):
+    """A dataset of this package: ``(input, target)`` items by index, a length, and its :class:`DatasetInfo`."""
+
+    info: DatasetInfo
+
+    if TYPE_CHECKING:
+
+        def __len__(self) -> int: ...
+
+
+class ArrayImageDataset(InfoDataset):
     """In-memory uint8 images (N, H, W) or (N, C, H, W) with integer labels.
 
     Items are ``(image, label)``: image float32 (C, H, W) in [0, 1], label int64. With

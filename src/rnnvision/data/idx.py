@@ -98,7 +98,10 @@ def mnist_split(
     return images, labels
 
 
-def _idx_dataset(remote: RemoteFiles, classes, *, split, root, download, val_size, max_shift) -> ArrayImageDataset:
+def _idx_dataset(
+    remote: RemoteFiles, classes: tuple[str, ...], *, split: str, root: str | Path | None, download: bool, val_size: int,
+    max_shift: int,
+) -> ArrayImageDataset:
     folder = remote.fetch(root, download=download)
     images, labels = mnist_split(folder, "test" if split == "val" and val_size == 0 else split, val_size=val_size)
     info = classification_info(remote.folder, classes, in_chans=1, img_size=images.shape[-2:])
@@ -106,14 +109,14 @@ def _idx_dataset(remote: RemoteFiles, classes, *, split, root, download, val_siz
 
 
 @register_dataset("mnist", task="classify")
-def mnist(*, split: str, root=None, download: bool = False, val_size: int = VAL_SIZE, max_shift: int = 0) -> ArrayImageDataset:
+def mnist(*, split: str, root: str | Path | None = None, download: bool = False, val_size: int = VAL_SIZE, max_shift: int = 0) -> ArrayImageDataset:
     """MNIST digits, 28x28 grey; ``max_shift`` pixels of random translation on the train split."""
     return _idx_dataset(MNIST, MNIST_CLASSES, split=split, root=root, download=download, val_size=val_size, max_shift=max_shift)
 
 
 @register_dataset("fashion-mnist", task="classify")
 def fashion_mnist(
-    *, split: str, root=None, download: bool = False, val_size: int = VAL_SIZE, max_shift: int = 0
+    *, split: str, root: str | Path | None = None, download: bool = False, val_size: int = VAL_SIZE, max_shift: int = 0
 ) -> ArrayImageDataset:
     """Fashion-MNIST clothing, 28x28 grey, 10 classes."""
     return _idx_dataset(

@@ -57,7 +57,7 @@ def _labels(pairs: list[tuple[Path, Path]]) -> set[int]:
 def mask_folder(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     path: str = "",
     num_classes: int = 0,

@@ -67,7 +67,7 @@ def _splits(folder: Path, val_fraction: float, test_fraction: float) -> dict[str
 def text_folder(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     path: str = "",
     charset: str = "",

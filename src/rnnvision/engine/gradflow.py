@@ -21,6 +21,7 @@ from rnnvision.data import build_dataset
 from rnnvision.engine.distributed import pick_device
 from rnnvision.engine.trainer import load_model
 from rnnvision.errors import UserError
+from rnnvision.models.classifier import ReadingClassifier
 
 KEEP_GATES = {"forget": "LSTM forget gate", "update": "GRU update gate"}
 
@@ -55,17 +56,19 @@ def gradient_flow(
     data_options = dict(state["config"]["data"])
     data = build_dataset(data_options.pop("name"), split=split, root=data_dir, **data_options)
     count = min(n, len(data))
-    images, labels = zip(*(data[i] for i in range(count)))
-    images = torch.stack(images).to(torch_device)
-    labels = torch.stack([torch.as_tensor(y) for y in labels]).to(torch_device)
+    items = [data[i] for i in range(count)]
+    images = torch.stack([x for x, _ in items]).to(torch_device)
+    labels = torch.stack([torch.as_tensor(y) for _, y in items]).to(torch_device)
 
-    seq = model.to_sequence(images).detach().requires_grad_(True)  # (B, T, F)
-    loss = F.cross_entropy(model.forward_sequence(seq), labels, reduction="sum")
+    reader: ReadingClassifier = model  # type: ignore[assignment]  # checked by is_sequence_model above
+    seq = reader.to_sequence(images).detach().requires_grad_(True)  # (B, T, F)
+    loss = F.cross_entropy(reader.forward_sequence(seq), labels, reduction="sum")
     (grad,) = torch.autograd.grad(loss, seq)
     grad_norm = grad.norm(dim=-1).mean(0).cpu()  # (T,): ||dL_i/dx_t|| averaged over images
     gates: dict[str, Tensor] = {}
     rnn = getattr(model, "rnn", None)
-    if rnn is not None and getattr(rnn, "gate_names", ()):
+    gate_names: tuple[str, ...] = getattr(rnn, "gate_names", ())
+    if rnn is not None and gate_names:
         with torch.no_grad():
             _, _, all_gates = rnn(seq.detach(), return_gates=True)  # name -> (L, D, B, T, H)
         gates = {g: all_gates[g].mean(dim=(0, 1, 2, 4)).cpu() for g in KEEP_GATES if g in all_gates}

@@ -54,7 +54,7 @@ def export_spec(model: nn.Module, *, task: str) -> ExportSpec:
         raise UserError(f"cannot export {kind}: {CANNOT_EXPORT[kind]}")
     if task not in _OUTPUT_NAMES:
         raise UserError(f"cannot export a {task} model; export serves {', '.join(_OUTPUT_NAMES)}")
-    example = tuple(model.example_inputs(batch_size=2))
+    example = tuple(model.example_inputs(batch_size=2))  # type: ignore[operator]  # every registered model has it
     axes = (0, *_DYNAMIC_IMAGE_AXES.get(kind, ()))
     dynamic = {"images": {axis: _AXIS_NAMES[axis] for axis in axes}}
     names: tuple[str, ...] = ("images",)

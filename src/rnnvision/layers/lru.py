@@ -26,6 +26,7 @@ for float64 inputs.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -192,7 +193,7 @@ class _ComplexScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, lam: Tensor, drive: Tensor, h0: Tensor, chunk: int) -> Tensor:
+    def forward(ctx: Any, lam: Tensor, drive: Tensor, h0: Tensor, chunk: int) -> Tensor:
         x = time_invariant_scan(lam, drive, h0, chunk=chunk)  # (B, T, N)
         ctx.save_for_backward(lam, x, h0)
         ctx.chunk = chunk
@@ -200,7 +201,7 @@ class _ComplexScan(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_x: Tensor):
+    def backward(ctx: Any, grad_x: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
         lam, x, h0 = ctx.saved_tensors
         conj = lam.conj().resolve_conj()
         g = time_invariant_scan(conj, grad_x.contiguous(), torch.zeros_like(h0), chunk=ctx.chunk, reverse=True)

@@ -163,7 +163,7 @@ class MinRNNBlock(nn.Module):
         """x (B, T, D), h0 (B, D) or None -> (output (B, T, D), the recurrence's last state (B, D))."""
         states, last = self.rnn(self.norm1(x), h0)
         x = x + self.drop(states)
-        if self.mlp is not None:
+        if self.mlp is not None and self.norm2 is not None:
             x = x + self.drop(self.mlp(self.norm2(x)))
         return x, last
 
@@ -171,7 +171,7 @@ class MinRNNBlock(nn.Module):
         """x_t (B, D), h (B, D) or None -> (output (B, D), new state (B, D))."""
         h = self.rnn.step(self.norm1(x_t), h)
         x_t = x_t + self.drop(h)
-        if self.mlp is not None:
+        if self.mlp is not None and self.norm2 is not None:
             x_t = x_t + self.drop(self.mlp(self.norm2(x_t)))
         return x_t, h
 
@@ -202,7 +202,7 @@ class MinRNNStack(nn.Module):
         """Switch every block's recurrence to ``impl`` (weights are shared by all implementations)."""
         check_impl(impl, MinImpl)
         for block in self.blocks:
-            block.rnn.impl = impl
+            block.rnn.impl = impl  # type: ignore[union-attr]  # a ModuleList holds Modules to mypy
 
     def forward(self, x: Tensor, states: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
         """x (B, T, I), states (one (B, D) per block) or None -> (output (B, T, D), last states)."""
@@ -218,6 +218,6 @@ class MinRNNStack(nn.Module):
         x_t = self.embed(x_t)  # (B, D)
         new = []
         for k, block in enumerate(self.blocks):
-            x_t, h = block.step(x_t, None if states is None else states[k])
+            x_t, h = block.step(x_t, None if states is None else states[k])  # type: ignore[operator]  # MinRNNBlock.step
             new.append(h)
         return self.norm(x_t), new

@@ -20,6 +20,7 @@ Pixel values are floats in [0, 1]: {0, 1} for binary images (Bernoulli head, ``l
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -132,7 +133,9 @@ class AutoregressiveImageModel(nn.Module):
             raise UserError(f"{type(self).__name__} has no recurrent state to carry; use method='naive'")
         return method
 
-    def _pixel_logits_fn(self, method: str, batch: int, width: int, like: Tensor):
+    def _pixel_logits_fn(
+        self, method: str, batch: int, width: int, like: Tensor
+    ) -> tuple[Callable[[Tensor, int, int], Tensor], Callable[[], None]]:
         """(logits(canvas, r, c) -> (B, C) or (B, L, C), end_row()) for ``method``."""
         if method == "naive":
             return (lambda canvas, r, c: self(canvas)[..., r, c]), (lambda: None)

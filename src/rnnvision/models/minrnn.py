@@ -66,7 +66,7 @@ class CrossMinBlock(nn.Module):
         """(B, H, W, D) -> (B, H, W, D)."""
         mixed = self.scan(self.norm1(x).permute(0, 3, 1, 2))  # (B, D, H, W)
         x = x + self.drop(mixed.permute(0, 2, 3, 1))  # (B, H, W, D)
-        if self.mlp is not None:
+        if self.mlp is not None and self.norm2 is not None:
             x = x + self.drop(self.mlp(self.norm2(x)))
         return x
 

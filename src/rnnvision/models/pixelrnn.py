@@ -28,6 +28,7 @@ class PixelRNN(AutoregressiveImageModel):
         self, *, layer: str, in_chans: int, levels: int, img_size: ImageSize, hidden: int, layers: int,
         out_hidden: int, kernel: int = 3, impl: RecurrentImpl = "auto",
     ) -> None:
+        body: list[nn.Module]
         if layer == "row":
             body = [RowLSTM(2 * hidden, hidden, kernel=kernel, colors=in_chans, impl=impl) for _ in range(layers)]
         elif layer == "diagonal":

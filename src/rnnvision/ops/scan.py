@@ -35,6 +35,7 @@ Computation is in float32 for float32 and narrower inputs (bfloat16 autocast inc
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -104,7 +105,7 @@ class _LinearScan(torch.autograd.Function):
     """Forward: the chunked or log scan. Backward: the same scan backwards in time."""
 
     @staticmethod
-    def forward(ctx, log_a: Tensor, b: Tensor, h0: Tensor, impl: str, chunk: int) -> Tensor:
+    def forward(ctx: Any, log_a: Tensor, b: Tensor, h0: Tensor, impl: str, chunk: int) -> Tensor:
         coef = log_a if impl == "log" else log_a.exp()  # what the scan reads: log a, or a
         h = _scan(coef, b, h0, impl=impl, chunk=chunk, reverse=False)
         ctx.save_for_backward(coef, h, h0)
@@ -113,7 +114,7 @@ class _LinearScan(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_h: Tensor):
+    def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor, Tensor, Tensor, None, None]:
         coef, h, h0 = ctx.saved_tensors
         # g_t = grad_h_t + a_{t+1} g_{t+1}: the recurrence run backwards, with a shifted by one step;
         # nothing follows the last step (its coefficient multiplies the zero state entering there)
