@@ -17,8 +17,8 @@ gives each sequence's exact final state. On a CPU torch runs packed sequences st
 composite operations; a call that does not need the final state (``final_state=False``) instead
 runs the padded batch through the plain kernels (oneDNN's for the LSTM), one layer and direction
 at a time, each reverse direction on every sequence reversed within its own length, and zeroes
-the padded steps: the same outputs; a 2-layer BiLSTM trains 1.3x faster, a whole CRNN
-step 1.14x (BENCHMARKS.md, "Training a padded batch").
+the padded steps: the same outputs, in less time (measured in BENCHMARKS.md, "Training a padded
+batch").
 
 Gate biases (``gate_init``): ``"default"`` keeps torch's initialisation untouched (every weight
 and bias U(-1/sqrt(H), 1/sqrt(H))); ``"chrono"`` is the chrono initialisation of Tallec &

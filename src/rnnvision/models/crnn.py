@@ -137,7 +137,7 @@ class CRNN(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0, impl=impl,
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden_size, num_classes))
-        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # oneDNN's CPU convolutions run ~10 % faster channels-last
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # faster oneDNN convolutions on CPU (BENCHMARKS.md)
 
     @staticmethod
     def output_lengths(widths: Tensor) -> Tensor:
