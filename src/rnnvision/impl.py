@@ -25,6 +25,7 @@ MDLSTMImpl = Literal["auto", "wavefront", "reference"]  # MDLSTM2d
 LRUImpl = Literal["auto", "reference", "scan"]  # LRU
 MinImpl = Literal["auto", "reference", "chunked", "log"]  # MinGRU, MinLSTM and the models built on them
 ScanImpl = Literal["auto", "chunked", "log"]  # the linear_scan op (its reference is linear_scan_reference)
+IMPL_SETS = (RecurrentImpl, MDLSTMImpl, LRUImpl, MinImpl, ScanImpl)  # a new layer family adds its set here
 
 
 def impl_names(kind: Any) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import torch
 import rnnvision
 from rnnvision.config import config_from_dict
 from rnnvision.errors import UserError
-from rnnvision.impl import LRUImpl, MDLSTMImpl, MinImpl, RecurrentImpl, impl_names
+from rnnvision.impl import IMPL_SETS, impl_names
 from rnnvision.models import create_model, get_model_entry, list_models, register_model
 
 
@@ -78,7 +78,7 @@ def test_impl_is_a_shared_set_that_the_config_checks(name):
         assert name == "pixelcnn"  # no recurrence, a single implementation
         return
     annotation, default = options["impl"]
-    assert annotation in (RecurrentImpl, MDLSTMImpl, LRUImpl, MinImpl) and default == "auto"
+    assert annotation in IMPL_SETS and default == "auto"
     names = ", ".join(map(repr, impl_names(annotation)))
     with pytest.raises(UserError, match=f"^model.impl must be one of {names}, got 'fuzed'"):
         config_from_dict({"model": {"name": name, "impl": "fuzed"}, "data": {"name": "digits"}})
