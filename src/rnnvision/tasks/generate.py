@@ -92,9 +92,9 @@ class GenerationTask(Task):
         """NLL of each image file (binary models threshold the image at 0.5)."""
         if any(options.values()):
             raise UserError(f"generation predict takes no {', '.join(k for k, v in options.items() if v)} option")
-        images = load_images(_unwrap(model), paths).to(device)
+        images = load_images(model, paths).to(device)
         with torch.no_grad():
-            nll = -_unwrap(model).log_prob(images).double().cpu()
+            nll = -model.log_prob(images).double().cpu()
         dims = images[0].numel()
         return [
             {"file": str(p), "nll_nats": round(float(v), 4), "bits_per_dim": round(nats_to_bits_per_dim(float(v), dims), 5)}
