@@ -27,7 +27,10 @@ chromium:
 demo: $(VENV)/.installed-demo
 	$(BIN)/rnnvision demo
 
+# The lint and type gates first (seconds), then the tests. Configured in pyproject.toml.
 test: $(VENV)/.installed-test chromium
+	$(BIN)/ruff check
+	$(BIN)/mypy src
 	$(BIN)/python -m pytest -q -n 2 --durations=10 tests
 
 clean:

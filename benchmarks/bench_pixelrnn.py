@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from rnnvision.bench import BenchRow, matmul_gflops, write_csv, write_markdown
-from rnnvision.bench.timing import markdown_table
 from rnnvision.bench.pixelrnn import bench_layers, bench_sampling
 from rnnvision.bench.suite import run_suite
+from rnnvision.bench.timing import markdown_table
 
 
 def get_args_parser() -> argparse.ArgumentParser:

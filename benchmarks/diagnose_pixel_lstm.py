@@ -52,7 +52,7 @@ def gradient(args, train) -> None:
         per_step = x.grad[..., 0].abs().mean(0)  # (784,) mean |dL/dx_t| over the batch
         bins = per_step.view(8, -1).mean(1)
         fp32_per_step = per_step if not bf16 else fp32_per_step
-        print(("bf16" if bf16 else "fp32") + f" mean |dL/dx_t| by 98-step bin (first..last): "
+        print(("bf16" if bf16 else "fp32") + " mean |dL/dx_t| by 98-step bin (first..last): "
               + " ".join(f"{b:.1e}" for b in bins.tolist()))
     with torch.no_grad():
         model.rnn.impl = "reference"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-import torch
+import pytest
 
 from rnnvision.bench import write_csv, write_markdown
 from rnnvision.bench.recurrent import bench_recurrent, recurrent_flops
@@ -16,9 +16,11 @@ def test_recurrent_rows_compare_against_torch_nn(tmp_path):
     assert [r.name for r in rows] == [
         "torch.nn fwd", "fused fwd", "reference fwd", "torch.nn fwd+bwd", "fused fwd+bwd", "reference fwd+bwd"
     ]
-    assert rows[0].ratio == 1.0 and all(r.seconds > 0 and r.ratio > 0 and r.pct_matmul > 0 for r in rows)
+    assert rows[0].ratio == 1.0 and all(r.seconds > 0 and r.pct_matmul > 0 for r in rows)
+    for base, timed in ((rows[0], rows[:3]), (rows[3], rows[3:])):  # ratios against torch.nn's time, same pass
+        assert [r.ratio for r in timed] == pytest.approx([r.seconds / base.seconds for r in timed])
     write_csv(rows, tmp_path / "r.csv")
-    assert len(list(csv.DictReader(open(tmp_path / "r.csv")))) == 6
+    assert len(list(csv.DictReader((tmp_path / "r.csv").read_text().splitlines()))) == 6
     write_markdown(rows, tmp_path / "r.md", title="t", command="cmd")
     assert "| LSTM | fused fwd |" in (tmp_path / "r.md").read_text()
 
@@ -40,6 +42,23 @@ def test_time_call_repeats_and_returns_a_median(monkeypatch):
 
     seconds = time_call(fn, warmup=1, min_seconds=0.0, min_repeats=5)
     assert seconds == 3.0  # median of 3, 1, 50, 2, 4 (the warm-up's 100 left out)
+    assert next(durations, None) is None  # exactly the warm-up and five timed calls ran
+
+
+def test_time_call_repeats_until_min_seconds_up_to_max_repeats(monkeypatch):
+    now = [0.0]
+    calls = []
+    monkeypatch.setattr("rnnvision.bench.timing.time.perf_counter", lambda: now[0])
+
+    def fn():
+        calls.append(now[0])
+        now[0] += 1.0
+
+    assert time_call(fn, warmup=0, min_seconds=10.0, min_repeats=2, max_repeats=50) == 1.0
+    assert len(calls) == 10  # stops once 10 (fake) seconds have passed
+    calls.clear()
+    time_call(fn, warmup=0, min_seconds=1e9, min_repeats=2, max_repeats=7)
+    assert len(calls) == 7
 
 
 def test_crnn_latency_rows_are_per_batch_with_per_image_ratios():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -139,7 +140,7 @@ class _NoAliasLoader(yaml.SafeLoader):
     """PyYAML's safe loader without aliases (``*name``): an alias bomb of a few hundred bytes would
     otherwise expand to billions of nodes, and a recipe never needs one."""
 
-    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:  # PyYAML's signature
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
@@ -248,7 +249,7 @@ def _check_options(section: str, values: dict[str, Any], options: dict[str, tupl
     return {key: check_value(f"{section}.{key}", value, options[key][0]) for key, value in values.items()}
 
 
-def load_config(path: str | Path | None, overrides: list[str] = (), *, base: dict[str, Any] | None = None) -> RunConfig:
+def load_config(path: str | Path | None, overrides: Sequence[str] = (), *, base: dict[str, Any] | None = None) -> RunConfig:
     """Read a YAML config (or start from ``base``), apply ``section.key=value`` overrides, validate."""
     raw: dict[str, Any] = dict(base or {})
     source = "config"

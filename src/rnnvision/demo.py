@@ -49,7 +49,9 @@ def run_demo(*, out_dir: str | Path = "runs/demo", quiet: bool = False) -> Train
         for produced in sorted(staging.iterdir()):
             if produced.name != MARKER:
                 os.replace(produced, out_dir / produced.name)
-        write_marker(out_dir, run_id=read_marker(staging)["run_id"], kind="demo")  # the id last.pt carries
+        staged = read_marker(staging)
+        assert staged is not None  # train wrote it
+        write_marker(out_dir, run_id=staged["run_id"], kind="demo")  # the id last.pt carries
         (staging / MARKER).unlink()
         staging.rmdir()
     result.out_dir = out_dir

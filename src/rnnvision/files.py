@@ -67,7 +67,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def _write_error(target: Path, exc: OSError) -> Exception:
-    reason = _WRITE_FAILURES.get(exc.errno)
+    reason = None if exc.errno is None else _WRITE_FAILURES.get(exc.errno)
     if reason is None:
         return exc
     return UserError(f"cannot write {target}: {reason}; {target.name} was left as it was")

@@ -88,7 +88,9 @@ def _convert(value: Any, annotation: Any) -> Any:
 
 
 def type_name(annotation: Any) -> str:
-    """A short human-readable name of a type annotation."""
+    """A short human-readable name of a type annotation (a ``Literal`` lists its values)."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of " + ", ".join(repr(value) for value in typing.get_args(annotation))
     text = getattr(annotation, "__name__", None) if typing.get_origin(annotation) is None else None
     return text or str(annotation).replace("typing.", "")
 

@@ -65,7 +65,7 @@ def test_the_report_runs_whatever_suites_holds_and_says_where(tiny_suite, tmp_pa
     assert "torch.mm 40, oneDNN 50" in text and "| TINY | quick=True |" in text
     csv_path, md_path = result.write(tmp_path, command="cmd")
     assert csv_path.name == "suite_cpu.csv" and md_path.read_text() == text
-    assert next(csv.DictReader(open(csv_path)))["name"] == "quick=True"
+    assert next(csv.DictReader(csv_path.read_text().splitlines()))["name"] == "quick=True"
     assert json.loads(json.dumps(result.to_json()))["rows"][0]["group"] == "TINY"
 
 

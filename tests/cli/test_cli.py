@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from rnnvision.cli import main
 from rnnvision.data import build_dataset
+from rnnvision.engine import load_model
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY_SET = ["model.hidden_size=32", "model.head_hidden=16", "train.epochs=2", "train.batch_size=64", "train.lr=0.02"]
@@ -59,6 +62,18 @@ def test_predict_gives_class_and_probability_per_file(trained, capsys):
     results = json.loads(capsys.readouterr().out)["predictions"]
     assert [r["file"] for r in results] == files
     assert all(0 <= r["class"] <= 9 and 0 < r["probability"] <= 1 and r["label"] == str(r["class"]) for r in results)
+    # A file holding a test image at the model's size gets the model's answer on that image, as eval scores it
+    test = build_dataset("digits", split="test")
+    native = [str(root / f"native{i}.png") for i in range(8)]
+    for i, path in enumerate(native):
+        Image.fromarray(test.images[i, 0].numpy()).save(path)
+    assert main(["predict", str(root / "run" / "best.pt"), *native, "--json"]) == 0
+    answers = json.loads(capsys.readouterr().out)["predictions"]
+    model, _ = load_model(root / "run" / "best.pt")
+    with torch.no_grad():
+        probs = torch.softmax(model.eval()(test.images[:8].float() / 255), dim=1)
+    assert [r["class"] for r in answers] == probs.argmax(dim=1).tolist()
+    assert [r["probability"] for r in answers] == pytest.approx(probs.max(dim=1).values.tolist(), abs=1e-6)
     assert main(["predict", str(root / "run" / "best.pt"), files[0]]) == 0
     assert capsys.readouterr().out.startswith(files[0] + ": ")
 
@@ -103,7 +118,9 @@ def test_usage_errors_exit_2_and_version_works():
 
 
 def test_demo_trains_and_draws_in_under_a_minute(tmp_path, capsys):
+    started = time.monotonic()
     assert main(["demo", "--out", str(tmp_path / "demo"), "--quiet"]) == 0
+    assert time.monotonic() - started < 60
     out = capsys.readouterr().out
     accuracy = float(out.split("test accuracy ")[1].split()[0])
     assert accuracy > 0.9

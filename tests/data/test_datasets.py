@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from rnnvision.data import build_dataset, list_datasets
+from rnnvision.data.base import split_fractions
 from rnnvision.data.digits import digit_split_indices
 from rnnvision.data.idx import read_idx
 from rnnvision.errors import UserError
@@ -21,12 +22,20 @@ def test_digits_split_is_fixed_disjoint_and_complete():
     sets = {s: build_dataset("digits", split=s) for s in ("train", "val", "test")}
     assert [len(sets[s]) for s in ("train", "val", "test")] == [1257, 180, 360]
     image, label = sets["test"][0]
-    assert image.shape == (1, 8, 8) and image.dtype == torch.float32 and 0 <= image.min() and image.max() <= 1
+    assert image.shape == (1, 8, 8) and image.dtype == torch.float32 and image.min() >= 0 and image.max() <= 1
     assert 0 <= int(label) <= 9
     index = digit_split_indices()
     assert sorted(np.concatenate(list(index.values())).tolist()) == list(range(1797))  # a partition
     again = build_dataset("digits", split="test")
     assert torch.equal(again.images, sets["test"].images)
+
+
+def test_folder_hold_out_is_seeded_test_then_val_then_train():
+    # The split image-folder (per class), mask-folder and text-folder have always made: a permutation
+    # seeded 0, its first round(n * test_fraction) for test, the next round(n * val_fraction) for val.
+    parts = split_fractions(list("abcdefghij"), val_fraction=0.2, test_fraction=0.1)
+    assert parts == {"test": ["c"], "val": ["e", "i"], "train": ["a", "b", "d", "f", "g", "h", "j"]}
+    assert split_fractions(list("abcdefghij"), val_fraction=0.2)["val"] == ["c", "i"]  # no test: val comes first
 
 
 def test_registered_datasets_include_the_foundation_sets():

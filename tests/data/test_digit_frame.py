@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rnnvision.data.idx import read_idx
 from rnnvision.data.digit_frame import frame_digit
+from rnnvision.data.idx import read_idx
 from rnnvision.errors import UserError
 from tests.conftest import shared_dataset
 

@@ -24,7 +24,7 @@ def test_digit_strings_are_seeded_and_vary_in_length_and_width():
     assert {len(t) for _, t in items} == {1, 2, 3, 4, 5} and all(t.isdigit() for _, t in items)
     widths = {img.shape[-1] for img, _ in items}
     assert len(widths) > 10 and min(widths) >= MIN_WIDTH and max(widths) <= test.info.img_size[1]
-    assert all(img.shape[:2] == (1, 32) and 0 <= img.min() and img.max() <= 1 for img, _ in items)
+    assert all(img.shape[:2] == (1, 32) and img.min() >= 0 and img.max() <= 1 for img, _ in items)
     assert test.info.charset == "0123456789" and test.info.model_kwargs == {"num_classes": 11, "in_chans": 1, "img_height": 32}
     with pytest.raises(IndexError):
         test[40]

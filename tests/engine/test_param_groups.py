@@ -31,5 +31,5 @@ def test_every_trainable_parameter_is_in_exactly_one_group_once():
     listed = [id(p) for g in groups for p in g["params"]]
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert len(listed) == len(set(listed)) and set(listed) == trainable
-    assert {n for n in _names(model, groups[0])} == {"0.weight", "4.weight_ih_l0", "4.weight_hh_l0"}
+    assert _names(model, groups[0]) == {"0.weight", "4.weight_ih_l0", "4.weight_hh_l0"}
     torch.optim.AdamW(groups, lr=1e-3)  # a valid optimizer configuration

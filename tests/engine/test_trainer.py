@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -116,11 +117,12 @@ def test_bf16_autocast_trains(tmp_path):
     assert result.test_metrics["accuracy"] > 0.3
 
 
-def test_uneven_batch_over_processes_is_refused(tmp_path, monkeypatch):
+def test_uneven_batch_over_processes_is_refused(tmp_path):
     ctx = init_distributed("cpu")
-    monkeypatch.setattr(type(ctx), "world_size", 3, raising=False)
-    with pytest.raises(UserError, match="divide evenly"):
-        Trainer(tiny_config(), out_dir=tmp_path, ctx=type(ctx)(rank=0, world_size=3, device=ctx.device))
+    three = dataclasses.replace(ctx, world_size=3)  # a context as torchrun would give rank 0 of 3
+    with pytest.raises(UserError, match="train.batch_size 64 must divide evenly over 3 processes"):
+        Trainer(tiny_config(), out_dir=tmp_path / "run", ctx=three)
+    assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
 def test_datasets_that_redraw_per_epoch_are_told_the_epoch(tmp_path, monkeypatch):

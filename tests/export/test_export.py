@@ -43,7 +43,7 @@ def tiny_state(name: str) -> dict:
     return {"task": task, "meta": meta}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def exported(name: str, fmt: str, quantize: str | None = None) -> Path:
     """Export the tiny ``name`` once per test session (the tracing takes a second or so)."""
     suffix = ".onnx" if fmt == "onnx" else ".ts.pt"

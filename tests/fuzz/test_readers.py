@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
+from PIL import Image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from rnnvision.config import config_from_dict, load_config, parse_override, parse_yaml
 from rnnvision.data.idx import read_idx
@@ -103,7 +102,7 @@ def test_any_image_file_reads_as_8bit_grey_or_rgb_in_range(mode, height, width, 
         result = one_line_or_value(load_image, path, channels=channels_out, size=(7, 5))
         if not isinstance(result, UserError):
             assert result.shape == (channels_out, 7, 5) and result.dtype == torch.float32
-            assert 0.0 <= float(result.min()) and float(result.max()) <= 1.0
+            assert float(result.min()) >= 0.0 and float(result.max()) <= 1.0
 
 
 @FUZZ

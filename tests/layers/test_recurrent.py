@@ -34,7 +34,6 @@ def test_fused_and_reference_agree_on_outputs_and_gradients(cell, bidirectional,
     lengths = torch.tensor([6, 2, 5, 1]) if with_lengths else None
     x = torch.randn(batch, steps, 5)
     init = tuple(torch.randn(num_layers * directions, batch, 7) for _ in range(2 if cell == "lstm" else 1))
-    state = init if cell == "lstm" else init[0]
     weights = torch.randn(batch, steps, 7 * directions)  # a generic loss that touches every output
 
     results = {}

@@ -115,7 +115,13 @@ def test_samples_are_valid_reproducible_images(name):
     model = make(name, levels=4)
     a = model.sample(4, generator=torch.Generator().manual_seed(0))
     model.train()  # sampling switches to eval mode for its own work and gives the caller's mode back
-    b = model.sample(4, generator=torch.Generator().manual_seed(0))
+    modes = []  # the mode of every module each time the network runs during sampling
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(lambda m, _: modes.append(m.training))
+    try:
+        b = model.sample(4, generator=torch.Generator().manual_seed(0))
+    finally:
+        hook.remove()
+    assert modes and not any(modes)  # every layer sampled in eval mode (no dropout here to show it otherwise)
     assert model.training is True and all(m.training for m in model.modules())
     assert a.shape == (4, 1, 4, 5) and torch.equal(a, b)
     assert set((a * 3).round().unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
 import rnnvision
+from rnnvision.config import config_from_dict
 from rnnvision.errors import UserError
+from rnnvision.impl import IMPL_SETS, impl_names
 from rnnvision.models import create_model, get_model_entry, list_models, register_model
 
 
@@ -40,15 +44,24 @@ def test_classifier_output_shape_and_public_api():
     assert gates["forget"].shape == (1, 1, 3, 12, 16)  # (layers, directions, B, T=rows, H)
 
 
-def test_permuted_pixel_model_reads_in_its_fixed_order():
-    a = create_model("pixel_gru", img_size=4, hidden_size=4, permutation_seed=3)
-    b = create_model("pixel_gru", img_size=4, hidden_size=4, permutation_seed=3)
+PERMUTED = [name for name in list_models() if "permutation_seed" in inspect.signature(get_model_entry(name).builder).parameters]
+
+
+def test_every_pixel_reader_takes_a_permutation():
+    assert {"pixel_lstm", "pixel_gru", "pixel_mingru", "pixel_lru"} <= set(PERMUTED)
+
+
+@pytest.mark.parametrize("name", PERMUTED)
+def test_permuted_pixel_model_reads_in_its_fixed_order(name):
+    tiny = {**get_model_entry(name).tiny, "img_size": 4}
+    a = create_model(name, **tiny, permutation_seed=3)
+    b = create_model(name, **tiny, permutation_seed=3)
     assert torch.equal(a.permutation, b.permutation) and a.permutation.shape == (16,)
     assert "permutation" in a.state_dict()
     # The permuted model on an image equals the same weights reading, in raster order, the image whose
     # raster pixel t is the original pixel perm[t]: the permutation is applied, and applied as documented.
     torch.manual_seed(0)
-    plain = create_model("pixel_gru", img_size=4, hidden_size=4).eval()
+    plain = create_model(name, **tiny).eval()
     plain.load_state_dict({k: v for k, v in a.state_dict().items() if k != "permutation"})
     a.eval()
     images = torch.rand(2, 1, 4, 4)
@@ -56,6 +69,21 @@ def test_permuted_pixel_model_reads_in_its_fixed_order():
     with torch.no_grad():
         torch.testing.assert_close(a(images), plain(shuffled))
         assert not torch.allclose(a(images), plain(images))  # the order matters to this model
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_impl_is_a_shared_set_that_the_config_checks(name):
+    options = get_model_entry(name).options()
+    if "impl" not in options:
+        assert name == "pixelcnn"  # no recurrence, a single implementation
+        return
+    annotation, default = options["impl"]
+    assert annotation in IMPL_SETS and default == "auto"
+    names = ", ".join(map(repr, impl_names(annotation)))
+    with pytest.raises(UserError, match=f"^model.impl must be one of {names}, got 'fuzed'"):
+        config_from_dict({"model": {"name": name, "impl": "fuzed"}, "data": {"name": "digits"}})
+    with pytest.raises(UserError, match=f"model '{name}': impl must be one of"):
+        create_model(name, **{**get_model_entry(name).tiny, "impl": "fuzed"})  # from Python, the layer refuses it
 
 
 def test_duplicate_names_and_unknown_models_and_options_raise():

@@ -5,8 +5,6 @@ from __future__ import annotations
 import socket
 import sys
 
-import pytest
-
 from rnnvision.cli import main
 
 

@@ -12,7 +12,12 @@ from rnnvision.engine.prediction import predict
 from rnnvision.errors import UserError
 from rnnvision.tasks import make_task
 from rnnvision.tasks.segment import (
-    SegmentationTask, class_frequencies, confusion_matrix, foreground_iou, iou_metrics, median_frequency_weights,
+    SegmentationTask,
+    class_frequencies,
+    confusion_matrix,
+    foreground_iou,
+    iou_metrics,
+    median_frequency_weights,
     segment_full,
 )
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
+from torch import Tensor
 
-from rnnvision.bench.timing import BenchRow, time_call
+from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward
+from rnnvision.impl import MDLSTMImpl
 from rnnvision.layers.mdlstm import MDLSTM2d
 
 
@@ -31,28 +34,22 @@ def bench_mdlstm(
         check.impl = "reference"
         torch.testing.assert_close(check.forward_directions(x64), expected, atol=1e-10, rtol=0)
 
-    def run(impl: str, backward: bool):
-        def call():
+    def with_impl(impl: MDLSTMImpl) -> Callable[[Tensor], Tensor]:
+        def call(xi: Tensor) -> Tensor:
             layer.impl = impl
-            out = layer(x.requires_grad_(backward))
-            if backward:
-                out.sum().backward()
+            return layer(xi)
 
         return call
 
-    rows = []
+    impls: tuple[MDLSTMImpl, ...] = ("reference", "wavefront")
+    calls: dict[str, Callable[[Tensor], Tensor]] = {impl: with_impl(impl) for impl in impls}
+    slow = {"reference": {"warmup": 1, "min_seconds": 0.0}}  # the per-pixel loop: one timed call may take seconds
     shape = f"B{batch} C{in_chans} {size}x{size} H{hidden} D{directions}"
-    for backward in (False, True):
-        kind = "fwd+bwd" if backward else "fwd"
-        flops = mdlstm_flops(batch, size, size, in_chans, hidden, directions, backward=backward)
-        with torch.enable_grad() if backward else torch.no_grad():
-            base = time_call(run("reference", backward), device=device, warmup=1, min_seconds=0.0)
-            fast = time_call(run("wavefront", backward), device=device)
-        for impl, seconds in (("reference", base), ("wavefront", fast)):
-            gflops = flops / seconds / 1e9
-            rows.append(BenchRow(
-                group="MDLSTM2d", name=f"{impl} {kind}", shape=shape, seconds=seconds, baseline="reference",
-                ratio=seconds / base, gflops=gflops, pct_matmul=100 * gflops / matmul_rate, device=str(device),
-                note=f"{base / seconds:.1f}x faster than the reference" if impl == "wavefront" else "",
-            ))
-    return rows
+    return [
+        rate_row(group="MDLSTM2d", name=f"{impl} {KINDS[backward]}", shape=shape, seconds=secs,
+                 base=seconds["reference"], baseline="reference", matmul_rate=matmul_rate, device=device,
+                 flops=mdlstm_flops(batch, size, size, in_chans, hidden, directions, backward=backward),
+                 note=f"{seconds['reference'] / secs:.1f}x faster than the reference" if impl == "wavefront" else "")
+        for backward, seconds in time_forward_backward(calls, (x,), device=device, options=slow).items()
+        for impl, secs in seconds.items()
+    ]

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.bench.recurrent import recurrent_flops
-from rnnvision.bench.timing import BenchRow, time_call
+from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward
+from rnnvision.impl import MinImpl, ScanImpl
 from rnnvision.layers import GRU
 from rnnvision.layers.minrnn import MinGRU
 from rnnvision.ops.scan import linear_scan, linear_scan_reference
@@ -50,28 +51,28 @@ def bench_mingru(*, batch: int, steps: int, hidden: int, matmul_rate: float, dev
         reference_gru.load_state_dict(gru.state_dict())
         torch.testing.assert_close(gru(x)[0], reference_gru(x)[0], atol=1e-4, rtol=1e-4)
 
-    def with_impl(impl: str):
+    def with_impl(impl: MinImpl) -> Callable[[Tensor], Tensor]:
         def call(xi: Tensor) -> Tensor:
             layer.impl = impl
             return layer(xi)[0]
 
         return call
 
-    calls = {LABELS[impl]: with_impl(impl) for impl in (*SCAN_IMPLS, "reference")}
+    impls: tuple[MinImpl, ...] = (*SCAN_IMPLS, "reference")
+    calls: dict[str, Callable[..., Tensor]] = {LABELS[impl]: with_impl(impl) for impl in impls}
     calls[PROJECTION] = layer.proj
     calls["torch.nn.GRU"] = lambda xi: gru(xi)[0]
     shape = f"B{batch} T{steps} H{hidden}"
     rows = []
-    for backward, seconds in _time_both(calls, (x,), device).items():
+    for backward, seconds in time_forward_backward(calls, (x,), device=device).items():
         flops = mingru_flops(batch, steps, hidden, hidden, backward=backward)
         gru_flops = recurrent_flops("gru", batch, steps, hidden, hidden, backward=backward)
-        for name, secs in seconds.items():
-            gflops = (gru_flops if name == "torch.nn.GRU" else flops) / secs / 1e9
-            rows.append(BenchRow(
-                group="MinGRU", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs, baseline="loop",
-                ratio=secs / seconds["loop"], gflops=gflops, pct_matmul=100 * gflops / matmul_rate, device=str(device),
-                note=NOTES.get(name, ""),
-            ))
+        rows += [
+            rate_row(group="MinGRU", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs, base=seconds["loop"],
+                     baseline="loop", flops=gru_flops if name == "torch.nn.GRU" else flops, matmul_rate=matmul_rate,
+                     device=device, note=NOTES.get(name, ""))
+            for name, secs in seconds.items()
+        ]
     return rows
 
 
@@ -85,7 +86,7 @@ def bench_linear_scan(*, batch: int, steps: int, hidden: int, device: torch.devi
     for impl in SCAN_IMPLS:
         torch.testing.assert_close(linear_scan(log_a, b, impl=impl), expected, atol=1e-4, rtol=1e-4)
 
-    def with_impl(impl: str):
+    def with_impl(impl: ScanImpl) -> Callable[[Tensor, Tensor], Tensor]:
         return lambda la, bb: linear_scan(la, bb, impl=impl)
 
     calls = {LABELS[impl]: with_impl(impl) for impl in SCAN_IMPLS}
@@ -94,34 +95,12 @@ def bench_linear_scan(*, batch: int, steps: int, hidden: int, device: torch.devi
     return [
         BenchRow(group="linear recurrence", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs,
                  baseline="loop", ratio=secs / seconds["loop"], device=str(device), note="no matmuls")
-        for backward, seconds in _time_both(calls, (log_a, b), device).items()
+        for backward, seconds in time_forward_backward(calls, (log_a, b), device=device).items()
         for name, secs in seconds.items()
     ]
 
 
-SCAN_IMPLS = ("chunked", "log")
+SCAN_IMPLS: tuple[ScanImpl, ...] = ("chunked", "log")
 LABELS = {"chunked": "chunked scan", "log": "log scan", "reference": "loop"}
 PROJECTION = "input projection"
 NOTES = {"torch.nn.GRU": "a full GRU: recurrent matmuls", PROJECTION: "the matmul every implementation runs"}
-KINDS = {False: "fwd", True: "fwd+bwd"}
-
-
-def _time_both(
-    calls: dict[str, Callable[..., Tensor]], inputs: tuple[Tensor, ...], device: torch.device
-) -> dict[bool, dict[str, float]]:
-    """Seconds of each call: forward only (no grad), and forward + backward of the output's sum."""
-    seconds: dict[bool, dict[str, float]] = {}
-    for backward in (False, True):
-
-        def run(call: Callable[..., Tensor]) -> Callable[[], Tensor]:
-            def once() -> Tensor:
-                out = call(*(t.detach().requires_grad_(backward) for t in inputs))
-                if backward:
-                    out.sum().backward()
-                return out
-
-            return once
-
-        with torch.enable_grad() if backward else torch.no_grad():
-            seconds[backward] = {name: time_call(run(call), device=device) for name, call in calls.items()}
-    return seconds

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Callable
 
-from rnnvision.bench.timing import BenchRow, time_call
+import torch
+from torch import Tensor
+
+from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_call, time_forward_backward
+from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.pixelrnn import DiagonalBiLSTM, RowLSTM
 from rnnvision.models import create_model
 
@@ -40,28 +44,26 @@ def bench_layers(
                 layer.impl = impl
                 outputs[impl] = layer(x)
             torch.testing.assert_close(outputs["fused"], outputs["reference"], atol=1e-4, rtol=1e-4)
-        for backward in (False, True):
-            times = {}
-            for impl in ("reference", "fused"):
+
+        def with_impl(impl: RecurrentImpl, layer: RowLSTM | DiagonalBiLSTM = layer) -> Callable[[Tensor], Tensor]:
+            def call(xi: Tensor) -> Tensor:
                 layer.impl = impl
+                return layer(xi)
 
-                def call(layer=layer, backward=backward):
-                    xi = x.detach().requires_grad_(backward)
-                    out = layer(xi)
-                    if backward:
-                        out.sum().backward()
+            return call
 
-                with torch.enable_grad() if backward else torch.no_grad():
-                    times[impl] = time_call(call, device=device, warmup=1, min_repeats=3, min_seconds=1.0)
-            flops = layer_flops(kind, batch, height, width, hidden, backward=backward)
-            for impl in ("fused", "reference"):
-                gflops = flops / times[impl] / 1e9
-                rows.append(BenchRow(
-                    group=f"{type(layer).__name__}", name=f"{impl} {'fwd+bwd' if backward else 'fwd'}",
-                    shape=f"B{batch} {height}x{width} h{hidden}", seconds=times[impl], baseline="reference",
-                    ratio=times[impl] / times["reference"], gflops=gflops, pct_matmul=100 * gflops / matmul_rate,
-                    device=str(device), note=f"reference / fused = {times['reference'] / times['fused']:.0f}x",
-                ))
+        impls: tuple[RecurrentImpl, ...] = ("reference", "fused")
+        calls: dict[str, Callable[[Tensor], Tensor]] = {impl: with_impl(impl) for impl in impls}
+        options = dict.fromkeys(calls, {"warmup": 1, "min_repeats": 3, "min_seconds": 1.0})
+        for backward, times in time_forward_backward(calls, (x,), device=device, options=options).items():
+            rows += [
+                rate_row(group=type(layer).__name__, name=f"{impl} {KINDS[backward]}",
+                         shape=f"B{batch} {height}x{width} h{hidden}", seconds=times[impl], base=times["reference"],
+                         baseline="reference", flops=layer_flops(kind, batch, height, width, hidden, backward=backward),
+                         matmul_rate=matmul_rate, device=device,
+                         note=f"reference / fused = {times['reference'] / times['fused']:.0f}x")
+                for impl in ("fused", "reference")
+            ]
     return rows
 
 
@@ -78,9 +80,9 @@ def bench_sampling(
     model = create_model(model_name, layers=layers, hidden=hidden, img_size=size).to(device).eval()
     samples, seconds = {}, {}
     for method in ("incremental", "naive"):
-        def call(method=method):
+        def call(method: str = method) -> None:
             generator = torch.Generator(device=device).manual_seed(0)
-            samples[method] = model.sample(n, method=method, generator=generator)
+            samples[method] = model.sample(n, method=method, generator=generator)  # type: ignore[operator]
 
         repeats = 3 if method == "incremental" else 1  # one naive run takes minutes at full size
         seconds[method] = time_call(call, device=device, warmup=0, min_repeats=repeats, min_seconds=0.0)

@@ -25,12 +25,12 @@ def bench_crnn_latency(
     rows: list[BenchRow] = []
     single = None
     for batch in batch_sizes:
-        images = torch.rand(batch, model.in_chans, height, width, device=device)
+        images = torch.rand(batch, model.in_chans, height, width, device=device)  # type: ignore[call-overload]
         widths = torch.full((batch,), width, dtype=torch.long, device=device)
 
-        def call():
+        def call() -> object:
             with torch.no_grad():
-                return ctc_greedy_decode(model(images, widths), model.output_lengths(widths))
+                return ctc_greedy_decode(model(images, widths), model.output_lengths(widths))  # type: ignore[operator]
 
         seconds = time_call(call, device=device)
         per_image = seconds / batch

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from collections.abc import Callable
 
-from rnnvision.bench.timing import BenchRow, time_call
+import torch
+from torch import Tensor, nn
+
+from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward
+from rnnvision.impl import RecurrentImpl
 from rnnvision.layers import GRU, LSTM
 
 GATE_BLOCKS = {"lstm": 4, "gru": 3}
@@ -28,18 +31,12 @@ def bench_recurrent(
     theirs = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](input_size, hidden, batch_first=True).to(device)
     theirs.load_state_dict(ours.state_dict())
     x = torch.randn(batch, steps, input_size, device=device)
-    impls = ["fused", "reference"] if include_reference else ["fused"]
+    impls: list[RecurrentImpl] = ["fused", "reference"] if include_reference else ["fused"]
 
-    def run(module, impl: str | None, backward: bool):
-        if impl is not None:
-            module.impl = impl
-
-        def call():
-            xi = x.requires_grad_(backward)
-            out = module(xi)[0]
-            if backward:
-                out.sum().backward()
-            return out
+    def with_impl(impl: RecurrentImpl) -> Callable[[Tensor], Tensor]:
+        def call(xi: Tensor) -> Tensor:
+            ours.impl = impl
+            return ours(xi)[0]
 
         return call
 
@@ -49,24 +46,13 @@ def bench_recurrent(
             ours.impl = impl
             torch.testing.assert_close(ours(x)[0], expected, atol=1e-4, rtol=1e-4)
 
-    rows = []
+    calls: dict[str, Callable[[Tensor], Tensor]] = {"torch.nn": lambda xi: theirs(xi)[0]}
+    calls.update({impl: with_impl(impl) for impl in impls})
     shape = f"B{batch} T{steps} I{input_size} H{hidden}"
-    for backward in (False, True):
-        kind = "fwd+bwd" if backward else "fwd"
-        flops = recurrent_flops(cell, batch, steps, input_size, hidden, backward=backward)
-        context = torch.enable_grad() if backward else torch.no_grad()
-        with context:
-            base = time_call(run(theirs, None, backward), device=device)
-            rows.append(_row(cell, f"torch.nn {kind}", shape, base, base, flops, matmul_rate, device))
-            for impl in impls:
-                seconds = time_call(run(ours, impl, backward), device=device)
-                rows.append(_row(cell, f"{impl} {kind}", shape, seconds, base, flops, matmul_rate, device))
-    return rows
-
-
-def _row(cell, name, shape, seconds, base, flops, matmul_rate, device) -> BenchRow:
-    gflops = flops / seconds / 1e9
-    return BenchRow(
-        group=cell.upper(), name=name, shape=shape, seconds=seconds, baseline="torch.nn", ratio=seconds / base,
-        gflops=gflops, pct_matmul=100 * gflops / matmul_rate, device=str(device),
-    )
+    return [
+        rate_row(group=cell.upper(), name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs,
+                 base=seconds["torch.nn"], baseline="torch.nn", matmul_rate=matmul_rate, device=device,
+                 flops=recurrent_flops(cell, batch, steps, input_size, hidden, backward=backward))
+        for backward, seconds in time_forward_backward(calls, (x,), device=device).items()
+        for name, secs in seconds.items()
+    ]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from rnnvision.bench.recurrent import recurrent_flops
-from rnnvision.bench.timing import BenchRow, time_call
+from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward
 from rnnvision.layers.renet import ReNetLayer
 
 
@@ -38,39 +38,23 @@ def bench_renet(
         expected = horizontal(lines)[0].view(batch, rows_, cols, 2 * hidden).permute(0, 3, 1, 2)
         torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=0)
 
-    def run_layer(backward: bool):
-        def call():
-            out = layer(x.requires_grad_(backward))
-            if backward:
-                out.sum().backward()
-
-        return call
-
-    def run_bound(backward: bool):
-        def call():
-            v = vertical(columns.requires_grad_(backward))[0]
-            h = horizontal(lines.requires_grad_(backward))[0]
-            if backward:
-                (v.sum() + h.sum()).backward()
-
-        return call
-
+    bound = "2 x torch.nn bi-LSTM (lower bound)"
+    calls = {  # each takes (x, columns, lines) and uses what it needs
+        bound: lambda _, c, h: vertical(c)[0].sum() + horizontal(h)[0].sum(),
+        "ReNetLayer": lambda xi, *_: layer(xi),
+    }
     steps = rows_ * cols  # every patch position is one step of each sweep, per direction
-    rows = []
     shape = f"B{batch} C{in_chans} {size}x{size} p{patch} H{hidden}"
-    for backward in (False, True):
-        kind = "fwd+bwd" if backward else "fwd"
-        flops = 2 * batch * (  # two directions per sweep
+
+    def flops(backward: bool) -> float:
+        return 2 * batch * (  # two directions per sweep
             recurrent_flops("lstm", 1, steps, in_chans * patch * patch, hidden, backward=backward)
             + recurrent_flops("lstm", 1, steps, 2 * hidden, hidden, backward=backward)
         )
-        with torch.enable_grad() if backward else torch.no_grad():
-            base = time_call(run_bound(backward), device=device)
-            seconds = time_call(run_layer(backward), device=device)
-        for name, value in (("2 x torch.nn bi-LSTM (lower bound)", base), ("ReNetLayer", seconds)):
-            gflops = flops / value / 1e9
-            rows.append(BenchRow(
-                group="ReNetLayer", name=f"{name} {kind}", shape=shape, seconds=value, baseline="lower bound",
-                ratio=value / base, gflops=gflops, pct_matmul=100 * gflops / matmul_rate, device=str(device),
-            ))
-    return rows
+
+    return [
+        rate_row(group="ReNetLayer", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs, base=seconds[bound],
+                 baseline="lower bound", flops=flops(backward), matmul_rate=matmul_rate, device=device)
+        for backward, seconds in time_forward_backward(calls, (x, columns, lines), device=device).items()
+        for name, secs in seconds.items()
+    ]

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from rnnvision.bench.recognition import bench_crnn_latency
 from rnnvision.bench.mdlstm import bench_mdlstm
 from rnnvision.bench.minrnn import bench_linear_scan, bench_mingru
 from rnnvision.bench.pixelrnn import bench_layers, bench_sampling
+from rnnvision.bench.recognition import bench_crnn_latency
 from rnnvision.bench.recurrent import bench_recurrent
 from rnnvision.bench.renet import bench_renet
 from rnnvision.bench.timing import BenchRow, matmul_gflops

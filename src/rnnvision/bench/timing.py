@@ -10,8 +10,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import Tensor
 
 from rnnvision.files import atomic_path, atomic_write_text
 
@@ -38,6 +40,47 @@ def time_call(
         _sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def time_forward_backward(
+    calls: dict[str, Callable[..., Tensor]], inputs: tuple[Tensor, ...], *, device: torch.device | str = "cpu",
+    options: dict[str, dict[str, Any]] | None = None,
+) -> dict[bool, dict[str, float]]:
+    """Seconds of each of ``calls`` on ``inputs``: ``[False]`` the forward pass alone (no grad),
+    ``[True]`` a training step (forward, then backward of the output's sum). Every call gets fresh
+    leaf copies of ``inputs``; ``options[name]`` are :func:`time_call` keywords for that call."""
+    seconds: dict[bool, dict[str, float]] = {}
+    for backward in (False, True):
+
+        def run(call: Callable[..., Tensor]) -> Callable[[], Tensor]:
+            def once() -> Tensor:
+                out = call(*(t.detach().requires_grad_(backward) for t in inputs))
+                if backward:
+                    out.sum().backward()
+                return out
+
+            return once
+
+        with torch.enable_grad() if backward else torch.no_grad():
+            seconds[backward] = {
+                name: time_call(run(call), device=device, **(options or {}).get(name, {})) for name, call in calls.items()
+            }
+    return seconds
+
+
+def rate_row(
+    *, group: str, name: str, shape: str, seconds: float, base: float, baseline: str, flops: float,
+    matmul_rate: float, device: torch.device | str, note: str = "",
+) -> BenchRow:
+    """A row for ``flops`` done in ``seconds``: its ratio to ``base`` seconds, GFLOP/s and % of the matmul rate."""
+    gflops = flops / seconds / 1e9
+    return BenchRow(
+        group=group, name=name, shape=shape, seconds=seconds, baseline=baseline, ratio=seconds / base, gflops=gflops,
+        pct_matmul=100 * gflops / matmul_rate, device=str(device), note=note,
+    )
+
+
+KINDS = {False: "fwd", True: "fwd+bwd"}  # the names of the two passes time_forward_backward times
 
 
 def _matmul_calls(n: int, device: torch.device, dtype: torch.dtype) -> dict[str, Callable[[], object]]:

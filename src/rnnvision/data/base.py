@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -14,6 +16,7 @@ from rnnvision.data.transforms import random_shift
 from rnnvision.errors import UserError
 
 SPLITS = ("train", "val", "test")
+T = TypeVar("T")
 
 
 def read_utf8(path: Path) -> str:
@@ -45,7 +48,17 @@ class DatasetInfo:
     charset: str = ""
 
 
-class ArrayImageDataset(Dataset):
+class InfoDataset(Dataset):
+    """A dataset of this package: ``(input, target)`` items by index, a length, and its :class:`DatasetInfo`."""
+
+    info: DatasetInfo
+
+    if TYPE_CHECKING:
+
+        def __len__(self) -> int: ...
+
+
+class ArrayImageDataset(InfoDataset):
     """In-memory uint8 images (N, H, W) or (N, C, H, W) with integer labels.
 
     Items are ``(image, label)``: image float32 (C, H, W) in [0, 1], label int64. With
@@ -93,3 +106,13 @@ def split_indices(n: int, *, val_size: int, test_size: int = 0, seed: int = 0) -
     val = order[test_size : test_size + val_size]
     train = order[test_size + val_size :]
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def split_fractions(
+    items: Sequence[T], *, val_fraction: float, test_fraction: float = 0.0, seed: int = 0
+) -> dict[str, list[T]]:
+    """The seeded hold-out of the folder datasets: ``test_fraction`` and ``val_fraction`` of ``items``
+    (each rounded to a whole count), ``train`` the rest; each part keeps the items' order."""
+    n = len(items)
+    parts = split_indices(n, val_size=int(round(n * val_fraction)), test_size=int(round(n * test_fraction)), seed=seed)
+    return {name: [items[i] for i in index] for name, index in parts.items()}

@@ -22,16 +22,16 @@ images of the training file, ``train`` the rest (the usual 50,000 / 10,000 split
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from rnnvision.data.base import DatasetInfo
+from rnnvision.data.base import DatasetInfo, InfoDataset
 from rnnvision.data.digits import digit_split_indices, load_digit_arrays
-from rnnvision.data.idx import MNIST, TEST_FILES, TRAIN_FILES, read_idx
+from rnnvision.data.idx import MNIST, mnist_split
 from rnnvision.data.registry import register_dataset
 from rnnvision.errors import UserError
 
@@ -52,7 +52,7 @@ def stochastic_binarize(intensities: np.ndarray, seed: int | list[int]) -> np.nd
     return out
 
 
-class BinarizedImages(Dataset):
+class BinarizedImages(InfoDataset):
     """0/1 images from uint8 intensities (N, H, W); items are float32 (1, H, W) tensors.
 
     Args:
@@ -105,22 +105,16 @@ def _dataset(name: str, images: np.ndarray, split: str, binarize: str, seed: int
 
 @register_dataset("binarized-mnist", task="generate")
 def binarized_mnist(
-    *, split: str, root=None, download: bool = False, binarize: Binarize = "stochastic", val_size: int = 10000, seed: int = 0
+    *, split: str, root: str | Path | None = None, download: bool = False, binarize: Binarize = "stochastic", val_size: int = 10000, seed: int = 0
 ) -> BinarizedImages:
     """MNIST binarized stochastically (fresh each training epoch, fixed for val/test), 28x28."""
-    folder = MNIST.fetch(root, download=download)
-    images = read_idx(folder / (TEST_FILES if split == "test" else TRAIN_FILES)[0])
-    if split != "test":
-        if not 0 < val_size < len(images):
-            raise UserError(f"val_size must lie in (0, {len(images)}), got {val_size}")
-        cut = len(images) - val_size
-        images = images[:cut] if split == "train" else images[cut:]
+    images, _ = mnist_split(MNIST.fetch(root, download=download), split, val_size=val_size, empty_val=False)
     return _dataset("binarized-mnist", images, split, binarize, seed)
 
 
 @register_dataset("binarized-digits", task="generate")
 def binarized_digits(
-    *, split: str, root=None, download: bool = False, binarize: Binarize = "stochastic", seed: int = 0
+    *, split: str, root: str | Path | None = None, download: bool = False, binarize: Binarize = "stochastic", seed: int = 0
 ) -> BinarizedImages:
     """The embedded 8x8 digits, binarized like MNIST (``root`` and ``download`` are unused)."""
     images, _ = load_digit_arrays()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnvision.data.base import SPLITS, split_indices
+from rnnvision.data.base import SPLITS, InfoDataset, split_indices
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.root import data_root
 from rnnvision.data.seg_transforms import maybe_augment
@@ -63,7 +63,7 @@ def _split_pairs(folder: Path, split: str) -> list[tuple[Path, Path]]:
 def camvid(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     img_size: tuple[int, int] | None = None,
     val_images: int = 37,
@@ -73,7 +73,7 @@ def camvid(
     jitter: float = 0.0,
     augment_seed: int = 0,
     cache: bool = True,
-) -> FileSegmentationDataset:
+) -> InfoDataset:
     """CamVid street scenes, 11 classes (void ignored), SegNet layout; val held out of train if absent."""
     folder = data_root(root) / "camvid"
     present = camvid_splits(folder)

@@ -15,10 +15,13 @@ every canvas is a fixed function of ``seed`` and the split.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image
 
+from rnnvision.data.base import ArrayImageDataset
 from rnnvision.data.digits import digit_split_indices, load_digit_arrays
 from rnnvision.data.registry import build_dataset, register_dataset
 from rnnvision.data.segmentation import ArraySegmentationDataset, segmentation_info
@@ -31,17 +34,17 @@ _SPLIT_SEED = {"train": 0, "val": 1, "test": 2}
 
 
 @functools.lru_cache(maxsize=8)
-def _digit_pool(source: str, split: str, root, download: bool, digit_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _digit_pool(source: str, split: str, root: str | Path | None, download: bool, digit_size: int) -> tuple[np.ndarray, np.ndarray]:
     """uint8 digits (N, S, S) of one split of ``source`` resized to S = digit_size, and labels (N,); cached, read-only."""
     if source == "digits":
         images, labels = load_digit_arrays()
         index = digit_split_indices()[split]
         images, labels = images[index], labels[index]
     else:
-        mnist = build_dataset("mnist", split=split, root=root, download=download)
+        mnist = cast(ArrayImageDataset, build_dataset("mnist", split=split, root=root, download=download))
         images, labels = mnist.images[:, 0].numpy(), mnist.labels.numpy()
     if images.shape[-1] != digit_size:
-        images = np.stack([np.asarray(Image.fromarray(d).resize((digit_size, digit_size), Image.BILINEAR)) for d in images])
+        images = np.stack([np.asarray(Image.fromarray(d).resize((digit_size, digit_size), Image.Resampling.BILINEAR)) for d in images])
     images, labels = images.astype(np.uint8), labels.astype(np.int64)
     images.flags.writeable = labels.flags.writeable = False
     return images, labels
@@ -79,7 +82,7 @@ def make_digit_scenes(
 def digit_scenes(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     source: str = "digits",
     canvas_size: int = 48,

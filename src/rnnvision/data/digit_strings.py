@@ -20,38 +20,32 @@ epoch sees new lines and a run with the same seed sees the same ones.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from rnnvision.data.base import DatasetInfo
+from rnnvision.data.base import DatasetInfo, InfoDataset
 from rnnvision.data.digits import digit_split_indices, load_digit_arrays
-from rnnvision.data.idx import MNIST, TEST_FILES, TRAIN_FILES, read_idx
+from rnnvision.data.idx import MNIST, mnist_split
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.root import data_root
 from rnnvision.data.text import DIGITS, MIN_WIDTH, item_rng, text_info
 from rnnvision.errors import UserError
 
-MNIST_VAL = 5000
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 
 
-def _digit_source(source: str, split: str, root, download: bool) -> tuple[np.ndarray, np.ndarray, str]:
+def _digit_source(source: str, split: str, root: str | Path | None, download: bool) -> tuple[np.ndarray, np.ndarray, str]:
     """uint8 digit images (N, h, w), labels (N,), and the source used."""
     if source == "auto":
         present = all((data_root(root) / "mnist" / name).is_file() for name in MNIST.md5)
         source = "mnist" if present or download else "sklearn"
     if source == "mnist":
-        folder = MNIST.fetch(root, download=download)
-        images_file, labels_file = TEST_FILES if split == "test" else TRAIN_FILES
-        images, labels = read_idx(folder / images_file), read_idx(folder / labels_file)
-        if split != "test":
-            cut = len(labels) - MNIST_VAL
-            images, labels = (images[:cut], labels[:cut]) if split == "train" else (images[cut:], labels[cut:])
+        images, labels = mnist_split(MNIST.fetch(root, download=download), split)
         return images, labels.astype(np.int64), "mnist"
     if source != "sklearn":
         raise UserError(f"digit-strings: source must be auto, mnist or sklearn, got {source!r}")
@@ -81,7 +75,7 @@ def distort_glyph(glyph: np.ndarray, rng: np.random.Generator, *, rotate: float,
     inverse = np.linalg.inv(forward)  # PIL asks, for every output pixel, where to read the input
     offset = np.array([w / 2, h / 2]) - inverse @ np.array([out_w / 2, out_h / 2])
     coefficients = (*inverse[0], offset[0], *inverse[1], offset[1])
-    image = Image.fromarray(glyph).transform((out_w, out_h), Image.AFFINE, coefficients, resample=Image.BILINEAR)
+    image = Image.fromarray(glyph).transform((out_w, out_h), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BILINEAR)
     return _ink_crop(np.asarray(image))
 
 
@@ -95,7 +89,7 @@ def compose_line(
     for glyph in glyphs:
         h = int(np.clip(round(line_scale * rng.uniform(0.9, 1.1)), 6, height))
         w = max(1, int(round(glyph.shape[1] * h / glyph.shape[0])))
-        resized = np.asarray(Image.fromarray(glyph).resize((w, h), Image.BILINEAR))
+        resized = np.asarray(Image.fromarray(glyph).resize((w, h), Image.Resampling.BILINEAR))
         cell = max(w, int(round(0.4 * h)))  # narrow digits ("1") still get a few columns
         top = int(rng.integers(0, height - h + 1))
         placed.append((resized, top, (cell - w) // 2, cell))
@@ -114,7 +108,7 @@ def compose_line(
     return canvas, spans
 
 
-class DigitStringDataset(Dataset):
+class DigitStringDataset(InfoDataset):
     """Items ``(image, text)``: image float32 (1, height, W) white digits on black, text its digits."""
 
     def __init__(
@@ -152,12 +146,13 @@ class DigitStringDataset(Dataset):
         canvas, spans = compose_line(
             glyphs, rng, height=self.height, min_gap=self.min_gap, max_gap=self.max_gap
         )
+        assert self.info.img_size is not None  # set in __init__
         max_width = self.info.img_size[1]
         if canvas.shape[1] < MIN_WIDTH:
             canvas = np.pad(canvas, ((0, 0), (0, MIN_WIDTH - canvas.shape[1])))
         elif canvas.shape[1] > max_width:
             scale = max_width / canvas.shape[1]
-            canvas = np.asarray(Image.fromarray(canvas).resize((max_width, self.height), Image.BILINEAR))
+            canvas = np.asarray(Image.fromarray(canvas).resize((max_width, self.height), Image.Resampling.BILINEAR))
             spans = [(int(x0 * scale), int(np.ceil(x1 * scale))) for x0, x1 in spans]
         text = "".join(str(int(self.labels[i])) for i in picks)
         return canvas, text, spans
@@ -167,7 +162,7 @@ class DigitStringDataset(Dataset):
 def digit_strings(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     source: Literal["auto", "mnist", "sklearn"] = "auto",
     min_length: int = 1,

@@ -7,6 +7,8 @@ remaining 1,257 ``train``. Pixel values 0..16 are scaled to 0..255.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from rnnvision.data.base import ArrayImageDataset, classification_info, split_indices
@@ -30,7 +32,7 @@ def digit_split_indices() -> dict[str, np.ndarray]:
 
 
 @register_dataset("digits", task="classify")
-def digits(*, split: str, root=None, download: bool = False, max_shift: int = 0) -> ArrayImageDataset:
+def digits(*, split: str, root: str | Path | None = None, download: bool = False, max_shift: int = 0) -> ArrayImageDataset:
     """The embedded 8x8 digits (``root`` and ``download`` are accepted and unused)."""
     images, labels = load_digit_arrays()
     index = digit_split_indices()[split]

@@ -53,7 +53,7 @@ def read_iiit5k_labels(folder: Path, part: str) -> list[tuple[Path, str]]:
 def iiit5k(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     case_sensitive: bool = False,
     val_size: int = 200,

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from rnnvision.data.base import SPLITS, DatasetInfo, classification_info
+from rnnvision.data.base import SPLITS, DatasetInfo, InfoDataset, classification_info, split_fractions
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.transforms import IMAGE_SUFFIXES, load_image, random_shift
 from rnnvision.errors import UserError
@@ -28,7 +26,7 @@ def _class_files(folder: Path) -> dict[str, list[Path]]:
     return {c.name: sorted(f for f in c.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) for c in classes}
 
 
-class ImageFolderDataset(Dataset):
+class ImageFolderDataset(InfoDataset):
     """(image, label) pairs read lazily from files; image float32 (C, H, W) in [0, 1]."""
 
     def __init__(self, samples: list[tuple[Path, int]], info: DatasetInfo, *, max_shift: int = 0) -> None:
@@ -47,7 +45,7 @@ class ImageFolderDataset(Dataset):
 def image_folder(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     path: str = "",
     in_chans: int = 1,
@@ -60,7 +58,7 @@ def image_folder(
     folder = Path(path).expanduser()
     if not path or not folder.is_dir():
         raise UserError(f"image-folder needs data.path set to a folder of class subfolders; {folder} is not a folder")
-    size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    size = (img_size, img_size) if isinstance(img_size, int) else (int(img_size[0]), int(img_size[1]))
     if all((folder / s).is_dir() for s in ("train", "test")):
         per_split = {s: _class_files(folder / s) for s in SPLITS if (folder / s).is_dir()}
         class_names = sorted(per_split["train"])
@@ -71,11 +69,8 @@ def image_folder(
         pool = _class_files(folder)
         class_names = sorted(pool)
         files = {}
-        for name, paths in pool.items():
-            order = np.random.RandomState(0).permutation(len(paths))
-            n_val, n_test = int(round(len(paths) * val_fraction)), int(round(len(paths) * test_fraction))
-            cuts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
-            files[name] = [paths[i] for i in sorted(cuts[split])]
+        for name, paths in pool.items():  # each class split alike
+            files[name] = split_fractions(paths, val_fraction=val_fraction, test_fraction=test_fraction)[split]
     if not class_names:
         raise UserError(f"{folder} holds no class subfolders (expected {folder}/<class>/<image>)")
     unknown = sorted(set(files) - set(class_names))

@@ -25,6 +25,8 @@ never share a generator.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -84,7 +86,7 @@ class AddingDataset(Dataset):
 
 @register_dataset("adding", task="regress")
 def adding(
-    *, split: str, root=None, download: bool = False, length: int = 100, seed: int = 0, train_size: int = 10_000,
+    *, split: str, root: str | Path | None = None, download: bool = False, length: int = 100, seed: int = 0, train_size: int = 10_000,
     val_size: int = 1_000, test_size: int = 1_000,
 ) -> AddingDataset:
     """The adding problem with sequences of ``length`` steps (``root`` and ``download`` are unused)."""
@@ -136,7 +138,7 @@ class CopyMemoryDataset(Dataset):
 
 @register_dataset("copy-memory", task="tag")
 def copy_memory(
-    *, split: str, root=None, download: bool = False, delay: int = 100, seed: int = 0, train_size: int = 10_000,
+    *, split: str, root: str | Path | None = None, download: bool = False, delay: int = 100, seed: int = 0, train_size: int = 10_000,
     val_size: int = 1_000, test_size: int = 1_000,
 ) -> CopyMemoryDataset:
     """Recall 10 symbols after ``delay`` blank steps (``root`` and ``download`` are unused)."""

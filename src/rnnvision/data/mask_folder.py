@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnvision.data.base import SPLITS
+from rnnvision.data.base import SPLITS, split_fractions
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.segmentation import IGNORE_INDEX, FileSegmentationDataset, read_mask, segmentation_info
 from rnnvision.data.transforms import IMAGE_SUFFIXES, image_size
@@ -57,7 +57,7 @@ def _labels(pairs: list[tuple[Path, Path]]) -> set[int]:
 def mask_folder(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     path: str = "",
     num_classes: int = 0,
@@ -78,10 +78,7 @@ def mask_folder(
         everything, pairs = [p for ps in per_split.values() for p in ps], per_split[split]
     else:
         everything = _pairs(folder)
-        order = np.random.RandomState(0).permutation(len(everything))
-        n_val, n_test = int(round(len(everything) * val_fraction)), int(round(len(everything) * test_fraction))
-        cuts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
-        pairs = [everything[i] for i in sorted(cuts[split])]
+        pairs = split_fractions(everything, val_fraction=val_fraction, test_fraction=test_fraction)[split]
     if not pairs:
         raise UserError(f"no image/mask pairs for split {split!r} under {folder}")
     labels = _labels(everything)

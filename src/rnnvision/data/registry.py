@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset
-
-from rnnvision.data.base import SPLITS
+from rnnvision.data.base import SPLITS, InfoDataset
 from rnnvision.errors import UserError
 from rnnvision.options import builder_options
 
@@ -25,7 +23,7 @@ COMMON_ARGS = ("split", "root", "download")
 @dataclass(frozen=True)
 class DatasetEntry:
     name: str
-    builder: Callable[..., Dataset]
+    builder: Callable[..., InfoDataset]
     task: str
 
     def options(self) -> dict[str, tuple[Any, Any]]:
@@ -39,7 +37,7 @@ _DATASETS: dict[str, DatasetEntry] = {}
 def register_dataset(name: str, *, task: str) -> Callable:
     """Decorator registering a dataset builder under ``name``; a duplicate name raises."""
 
-    def decorate(builder: Callable[..., Dataset]) -> Callable[..., Dataset]:
+    def decorate(builder: Callable[..., InfoDataset]) -> Callable[..., InfoDataset]:
         if name in _DATASETS:
             raise ValueError(f"dataset {name!r} is already registered")
         _DATASETS[name] = DatasetEntry(name=name, builder=builder, task=task)
@@ -61,7 +59,7 @@ def get_dataset_entry(name: str) -> DatasetEntry:
 
 def build_dataset(
     name: str, *, split: str, root: str | Path | None = None, download: bool = False, **options: Any
-) -> Dataset:
+) -> InfoDataset:
     """Build split ``split`` of dataset ``name`` with its ``options``."""
     entry = get_dataset_entry(name)
     if split not in SPLITS:

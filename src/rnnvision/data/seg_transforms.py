@@ -18,14 +18,14 @@ The same ``(seed, epoch, index)`` always gives the same sample, whichever proces
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from rnnvision.data.segmentation import IGNORE_INDEX
+from rnnvision.data.base import InfoDataset
+from rnnvision.data.segmentation import IGNORE_INDEX, ArraySegmentationDataset, FileSegmentationDataset
 from rnnvision.errors import UserError
 
 _GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma weights
@@ -108,10 +108,12 @@ def pad_to(image: Tensor, mask: Tensor, size: tuple[int, int]) -> tuple[Tensor, 
     return image, mask
 
 
-class AugmentedSegmentation(Dataset):
+class AugmentedSegmentation(InfoDataset):
     """A segmentation dataset whose items pass through ``augment``, seeded by (seed, epoch, index)."""
 
-    def __init__(self, dataset: Dataset, augment: SegAugment, *, seed: int = 0) -> None:
+    def __init__(
+        self, dataset: FileSegmentationDataset | ArraySegmentationDataset, augment: SegAugment, *, seed: int = 0
+    ) -> None:
         self.dataset, self.augment, self.seed = dataset, augment, seed
         self.info = dataset.info
         self.epoch = 0
@@ -134,12 +136,16 @@ class AugmentedSegmentation(Dataset):
 
 
 def maybe_augment(
-    dataset: Dataset, *, split: str, scale: tuple[float, float], crop: tuple[int, int] | None, hflip: bool,
+    dataset: FileSegmentationDataset | ArraySegmentationDataset, *, split: str, scale: tuple[float, float],
+    crop: tuple[int, int] | None, hflip: bool,
     jitter: float, seed: int,
-) -> Dataset:
+) -> InfoDataset:
     """The training split wrapped in :class:`SegAugment` when any augmentation is asked for; others unchanged."""
     try:
-        augment = SegAugment(scale=tuple(scale), crop=None if crop is None else tuple(crop), hflip=hflip, jitter=jitter)
+        augment = SegAugment(  # tuples also from YAML lists; a wrong length is SegAugment's ValueError
+            scale=cast(tuple[float, float], tuple(scale)), crop=None if crop is None else cast(tuple[int, int], tuple(crop)),
+            hflip=hflip, jitter=jitter,
+        )
     except ValueError as exc:
         raise UserError(f"{dataset.info.name}: {exc}") from None
     if split != "train" or not augment.active:

@@ -14,9 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from rnnvision.data.base import DatasetInfo
+from rnnvision.data.base import DatasetInfo, InfoDataset
 from rnnvision.data.transforms import open_image, pil_to_tensor
 from rnnvision.errors import UserError
 
@@ -38,7 +37,7 @@ def segmentation_info(
     )
 
 
-class ArraySegmentationDataset(Dataset):
+class ArraySegmentationDataset(InfoDataset):
     """In-memory uint8 images (N, C, H, W) and uint8 masks (N, H, W)."""
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, info: DatasetInfo) -> None:
@@ -65,7 +64,7 @@ def read_mask(path: Path) -> np.ndarray:
     return np.asarray(mask, dtype=np.uint8)
 
 
-class FileSegmentationDataset(Dataset):
+class FileSegmentationDataset(InfoDataset):
     """(image, mask) pairs read from files, optionally resized to ``info.img_size``.
 
     ``relabel`` maps a mask's raw values (uint8 array) to class indices and IGNORE_INDEX.
@@ -94,7 +93,7 @@ class FileSegmentationDataset(Dataset):
         image, labels = self.read_pair(*self.pairs[index])
         size = self.info.img_size
         if size is not None and labels.shape != tuple(size):
-            labels = np.asarray(Image.fromarray(labels).resize((size[1], size[0]), Image.NEAREST))
+            labels = np.asarray(Image.fromarray(labels).resize((size[1], size[0]), Image.Resampling.NEAREST))
         if self.relabel is not None:
             labels = self.relabel(labels)
         array = pil_to_tensor(image, channels=self.info.in_chans, size=size).mul(255).round().byte()  # (C, H, W)

@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from rnnvision.data.base import DatasetInfo, read_utf8
+from rnnvision.data.base import DatasetInfo, InfoDataset, read_utf8
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.text import ALNUM, LOWER_ALNUM, augment_word, check_texts, item_rng, text_info, word_tensor
 from rnnvision.errors import UserError
@@ -77,6 +76,7 @@ def available_fonts(charset: str) -> tuple[Path, ...]:
 def default_vocabulary() -> tuple[str, ...]:
     """Words of two or more letters from the English text bundled with Python and scikit-learn."""
     import pydoc_data.topics
+
     import sklearn
 
     texts = list(pydoc_data.topics.topics.values())
@@ -117,8 +117,8 @@ def _background(rng: np.random.Generator, size: tuple[int, int], colour: tuple[i
         ramp = ramp[None, :, None] if len(ramp) == w else ramp[:, None, None]
         base = base + ramp * rng.uniform(10, 50)
     elif kind < 0.6:  # blurred noise texture
-        noise = Image.fromarray(rng.normal(128, 60, size=(h, w)).clip(0, 255).astype(np.uint8))
-        noise = np.asarray(noise.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3))), np.float32) - 128
+        texture = Image.fromarray(rng.normal(128, 60, size=(h, w)).clip(0, 255).astype(np.uint8))
+        noise = np.asarray(texture.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3))), np.float32) - 128
         base = base + noise[..., None] * rng.uniform(0.2, 0.6)
     return Image.fromarray(base.clip(0, 255).astype(np.uint8))
 
@@ -143,7 +143,7 @@ def render_word(text: str, font_path: Path, rng: np.random.Generator) -> Image.I
         shade = tuple(int(v * 0.5) for v in bg)
         draw.text((margin_x + stroke + offset, margin_y + stroke + offset), text, font=font, fill=shade)
     pieces = list(text) if spacing else [text]
-    x = margin_x + stroke
+    x: float = margin_x + stroke
     for piece, advance in zip(pieces, advances):
         draw.text((x, margin_y + stroke), piece, font=font, fill=fg, stroke_width=stroke, stroke_fill=stroke_fill)
         x += advance
@@ -152,7 +152,7 @@ def render_word(text: str, font_path: Path, rng: np.random.Generator) -> Image.I
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
 
 
-class SynthWordsDataset(Dataset):
+class SynthWordsDataset(InfoDataset):
     """Items ``(image, text)`` rendered on demand; see the module docstring."""
 
     def __init__(
@@ -171,6 +171,7 @@ class SynthWordsDataset(Dataset):
         rng = item_rng() if self.split == "train" else np.random.default_rng([self.seed, _SPLIT_CODE[self.split], index])
         text = random_text(rng, self.vocabulary, max_length=self.max_length)
         image = render_word(text, self.fonts[int(rng.integers(len(self.fonts)))], rng)
+        assert self.info.img_size is not None  # set in __init__
         height, max_width = self.info.img_size
         label = text if self.case_sensitive else text.lower()
         return word_tensor(image, channels=self.info.in_chans, height=height, max_width=max_width), label
@@ -180,7 +181,7 @@ class SynthWordsDataset(Dataset):
 def synth_words(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     case_sensitive: bool = False,
     vocab_file: str = "",

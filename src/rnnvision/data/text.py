@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from rnnvision.data.base import DatasetInfo
+from rnnvision.data.base import DatasetInfo, InfoDataset
 from rnnvision.data.transforms import open_image, pil_to_tensor, to_8bit
 from rnnvision.errors import UserError
 
@@ -66,7 +65,7 @@ def fit_height(image: Image.Image, *, height: int, max_width: int) -> Image.Imag
     width = min(max(width, MIN_WIDTH), max_width)
     if (width, height) == image.size:
         return image
-    return image.resize((width, height), Image.BILINEAR, reducing_gap=2.0)
+    return image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def word_tensor(image: Image.Image, *, channels: int, height: int, max_width: int) -> Tensor:
@@ -91,12 +90,12 @@ def augment_word(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     shear = rng.uniform(-0.25, 0.25)
     w, h = image.size
     image = image.transform(
-        (w + int(abs(shear) * h), h), Image.AFFINE, (1, shear, -shear * h if shear > 0 else 0, 0, 1, 0),
-        resample=Image.BILINEAR, fillcolor=fill,
+        (w + int(abs(shear) * h), h), Image.Transform.AFFINE, (1, shear, -shear * h if shear > 0 else 0, 0, 1, 0),
+        resample=Image.Resampling.BILINEAR, fillcolor=fill,
     )
-    image = image.rotate(rng.uniform(-3, 3), resample=Image.BILINEAR, expand=True, fillcolor=fill)
+    image = image.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BILINEAR, expand=True, fillcolor=fill)
     stretch = rng.uniform(0.8, 1.25)
-    image = image.resize((max(4, int(image.size[0] * stretch)), image.size[1]), Image.BILINEAR)
+    image = image.resize((max(4, int(image.size[0] * stretch)), image.size[1]), Image.Resampling.BILINEAR)
     if rng.random() < 0.3:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2) * h / 32))
     array = np.asarray(image, dtype=np.float32)
@@ -112,12 +111,14 @@ def item_rng() -> np.random.Generator:
     return np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
 
 
-class WordFileDataset(Dataset):
+class WordFileDataset(InfoDataset):
     """(image, text) pairs read lazily from image files; ``augment`` jitters every read."""
 
     def __init__(
         self, samples: list[tuple[Path, str]], info: DatasetInfo, *, augment: bool = False
     ) -> None:
+        if info.img_size is None:
+            raise ValueError(f"{info.name}: a text dataset needs img_size (height, largest width)")
         self.samples, self.info, self.augment = samples, info, augment
         self.height, self.max_width = info.img_size
 

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from rnnvision.data.base import read_utf8
+from rnnvision.data.base import read_utf8, split_fractions
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.text import WordFileDataset, check_texts, text_info
 from rnnvision.errors import UserError
@@ -48,18 +46,6 @@ def read_labels_tsv(path: Path, *, root: Path | None = None) -> list[tuple[Path,
     return samples
 
 
-def _hold_out(samples: list, fractions: dict[str, float]) -> dict[str, list]:
-    """Split ``samples`` with a fixed seed: each named part takes its fraction, ``train`` the rest."""
-    order = np.random.RandomState(0).permutation(len(samples))
-    parts, start = {}, 0
-    for name, fraction in fractions.items():
-        count = int(round(len(samples) * fraction))
-        parts[name] = [samples[i] for i in sorted(order[start : start + count])]
-        start += count
-    parts["train"] = [samples[i] for i in sorted(order[start:])]
-    return parts
-
-
 def _splits(folder: Path, val_fraction: float, test_fraction: float) -> dict[str, list[tuple[Path, str]]]:
     if (folder / "train" / "labels.tsv").is_file():
         if not (folder / "test" / "labels.tsv").is_file():
@@ -68,10 +54,12 @@ def _splits(folder: Path, val_fraction: float, test_fraction: float) -> dict[str
         if (folder / "val" / "labels.tsv").is_file():
             splits["val"] = read_labels_tsv(folder / "val" / "labels.tsv", root=folder)
         else:
-            splits.update(_hold_out(splits["train"], {"val": val_fraction}))
+            held = split_fractions(splits["train"], val_fraction=val_fraction)
+            splits["train"], splits["val"] = held["train"], held["val"]
         return splits
     if (folder / "labels.tsv").is_file():
-        return _hold_out(read_labels_tsv(folder / "labels.tsv"), {"test": test_fraction, "val": val_fraction})
+        pool = read_labels_tsv(folder / "labels.tsv")
+        return split_fractions(pool, val_fraction=val_fraction, test_fraction=test_fraction)
     raise UserError(f"{folder} holds neither labels.tsv nor train/labels.tsv and test/labels.tsv")
 
 
@@ -79,7 +67,7 @@ def _splits(folder: Path, val_fraction: float, test_fraction: float) -> dict[str
 def text_folder(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     path: str = "",
     charset: str = "",

@@ -113,7 +113,7 @@ def pil_to_tensor(image: Image.Image, *, channels: int, size: tuple[int, int] | 
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     image = to_8bit(image).convert("L" if channels == 1 else "RGB")
     if size is not None and image.size != (size[1], size[0]):
-        image = image.resize((size[1], size[0]), Image.BILINEAR)
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
     array = array[None] if channels == 1 else array.transpose(2, 0, 1)
     return torch.from_numpy(array.copy()).float() / 255.0

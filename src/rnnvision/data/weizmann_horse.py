@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rnnvision.data.base import split_indices
+from rnnvision.data.base import InfoDataset, split_indices
 from rnnvision.data.registry import register_dataset
 from rnnvision.data.root import data_root
 from rnnvision.data.seg_transforms import maybe_augment
@@ -32,7 +32,7 @@ FIGURE = 128  # a mask pixel at least this bright is horse
 SPLIT_SEED = 0
 
 
-def horse_folder(root) -> Path:
+def horse_folder(root: str | Path | None) -> Path:
     """The folder holding ``rgb/`` and ``figure_ground/``; a missing one raises UserError."""
     base = data_root(root) / "weizmann-horse"
     for folder in (base / "weizmann_horse_db", base):
@@ -47,7 +47,7 @@ def read_horse(image_path: Path, mask_path: Path) -> tuple[Image.Image, np.ndarr
     figure = np.asarray(open_image(mask_path).convert("L"))
     image = open_image(image_path).convert("RGB")
     if image.size != (figure.shape[1], figure.shape[0]):
-        image = image.resize((figure.shape[1], figure.shape[0]), Image.BILINEAR)
+        image = image.resize((figure.shape[1], figure.shape[0]), Image.Resampling.BILINEAR)
     return image, (figure >= FIGURE).astype(np.uint8)
 
 
@@ -55,7 +55,7 @@ def read_horse(image_path: Path, mask_path: Path) -> tuple[Image.Image, np.ndarr
 def weizmann_horse(
     *,
     split: str,
-    root=None,
+    root: str | Path | None = None,
     download: bool = False,
     img_size: tuple[int, int] | None = None,
     val_images: int = 28,
@@ -66,7 +66,7 @@ def weizmann_horse(
     jitter: float = 0.0,
     augment_seed: int = 0,
     cache: bool = True,
-) -> FileSegmentationDataset:
+) -> InfoDataset:
     """Weizmann horses, horse vs background per pixel; seeded 200/28/100 split."""
     folder = horse_folder(root)
     masks = {p.stem: p for p in (folder / "figure_ground").glob("*.jpg")}

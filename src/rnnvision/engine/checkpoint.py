@@ -26,7 +26,7 @@ FORMAT = "rnnvision.checkpoint"
 FORMAT_VERSION = 1
 
 
-def _update_digest(digest, value: Any) -> None:
+def _update_digest(digest: hashlib._Hash, value: Any) -> None:
     """Feed a canonical encoding of a nested payload to ``digest`` (dict keys in sorted order)."""
     if isinstance(value, Tensor):
         flat = value.detach().cpu().contiguous().reshape(-1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from rnnvision.data import build_dataset, get_dataset_entry
 from rnnvision.engine.distributed import pick_device
 from rnnvision.engine.trainer import dataset_meta, evaluate, load_model

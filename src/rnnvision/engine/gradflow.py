@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeGuard
 
 import torch
 from torch import Tensor, nn
@@ -38,7 +39,15 @@ class GradientFlow:
     n: int = 0
 
 
-def is_sequence_model(model: nn.Module) -> bool:
+class SequenceModel(Protocol):
+    """A model that reads its input as a sequence and exposes it."""
+
+    def to_sequence(self, inputs: Tensor) -> Tensor: ...  # (B, ...) -> (B, T, F)
+
+    def forward_sequence(self, seq: Tensor) -> Tensor: ...  # (B, T, F) -> the model's output
+
+
+def is_sequence_model(model: nn.Module) -> TypeGuard[SequenceModel]:
     """True for models that read their input as a sequence and expose it (``to_sequence`` + ``forward_sequence``)."""
     return callable(getattr(model, "to_sequence", None)) and callable(getattr(model, "forward_sequence", None))
 
@@ -46,7 +55,7 @@ def is_sequence_model(model: nn.Module) -> bool:
 class _FromSequence(nn.Module):
     """``model`` called on the sequence it reads, so that a task's loss is a function of that sequence."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: SequenceModel) -> None:
         super().__init__()
         self.model = model
 
@@ -79,7 +88,8 @@ def gradient_flow(
     grad_norm = grad.norm(dim=-1).mean(0).cpu()  # (T,): ||dL_i/dx_t|| averaged over examples
     gates: dict[str, Tensor] = {}
     rnn = getattr(model, "rnn", None)
-    if rnn is not None and getattr(rnn, "gate_names", ()):
+    gate_names: tuple[str, ...] = getattr(rnn, "gate_names", ())
+    if rnn is not None and gate_names:
         with torch.no_grad():
             _, _, all_gates = rnn(seq.detach(), return_gates=True)  # name -> (L, D, B, T, H)
         gates = {g: all_gates[g].mean(dim=(0, 1, 2, 4)).cpu() for g in KEEP_GATES if g in all_gates}

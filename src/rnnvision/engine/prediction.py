@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from rnnvision.files import atomic_write_text
 from rnnvision.outputs import check_output_file
 from rnnvision.tasks import Task, make_task
 
-ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike]
+ImageInput = Image.Image | np.ndarray | str | os.PathLike
 TABLE_SUFFIXES = (".jsonl", ".csv")  # ``--out`` with one of these is a results table, anything else a folder
 EXPLAINED = 16  # ``--explain`` draws the first this many images
 

@@ -35,7 +35,7 @@ import math
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +43,13 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from rnnvision.config import SECTIONS, RunConfig
 from rnnvision.data import build_dataset
-from rnnvision.data.base import DatasetInfo
+from rnnvision.data.base import DatasetInfo, InfoDataset
 from rnnvision.engine.checkpoint import check_model_fits, load_checkpoint, save_checkpoint
 from rnnvision.engine.distributed import DistContext, all_reduce_sums, barrier, init_distributed, shutdown
 from rnnvision.engine.ema import WeightAverage
@@ -97,13 +97,13 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, min_ratio: floa
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool) -> AbstractContextManager[Any]:
     return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
 
 
 def evaluate(
     model: nn.Module,
-    dataset: Dataset,
+    dataset: InfoDataset,
     task: Task,
     *,
     batch_size: int,
@@ -183,7 +183,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         data = {k: v for k, v in config.data.items() if k != "name"}
 
-        def split(name: str) -> Dataset:
+        def split(name: str) -> InfoDataset:
             return build_dataset(config.data["name"], split=name, root=data_dir, download=download, **data)
 
         if ctx.is_main:  # rank 0 downloads first; the others then find the files
@@ -211,7 +211,7 @@ class Trainer:
             self._log(f"train.batch_size {cfg.batch_size} is more than the {len(self.train_set)} training items; using {fitted}")
             cfg.batch_size = fitted  # what config.yaml and the checkpoints record
         per_rank_batch = cfg.batch_size // ctx.world_size
-        self.sampler = DistributedSampler(
+        self.sampler: DistributedSampler = DistributedSampler(
             self.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed
         )
         self.loader = DataLoader(
@@ -236,12 +236,13 @@ class Trainer:
         # the weights that are validated, tested, saved as best.pt and returned: the average when kept
         self.eval_model = self.average.module if self.average else self.model
 
-        self.start_epoch, self.step, self.history = 1, 0, []
+        self.history: list[dict[str, Any]] = []
+        self.start_epoch, self.step = 1, 0
         self.best_metric: float | None = None
         self.best_epoch = 0
         self.best_state: dict[str, torch.Tensor] | None = None
         self.train_seconds = 0.0
-        if self.resume_state is not None:
+        if self.resume_state is not None and resume is not None:
             self._restore(self.resume_state, Path(resume))
 
     # -- the run directory -----------------------------------------------------------------------
@@ -257,6 +258,7 @@ class Trainer:
             if marker is not None and (marker.get("kind") != "train" or (out / "last.pt").exists()):
                 raise UserError(f"{out} already holds a run; pass --out NEW_DIR or --resume {out / 'last.pt'}")
             return new_run_id()
+        assert resume is not None  # a resume state comes from a resume path
         own = state.get("run_id")
         own_dir = out.resolve() == resume.resolve().parent
         marker = read_marker(out) if own_dir else output_dir_marker(out)
@@ -452,7 +454,7 @@ class Trainer:
         if self.ctx.is_main and not self.quiet:
             print(text, file=sys.stderr, flush=True)
 
-    def _evaluate(self, dataset: Dataset) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    def _evaluate(self, dataset: InfoDataset) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         cfg = self.config.train
         return evaluate(
             self.eval_model, dataset, self.task, batch_size=cfg.eval_batch_size, device=self.ctx.device, ctx=self.ctx,

@@ -52,8 +52,7 @@ def export_model(
     from rnnvision.export.onnx import write_onnx
     from rnnvision.export.sampling import check_sampling_paths_free, exports_sampling, write_sampling_graphs
 
-    sampling = exports_sampling(model)
-    if sampling:
+    if exports_sampling(model):
         check_sampling_paths_free(out)
     if not quantize:
         write_onnx(model, spec, out, metadata=metadata)
@@ -63,7 +62,7 @@ def export_model(
         with tempfile.TemporaryDirectory() as tmp:
             float_graph = write_onnx(model, spec, Path(tmp) / "float.onnx", metadata=metadata)
             quantize_onnx(float_graph, out, metadata=metadata)
-    if sampling:  # the incremental sampling step as graphs of their own (float32 even with int8)
+    if exports_sampling(model):  # the incremental sampling step as graphs of their own (float32 even with int8)
         write_sampling_graphs(model, out, metadata=metadata)
     return out
 

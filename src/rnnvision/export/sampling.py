@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +37,7 @@ def sampling_paths(likelihood: Path) -> tuple[Path, Path]:
     return likelihood.with_suffix(".step.onnx"), likelihood.with_suffix(".end_row.onnx")
 
 
-def exports_sampling(model: nn.Module) -> bool:
+def exports_sampling(model: nn.Module) -> TypeGuard[AutoregressiveImageModel]:
     """Whether ``model`` samples incrementally, so that it has sampling graphs to export."""
     return isinstance(model, AutoregressiveImageModel) and model.has_incremental()
 

@@ -57,7 +57,7 @@ def export_spec(model: nn.Module, *, task: str) -> ExportSpec:
         raise UserError(f"cannot export {kind}: {CANNOT_EXPORT[kind]}")
     if task not in _OUTPUT_NAMES:
         raise UserError(f"cannot export a {task} model; export serves the image tasks {', '.join(EXPORT_TASKS)}")
-    example = tuple(model.example_inputs(batch_size=2))
+    example = tuple(model.example_inputs(batch_size=2))  # type: ignore[operator]  # every registered model has it
     axes = (0, *_DYNAMIC_IMAGE_AXES.get(kind, ()))
     dynamic = {"images": {axis: _AXIS_NAMES[axis] for axis in axes}}
     names: tuple[str, ...] = ("images",)

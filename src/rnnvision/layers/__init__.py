@@ -1,26 +1,41 @@
-"""Recurrent layers: cells (one step) and sequence layers (the loop, directions, stacking)."""
+"""Recurrent layers: cells (one step), sequence layers (the loop, directions, stacking), 2D
+recurrences and the PixelRNN layers. Every public layer is importable from here."""
 
 from rnnvision.layers.cells import GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step
+from rnnvision.layers.cross_scan import CrossScan2d
 from rnnvision.layers.indrnn import IndRNN
 from rnnvision.layers.lru import LRU
 from rnnvision.layers.mdlstm import MDLSTM2d
+from rnnvision.layers.minrnn import MinGRU, MinLSTM, MinRNNBlock, MinRNNStack, mingru_step, minlstm_step
+from rnnvision.layers.pixelrnn import DiagonalBiLSTM, MaskedConv2d, MaskedResidualBlock, RowLSTM
 from rnnvision.layers.recurrent import GRU, LSTM, RNN, make_recurrent
 from rnnvision.layers.renet import ReNetLayer, renet_reference
 
 __all__ = [
+    "CrossScan2d",
+    "DiagonalBiLSTM",
     "GRU",
     "GRUCell",
     "IndRNN",
+    "LRU",
     "LSTM",
     "LSTMCell",
-    "LRU",
     "MDLSTM2d",
+    "MaskedConv2d",
+    "MaskedResidualBlock",
+    "MinGRU",
+    "MinLSTM",
+    "MinRNNBlock",
+    "MinRNNStack",
     "RNN",
     "RNNCell",
     "ReNetLayer",
+    "RowLSTM",
     "gru_step",
     "lstm_step",
     "make_recurrent",
+    "mingru_step",
+    "minlstm_step",
     "renet_reference",
     "rnn_step",
 ]

@@ -28,7 +28,7 @@ would be the fast path proper; not written.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +56,7 @@ class _IndRNNFunction(torch.autograd.Function):
     """One autograd node for the whole loop; it keeps only the outputs (B, T, H) for the backward."""
 
     @staticmethod
-    def forward(ctx, drive: Tensor, u: Tensor, h0: Tensor) -> Tensor:
+    def forward(ctx: Any, drive: Tensor, u: Tensor, h0: Tensor) -> Tensor:
         out = torch.empty_like(drive)  # (B, T, H)
         h = h0
         for t in range(drive.shape[1]):
@@ -67,7 +67,7 @@ class _IndRNNFunction(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out: Tensor):
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         u, h0, out = ctx.saved_tensors
         grad_drive = torch.empty_like(out)  # d_t, (B, T, H)
         carry = torch.zeros_like(h0)  # u * d_{t+1}
@@ -106,7 +106,7 @@ class IndRNN(nn.Module):
             raise ValueError(f"h0 must be (layers, batch, hidden) = {expected}, got {tuple(h0.shape)}")
         recur = indrnn_reference if self.impl == "reference" else indrnn_fused
         finals = []
-        for k, (linear, u) in enumerate(zip(self.inputs, self.recurrent)):
+        for k, (linear, u) in enumerate(zip(cast(list[nn.Linear], list(self.inputs)), self.recurrent)):
             start = x.new_zeros(x.shape[0], self.hidden_size) if h0 is None else h0[k]
             x = recur(F.linear(x, linear.weight, linear.bias), u, start)  # (B, T, H)
             finals.append(x[:, -1])

@@ -26,16 +26,14 @@ for float64 inputs.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnvision.impl import LRUImpl, check_impl
 from rnnvision.ops.scan import default_chunk, time_invariant_scan
-
-LRUImpl = Literal["auto", "reference", "scan"]
-LRU_IMPLS = ("auto", "reference", "scan")
 
 
 class LRU(nn.Module):
@@ -64,8 +62,7 @@ class LRU(nn.Module):
         chunk: int | None = None,
     ) -> None:
         super().__init__()
-        if impl not in LRU_IMPLS:
-            raise ValueError(f"impl must be one of {LRU_IMPLS}, got {impl!r}")
+        check_impl(impl, LRUImpl)
         if not 0.0 <= r_min < r_max <= 1.0:
             raise ValueError(f"need 0 <= r_min < r_max <= 1, got r_min={r_min}, r_max={r_max}")
         if not 0.0 < max_phase <= 2 * math.pi:
@@ -196,7 +193,7 @@ class _ComplexScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, lam: Tensor, drive: Tensor, h0: Tensor, chunk: int) -> Tensor:
+    def forward(ctx: Any, lam: Tensor, drive: Tensor, h0: Tensor, chunk: int) -> Tensor:
         x = time_invariant_scan(lam, drive, h0, chunk=chunk)  # (B, T, N)
         ctx.save_for_backward(lam, x, h0)
         ctx.chunk = chunk
@@ -204,7 +201,7 @@ class _ComplexScan(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_x: Tensor):
+    def backward(ctx: Any, grad_x: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
         lam, x, h0 = ctx.saved_tensors
         conj = lam.conj().resolve_conj()
         g = time_invariant_scan(conj, grad_x.contiguous(), torch.zeros_like(h0), chunk=ctx.chunk, reverse=True)

@@ -16,14 +16,13 @@ as one scripted loop whose length follows the image size.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
+from rnnvision.impl import MDLSTMImpl, check_impl
 from rnnvision.ops.mdlstm import CORNERS, mdlstm2d_reference, mdlstm2d_skewed, mdlstm2d_wavefront
 
-MDLSTMImpl = Literal["auto", "wavefront", "reference"]
 MERGES = ("sum", "concat")
 
 
@@ -51,8 +50,7 @@ class MDLSTM2d(nn.Module):
             raise ValueError(f"directions must be 1 to {len(CORNERS)}, got {directions}")
         if merge not in MERGES:
             raise ValueError(f"merge must be one of {MERGES}, got {merge!r}")
-        if impl not in ("auto", "wavefront", "reference"):
-            raise ValueError(f"impl must be 'auto', 'wavefront' or 'reference', got {impl!r}")
+        check_impl(impl, MDLSTMImpl)
         self.in_chans, self.hidden_size, self.merge, self.impl = in_chans, hidden_size, merge, impl
         self.corners = tuple(CORNERS)[:directions]
         self.weight_ih = nn.Parameter(torch.empty(directions, 5 * hidden_size, in_chans))

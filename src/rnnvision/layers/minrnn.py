@@ -33,16 +33,12 @@ streaming); ``"chunked"`` and ``"log"`` are the two scans of :mod:`rnnvision.ops
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
+from rnnvision.impl import MinImpl, check_impl
 from rnnvision.ops.min_gates import g, mingru_coefficients, minlstm_coefficients
 from rnnvision.ops.scan import linear_scan
-
-MinImpl = Literal["auto", "reference", "chunked", "log"]
-MIN_IMPLS = ("auto", "reference", "chunked", "log")
 
 
 def mingru_step(x_proj: Tensor, h: Tensor) -> Tensor:
@@ -68,8 +64,7 @@ class _MinRNN(nn.Module):
         self, input_size: int, hidden_size: int, *, bias: bool = True, impl: MinImpl = "auto", chunk: int | None = None
     ) -> None:
         super().__init__()
-        if impl not in MIN_IMPLS:
-            raise ValueError(f"impl must be one of {MIN_IMPLS}, got {impl!r}")
+        check_impl(impl, MinImpl)
         self.input_size, self.hidden_size, self.impl, self.chunk = input_size, hidden_size, impl, chunk
         self.proj = nn.Linear(input_size, self.gate_blocks * hidden_size, bias=bias)
 
@@ -168,7 +163,7 @@ class MinRNNBlock(nn.Module):
         """x (B, T, D), h0 (B, D) or None -> (output (B, T, D), the recurrence's last state (B, D))."""
         states, last = self.rnn(self.norm1(x), h0)
         x = x + self.drop(states)
-        if self.mlp is not None:
+        if self.mlp is not None and self.norm2 is not None:
             x = x + self.drop(self.mlp(self.norm2(x)))
         return x, last
 
@@ -176,7 +171,7 @@ class MinRNNBlock(nn.Module):
         """x_t (B, D), h (B, D) or None -> (output (B, D), new state (B, D))."""
         h = self.rnn.step(self.norm1(x_t), h)
         x_t = x_t + self.drop(h)
-        if self.mlp is not None:
+        if self.mlp is not None and self.norm2 is not None:
             x_t = x_t + self.drop(self.mlp(self.norm2(x_t)))
         return x_t, h
 
@@ -205,10 +200,9 @@ class MinRNNStack(nn.Module):
 
     def set_impl(self, impl: MinImpl) -> None:
         """Switch every block's recurrence to ``impl`` (weights are shared by all implementations)."""
-        if impl not in MIN_IMPLS:
-            raise ValueError(f"impl must be one of {MIN_IMPLS}, got {impl!r}")
+        check_impl(impl, MinImpl)
         for block in self.blocks:
-            block.rnn.impl = impl
+            block.rnn.impl = impl  # type: ignore[union-attr]  # a ModuleList holds Modules to mypy
 
     def forward(self, x: Tensor, states: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
         """x (B, T, I), states (one (B, D) per block) or None -> (output (B, T, D), last states)."""
@@ -224,6 +218,6 @@ class MinRNNStack(nn.Module):
         x_t = self.embed(x_t)  # (B, D)
         new = []
         for k, block in enumerate(self.blocks):
-            x_t, h = block.step(x_t, None if states is None else states[k])
+            x_t, h = block.step(x_t, None if states is None else states[k])  # type: ignore[operator]  # MinRNNBlock.step
             new.append(h)
         return self.norm(x_t), new

@@ -26,17 +26,17 @@ fed with the taps of the state-to-state convolution as its "hidden state" input.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnvision.impl import RecurrentImpl, check_impl
 from rnnvision.layers.cells import lstm_step
 from rnnvision.ops.skew import diagonal_order
 
 MaskType = Literal["A", "B"]
-IMPLS = ("auto", "fused", "reference")
 
 
 def channel_groups(channels: int, colors: int) -> Tensor:
@@ -75,7 +75,7 @@ class MaskedConv2d(nn.Conv2d):
         self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], *, mask_type: MaskType,
         colors: int = 1, out_blocks: int = 1, bias: bool = True,
     ) -> None:
-        size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else (int(kernel_size[0]), int(kernel_size[1]))
         if size[0] % 2 == 0 or size[1] % 2 == 0:
             raise ValueError(f"masked convolutions need odd kernel sizes, got {size}")
         super().__init__(in_channels, out_channels, size, padding=(size[0] // 2, size[1] // 2), bias=bias)
@@ -84,6 +84,8 @@ class MaskedConv2d(nn.Conv2d):
         out_groups = channel_groups(out_channels // out_blocks, colors).repeat(out_blocks)
         self.register_buffer("mask", causal_mask(out_groups, channel_groups(in_channels, colors), size, mask_type))
         self.mask_type = mask_type
+
+    mask: Tensor
 
     def masked_weight(self) -> Tensor:
         return self.weight * self.mask
@@ -98,12 +100,6 @@ class MaskedConv2d(nn.Conv2d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mask={self.mask_type}"
-
-
-def _check_impl(impl: str) -> str:
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    return impl
 
 
 def _windows(x: Tensor, k: int) -> Tensor:
@@ -127,11 +123,11 @@ class RowLSTM(nn.Module):
     column: ``c_r = f * c_{r-1} + i * g``. A pixel therefore sees a triangle of rows above it.
     """
 
-    def __init__(self, channels: int, hidden: int, *, kernel: int = 3, colors: int = 1, impl: str = "auto") -> None:
+    def __init__(self, channels: int, hidden: int, *, kernel: int = 3, colors: int = 1, impl: RecurrentImpl = "auto") -> None:
         super().__init__()
         if kernel < 3 or kernel % 2 == 0:
             raise ValueError(f"the Row LSTM kernel must be odd and at least 3, got {kernel}")
-        self.channels, self.hidden, self.kernel, self.impl = channels, hidden, kernel, _check_impl(impl)
+        self.channels, self.hidden, self.kernel, self.impl = channels, hidden, kernel, check_impl(impl, RecurrentImpl)
         self.input_to_state = MaskedConv2d(channels, 4 * hidden, (1, kernel), mask_type="B", colors=colors, out_blocks=4)
         self.state_to_state = nn.Conv1d(hidden, 4 * hidden, kernel, padding=kernel // 2, bias=False)
         self.output = MaskedConv2d(hidden, channels, 1, mask_type="B", colors=colors)
@@ -198,9 +194,9 @@ class DiagonalBiLSTM(nn.Module):
     so pixel (r, c) receives it from row r - 1 only, and added to the left-to-right output.
     """
 
-    def __init__(self, channels: int, hidden: int, *, colors: int = 1, impl: str = "auto") -> None:
+    def __init__(self, channels: int, hidden: int, *, colors: int = 1, impl: RecurrentImpl = "auto") -> None:
         super().__init__()
-        self.channels, self.hidden, self.impl = channels, hidden, _check_impl(impl)
+        self.channels, self.hidden, self.impl = channels, hidden, check_impl(impl, RecurrentImpl)
         self.input_to_state = nn.ModuleList(
             MaskedConv2d(channels, 4 * hidden, 1, mask_type="B", colors=colors, out_blocks=4) for _ in range(2)
         )
@@ -215,7 +211,8 @@ class DiagonalBiLSTM(nn.Module):
         return x + self.output(left + right_down)
 
     def _ss_weight(self, direction: int) -> Tensor:
-        return self.state_to_state[direction].weight.flatten(1)  # (4h, 2h), index i * 2 + tap
+        weight: Tensor = self.state_to_state[direction].weight  # type: ignore[assignment]  # a Conv2d's
+        return weight.flatten(1)  # (4h, 2h), index i * 2 + tap
 
     def _pair(self, left: Tensor, right: Tensor) -> Tensor:
         """Two directions' gate weights (4h, n) -> one (8h, 2n) matrix: inputs [left's, right's],
@@ -242,10 +239,12 @@ class DiagonalBiLSTM(nn.Module):
         mirrored = order // width * width + (width - 1 - order % width)  # same walk on the mirrored map
         pixels = x.permute(2, 3, 0, 1).reshape(height * width, batch, channels)  # (H*W, B, 2h), raster order
         inputs = torch.cat((pixels.index_select(0, order), pixels.index_select(0, mirrored)), dim=-1)  # (H*W, B, 4h)
-        w_is = self._pair(*(conv.masked_weight().flatten(1) for conv in self.input_to_state))  # (8h, 4h)
-        b_is = torch.stack([conv.bias.view(4, h) for conv in self.input_to_state], dim=1).flatten()  # (8h,)
+        input_convs: list[MaskedConv2d] = list(self.input_to_state)  # type: ignore[arg-type]
+        state_convs: list[nn.Conv2d] = list(self.state_to_state)  # type: ignore[arg-type]
+        w_is = self._pair(*(conv.masked_weight().flatten(1) for conv in input_convs))  # (8h, 4h)
+        b_is = torch.stack([cast(Tensor, conv.bias).view(4, h) for conv in input_convs], dim=1).flatten()  # (8h,)
         gates = F.linear(inputs, w_is, b_is).split(sizes)  # T x (rows, B, 8h)
-        taps = [torch.stack([ss.weight[:, :, tap] for ss in self.state_to_state]) for tap in (0, 1)]  # 2 x (2, 4h, h)
+        taps = [torch.stack([ss.weight[:, :, tap] for ss in state_convs]) for tap in (0, 1)]  # 2 x (2, 4h, h)
         w_ss = torch.cat([self._pair(*directions) for directions in taps], dim=1)  # (8h, 4h): [up_L, up_R, side_L, side_R]
         h_prev = c_prev = x.new_zeros(0, batch, 2 * h)  # (rows, B, 2h): the previous diagonal's rows lo'..hi'
         lo_prev = 0
@@ -270,7 +269,7 @@ class DiagonalBiLSTM(nn.Module):
     def pixel_step(self, direction: int, x: Tensor, h_up: Tensor, h_side: Tensor, c_side: Tensor) -> tuple[Tensor, Tensor]:
         """One pixel of one direction: its input (B, 2h), the hidden state above (B, h), the hidden and
         cell state of the previous pixel along the row (left for direction 0, right for 1) -> (h, c)."""
-        gates_is = self.input_to_state[direction].at(x[:, :, None, None])  # (B, 2h, 1, 1) -> (B, 4h)
+        gates_is = self.input_to_state[direction].at(x[:, :, None, None])  # type: ignore[operator]  # (B, 2h, 1, 1) -> (B, 4h)
         taps = torch.stack((h_up, h_side), dim=-1).flatten(1)  # (B, h * 2)
         h, c, _ = lstm_step(gates_is, taps, c_side, self._ss_weight(direction), None)
         return h, c

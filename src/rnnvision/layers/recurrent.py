@@ -17,8 +17,8 @@ gives each sequence's exact final state. On a CPU torch runs packed sequences st
 composite operations; a call that does not need the final state (``final_state=False``) instead
 runs the padded batch through the plain kernels (oneDNN's for the LSTM), one layer and direction
 at a time, each reverse direction on every sequence reversed within its own length, and zeroes
-the padded steps: the same outputs; a 2-layer BiLSTM trains 1.3x faster, a whole CRNN
-step 1.14x (BENCHMARKS.md, "Training a padded batch").
+the padded steps: the same outputs, in less time (measured in BENCHMARKS.md, "Training a padded
+batch").
 
 Gate biases (``gate_init``): ``"default"`` keeps torch's initialisation untouched (every weight
 and bias U(-1/sqrt(H), 1/sqrt(H))); ``"chrono"`` is the chrono initialisation of Tallec &
@@ -40,19 +40,18 @@ direction of each sequence starts at its own last valid step.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnvision.impl import RecurrentImpl, check_impl
 from rnnvision.layers.cells import GRU_GATES, LSTM_GATES, GateDict, gru_step, lstm_step, rnn_step
 
-Impl = Literal["auto", "fused", "reference"]
 GateInit = Literal["default", "chrono"]
 GATE_INITS = ("default", "chrono")
-IMPLS = ("auto", "fused", "reference")
 State = Tensor | tuple[Tensor, Tensor]
 
 
@@ -61,7 +60,16 @@ class _RecurrentLayer:
 
     gate_names: tuple[str, ...] = ()
     has_cell_state = False
-    chrono_gates: tuple[int, int | None] | tuple[()] = ()  # (keep block, its opposite block or None)
+    chrono_gates: tuple[int, int | None] | None = None  # (keep block, its opposite block or None)
+    # set by the torch.nn class this is mixed into (nn.RNNBase, nn.Module)
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bias: bool
+    dropout: float
+    bidirectional: bool
+    proj_size: int
+    training: bool
 
     def __init__(
         self,
@@ -72,13 +80,12 @@ class _RecurrentLayer:
         bidirectional: bool = False,
         dropout: float = 0.0,
         bias: bool = True,
-        impl: Impl = "auto",
+        impl: RecurrentImpl = "auto",
         gate_init: GateInit = "default",
         chrono_max: int | None = None,
-        **torch_options,
+        **torch_options: Any,
     ) -> None:
-        if impl not in IMPLS:
-            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        check_impl(impl, RecurrentImpl)
         if gate_init not in GATE_INITS:
             raise ValueError(f"gate_init must be one of {GATE_INITS}, got {gate_init!r}")
         if gate_init == "chrono" and not self.chrono_gates:
@@ -87,7 +94,7 @@ class _RecurrentLayer:
             raise ValueError("gate_init='chrono' sets gate biases; it needs bias=True")
         if gate_init == "chrono" and (chrono_max is None or chrono_max <= 2):
             raise ValueError(f"gate_init='chrono' needs chrono_max (T_max, the longest time scale) > 2, got {chrono_max}")
-        super().__init__(  # the torch.nn class: owns the parameters and the fused kernels
+        super().__init__(  # type: ignore[call-arg]  # the torch.nn class: owns the parameters and the fused kernels
             input_size,
             hidden_size,
             num_layers,
@@ -108,7 +115,8 @@ class _RecurrentLayer:
 
     def _init_gate_biases(self) -> None:
         """Chrono (Tallec & Ollivier 2018): b_keep ~ log(U(1, T_max - 1)), b_input = -b_keep (LSTM)."""
-        if getattr(self, "gate_init", "default") != "chrono":  # also while torch's __init__ runs
+        chrono_max = getattr(self, "chrono_max", None)  # also while torch's __init__ runs: not set yet
+        if getattr(self, "gate_init", "default") != "chrono" or self.chrono_gates is None or chrono_max is None:
             return
         hidden = self.hidden_size
         keep, opposite = self.chrono_gates  # gate block indices: [forget, input] (LSTM), [update, None] (GRU)
@@ -117,18 +125,20 @@ class _RecurrentLayer:
                 for direction in range(self._directions):
                     suffix = f"_l{layer}" + ("_reverse" if direction else "")
                     b_ih, b_hh = getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
-                    keep_bias = torch.empty(hidden).uniform_(1.0, float(self.chrono_max - 1)).log_()  # (H,)
+                    keep_bias = torch.empty(hidden).uniform_(1.0, float(chrono_max - 1)).log_()  # (H,)
                     blocks = [(keep, keep_bias)] + ([(opposite, -keep_bias)] if opposite is not None else [])
                     for block, value in blocks:
                         rows = slice(block * hidden, (block + 1) * hidden)
                         b_ih[rows] = value.to(b_ih)
                         b_hh[rows] = 0.0
 
-    def _step(self, x_proj: Tensor, state: tuple[Tensor, ...], w_hh: Tensor, b_hh: Tensor | None):
+    def _step(
+        self, x_proj: Tensor, state: tuple[Tensor, ...], w_hh: Tensor, b_hh: Tensor | None
+    ) -> tuple[tuple[Tensor, ...], GateDict]:
         """One step of the cell: returns (new_state, gates)."""
         raise NotImplementedError
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         x: Tensor,
         state: State | None = None,
@@ -157,8 +167,8 @@ class _RecurrentLayer:
             return self._padded_forward(x, state, lengths), None
         if impl == "fused":
             return self._fused_forward(x, state, lengths)
-        output, final_state, gates = self._reference_forward(x, state, lengths, return_gates)
-        return (output, final_state, gates) if return_gates else (output, final_state)
+        output, final, gates = self._reference_forward(x, state, lengths, return_gates)
+        return (output, final, gates) if return_gates else (output, final)
 
     # -- checks ---------------------------------------------------------------------------------
     def _resolve_impl(self, *, return_gates: bool) -> str:
@@ -285,10 +295,10 @@ class _RecurrentLayer:
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
 
-        final_state = tuple(torch.stack([f[i] for f in finals]) for i in range(n_states))  # each (L*D, B, H)
+        h_n, *c_n = (torch.stack([f[i] for f in finals]) for i in range(n_states))  # each (L*D, B, H)
         shape = (self.num_layers, self._directions, batch, steps, self.hidden_size)
         gate_tensors = {name: torch.stack(values).reshape(shape) for name, values in gates.items() if values}
-        return layer_input, (final_state if self.has_cell_state else final_state[0]), gate_tensors
+        return layer_input, ((h_n, c_n[0]) if self.has_cell_state else h_n), gate_tensors
 
     def _run_direction(
         self,
@@ -323,24 +333,28 @@ class _RecurrentLayer:
         return torch.stack(outputs, dim=1), state, gates
 
 
-class RNN(_RecurrentLayer, nn.RNN):
+class RNN(_RecurrentLayer, nn.RNN):  # type: ignore[misc]  # forward takes lengths= and return_gates=
     """Multi-layer Elman RNN, ``h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h)`` (or relu).
 
     Options as :class:`LSTM`, plus ``nonlinearity`` (``"tanh"`` or ``"relu"``).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, nonlinearity: str = "tanh", **kwargs):
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int = 1, *, nonlinearity: str = "tanh", **kwargs: Any
+    ) -> None:
         super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, **kwargs)
 
-    def _step(self, x_proj, state, w_hh, b_hh):
+    def _step(
+        self, x_proj: Tensor, state: tuple[Tensor, ...], w_hh: Tensor, b_hh: Tensor | None
+    ) -> tuple[tuple[Tensor, ...], GateDict]:
         return (rnn_step(x_proj, state[0], w_hh, b_hh, nonlinearity=self.nonlinearity),), {}
 
-    def _kernel(self, x, h0, weights):
+    def _kernel(self, x: Tensor, h0: tuple[Tensor, ...], weights: list[Tensor]) -> Tensor:
         kernel = torch.rnn_tanh if self.nonlinearity == "tanh" else torch.rnn_relu
         return kernel(x, h0[0], weights, self.bias, 1, 0.0, self.training, False, True)[0]
 
 
-class LSTM(_RecurrentLayer, nn.LSTM):
+class LSTM(_RecurrentLayer, nn.LSTM):  # type: ignore[misc]  # forward takes lengths= and return_gates=
     """Multi-layer LSTM with input, forget and output gates.
 
     Args:
@@ -357,33 +371,37 @@ class LSTM(_RecurrentLayer, nn.LSTM):
     has_cell_state = True
     chrono_gates = (1, 0)  # blocks [i, f, g, o]: forget = 1, input = 0
 
-    def _step(self, x_proj, state, w_hh, b_hh):
+    def _step(
+        self, x_proj: Tensor, state: tuple[Tensor, ...], w_hh: Tensor, b_hh: Tensor | None
+    ) -> tuple[tuple[Tensor, ...], GateDict]:
         h, c, gates = lstm_step(x_proj, state[0], state[1], w_hh, b_hh)
         return (h, c), gates
 
-    def _kernel(self, x, h0, weights):
+    def _kernel(self, x: Tensor, h0: tuple[Tensor, ...], weights: list[Tensor]) -> Tensor:
         # torch.lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
         return torch.lstm(x, h0, weights, self.bias, 1, 0.0, self.training, False, True)[0]
 
 
-class GRU(_RecurrentLayer, nn.GRU):
+class GRU(_RecurrentLayer, nn.GRU):  # type: ignore[misc]  # forward takes lengths= and return_gates=
     """Multi-layer GRU with reset and update gates; options as :class:`LSTM`."""
 
     gate_names = GRU_GATES
     chrono_gates = (1, None)  # blocks [r, z, n]: update = 1; its input side is 1 - z
 
-    def _step(self, x_proj, state, w_hh, b_hh):
+    def _step(
+        self, x_proj: Tensor, state: tuple[Tensor, ...], w_hh: Tensor, b_hh: Tensor | None
+    ) -> tuple[tuple[Tensor, ...], GateDict]:
         h, gates = gru_step(x_proj, state[0], w_hh, b_hh)
         return (h,), gates
 
-    def _kernel(self, x, h0, weights):
+    def _kernel(self, x: Tensor, h0: tuple[Tensor, ...], weights: list[Tensor]) -> Tensor:
         return torch.gru(x, h0[0], weights, self.bias, 1, 0.0, self.training, False, True)[0]
 
 
-RECURRENT_LAYERS: dict[str, type[nn.Module]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+RECURRENT_LAYERS: dict[str, type[RNN | LSTM | GRU]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
-def make_recurrent(cell: str, input_size: int, hidden_size: int, **kwargs) -> RNN | LSTM | GRU:
+def make_recurrent(cell: str, input_size: int, hidden_size: int, **kwargs: Any) -> RNN | LSTM | GRU:
     """Build a sequence layer by cell name (``"rnn"``, ``"lstm"`` or ``"gru"``)."""
     if cell not in RECURRENT_LAYERS:
         raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(RECURRENT_LAYERS)}")

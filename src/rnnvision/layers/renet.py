@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnvision.layers.recurrent import Impl, make_recurrent
+from rnnvision.impl import RecurrentImpl
+from rnnvision.layers.recurrent import make_recurrent
 
 
 class ReNetLayer(nn.Module):
@@ -34,7 +35,7 @@ class ReNetLayer(nn.Module):
     """
 
     def __init__(
-        self, in_chans: int, hidden_size: int, *, patch_size: int = 2, cell: str = "lstm", impl: Impl = "auto"
+        self, in_chans: int, hidden_size: int, *, patch_size: int = 2, cell: str = "lstm", impl: RecurrentImpl = "auto"
     ) -> None:
         super().__init__()
         self.in_chans, self.hidden_size, self.patch_size = in_chans, hidden_size, patch_size

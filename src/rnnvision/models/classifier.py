@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.recurrent import GateInit, make_recurrent
 from rnnvision.models.registry import register_model
 from rnnvision.ops.sequences import image_to_pixels, image_to_sequence, pixel_permutation, sequence_shape
@@ -46,11 +47,31 @@ class ImageClassifier(nn.Module):
         return (torch.rand(batch_size, self.in_chans, *self.img_size),)
 
 
-class PixelClassifier(ImageClassifier):
+class ReadingClassifier(ImageClassifier):
+    """An image classifier that reads the image as a sequence: ``to_sequence`` then ``sequence_features``.
+
+    ``to_sequence`` and ``forward_sequence`` let ``rnnvision gradflow`` differentiate by step.
+    """
+
+    def to_sequence(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def sequence_features(self, seq: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward_sequence(self, seq: Tensor) -> Tensor:
+        """(B, T, F) sequence, as :meth:`to_sequence` gives -> (B, num_classes) logits."""
+        return self.forward_head(self.sequence_features(seq))
+
+    def forward_features(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, D)."""
+        return self.sequence_features(self.to_sequence(images))
+
+
+class PixelClassifier(ReadingClassifier):
     """An image classifier that reads the pixels one at a time, in raster or a fixed seeded order.
 
-    Subclasses call :meth:`_init_reader` and provide ``sequence_features`` ((B, H*W, C) -> (B, D));
-    ``to_sequence`` and ``forward_sequence`` let ``rnnvision gradflow`` differentiate by pixel step.
+    Subclasses call :meth:`_init_reader` and provide ``sequence_features`` ((B, H*W, C) -> (B, D)).
     """
 
     def _init_reader(
@@ -65,23 +86,12 @@ class PixelClassifier(ImageClassifier):
         else:
             self.register_buffer("permutation", pixel_permutation(steps, permutation_seed))
 
-    def sequence_features(self, seq: Tensor) -> Tensor:
-        raise NotImplementedError
-
     def to_sequence(self, images: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, H*W, C) in this model's reading order."""
         return image_to_pixels(images, self.permutation)
 
-    def forward_sequence(self, seq: Tensor) -> Tensor:
-        """(B, H*W, C) pixel sequence -> (B, num_classes) logits."""
-        return self.forward_head(self.sequence_features(seq))
 
-    def forward_features(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, D)."""
-        return self.sequence_features(self.to_sequence(images))
-
-
-class SequenceClassifier(nn.Module):
+class SequenceClassifier(ReadingClassifier):
     """Recurrent layer over an image read as a sequence, then an MLP head.
 
     Args:
@@ -107,7 +117,7 @@ class SequenceClassifier(nn.Module):
         dropout: float = 0.0,
         head_hidden: int = 0,
         permutation_seed: int | None = None,
-        impl: str = "auto",
+        impl: RecurrentImpl = "auto",
         gate_init: GateInit = "default",
     ) -> None:
         super().__init__()
@@ -144,14 +154,6 @@ class SequenceClassifier(nn.Module):
         """(B, C, H, W) -> (B, T, F) in this model's reading order."""
         return image_to_sequence(images, self.reader, permutation=self.permutation)
 
-    def forward_features(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, D*H): the last layer's final hidden state, both directions."""
-        return self.sequence_features(self.to_sequence(images))
-
-    def forward_sequence(self, seq: Tensor) -> Tensor:
-        """(B, T, F) sequence, as :meth:`to_sequence` gives -> (B, num_classes) logits."""
-        return self.forward_head(self.sequence_features(seq))
-
     def sequence_features(self, seq: Tensor) -> Tensor:
         """(B, T, F) -> (B, D*H): the last layer's final hidden state, both directions."""
         _, state = self.rnn(seq)
@@ -159,22 +161,10 @@ class SequenceClassifier(nn.Module):
         directions = 2 if self.rnn.bidirectional else 1
         return torch.cat(list(h_n[-directions:]), dim=-1)  # (B, D*H)
 
-    def forward_head(self, features: Tensor) -> Tensor:
-        """(B, D*H) -> (B, num_classes) logits."""
-        return self.head(features)
-
-    def forward(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, num_classes) logits."""
-        return self.forward_head(self.forward_features(images))
-
     def gates(self, images: Tensor) -> dict[str, Tensor]:
         """Every gate activation at every step: name -> (L, D, B, T, H) (LSTM and GRU only)."""
         _, _, gates = self.rnn(self.to_sequence(images), return_gates=True)
         return gates
-
-    def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
-        """A random batch of the shape this model takes, for tests."""
-        return (torch.rand(batch_size, self.in_chans, *self.img_size),)
 
 
 _TINY = {"hidden_size": 8, "img_size": 8}
@@ -183,7 +173,7 @@ _TINY = {"hidden_size": 8, "img_size": 8}
 @register_model(task="classify", tiny=_TINY)
 def row_rnn(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    dropout: float = 0.0, impl: str = "auto",
+    dropout: float = 0.0, impl: RecurrentImpl = "auto",
 ) -> SequenceClassifier:
     """Elman RNN (tanh) over image rows -> linear classifier."""
     return SequenceClassifier(cell="rnn", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
@@ -193,7 +183,7 @@ def row_rnn(
 @register_model(task="classify", tiny=_TINY)
 def row_gru(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    head_hidden: int = 64, dropout: float = 0.1, impl: str = "auto",
+    head_hidden: int = 64, dropout: float = 0.1, impl: RecurrentImpl = "auto",
 ) -> SequenceClassifier:
     """GRU over image rows -> dense layers."""
     return SequenceClassifier(cell="gru", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
@@ -203,7 +193,7 @@ def row_gru(
 @register_model(task="classify", tiny=_TINY)
 def row_lstm(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    head_hidden: int = 64, dropout: float = 0.1, impl: str = "auto",
+    head_hidden: int = 64, dropout: float = 0.1, impl: RecurrentImpl = "auto",
 ) -> SequenceClassifier:
     """LSTM over image rows -> dense layers -> softmax: the textbook example."""
     return SequenceClassifier(cell="lstm", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
@@ -213,7 +203,7 @@ def row_lstm(
 @register_model(task="classify", tiny=_TINY)
 def row_bilstm(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    num_layers: int = 2, head_hidden: int = 128, dropout: float = 0.2, impl: str = "auto",
+    num_layers: int = 2, head_hidden: int = 128, dropout: float = 0.2, impl: RecurrentImpl = "auto",
 ) -> SequenceClassifier:
     """2-layer bidirectional LSTM over image rows -> dense layers."""
     return SequenceClassifier(cell="lstm", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
@@ -224,7 +214,7 @@ def row_bilstm(
 @register_model(task="classify", tiny=_TINY)
 def pixel_lstm(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto", gate_init: GateInit = "default",
+    permutation_seed: int | None = None, dropout: float = 0.0, impl: RecurrentImpl = "auto", gate_init: GateInit = "default",
 ) -> SequenceClassifier:
     """LSTM over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted MNIST."""
     return SequenceClassifier(cell="lstm", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
@@ -235,7 +225,7 @@ def pixel_lstm(
 @register_model(task="classify", tiny=_TINY)
 def pixel_gru(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: str = "auto", gate_init: GateInit = "default",
+    permutation_seed: int | None = None, dropout: float = 0.0, impl: RecurrentImpl = "auto", gate_init: GateInit = "default",
 ) -> SequenceClassifier:
     """GRU over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
     return SequenceClassifier(cell="gru", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,

@@ -19,11 +19,12 @@ statistics over the valid columns only (:class:`MaskedBatchNorm2d`); the LSTM ru
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.recurrent import make_recurrent
 from rnnvision.models.registry import register_model
 
@@ -56,20 +57,21 @@ class MaskedBatchNorm2d(nn.BatchNorm2d):
     mask it equals ``nn.BatchNorm2d``.
     """
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         if mask is None or not self.training:
             return super().forward(x)
         count = mask.sum() * x.shape[2]  # valid positions per channel: columns x rows
         masked = x * mask  # (B, C, H, W), zero on padding
         mean = masked.sum(dim=(0, 2, 3)) / count  # (C,)
         var = ((masked * x).sum(dim=(0, 2, 3)) / count - mean.square()).clamp(min=0)  # (C,) biased
-        if self.track_running_stats:
+        tracked, running_mean, running_var = self.num_batches_tracked, self.running_mean, self.running_var
+        if self.track_running_stats and tracked is not None and running_mean is not None and running_var is not None:
             with torch.no_grad():
-                self.num_batches_tracked += 1
-                momentum = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                tracked += 1
+                momentum = 1.0 / float(tracked) if self.momentum is None else self.momentum
                 unbiased = var * count / (count - 1).clamp(min=1)
-                self.running_mean.lerp_(mean.detach(), momentum)
-                self.running_var.lerp_(unbiased.detach(), momentum)
+                running_mean.lerp_(mean.detach(), momentum)
+                running_var.lerp_(unbiased.detach(), momentum)
         scale = torch.rsqrt(var + self.eps)  # (C,)
         if self.affine:
             scale = scale * self.weight
@@ -114,7 +116,7 @@ class CRNN(nn.Module):
         cell: str = "lstm",
         num_layers: int = 2,
         dropout: float = 0.0,
-        impl: str = "auto",
+        impl: RecurrentImpl = "auto",
     ) -> None:
         super().__init__()
         if img_height % HEIGHT_STRIDE or img_height < HEIGHT_STRIDE:
@@ -135,7 +137,7 @@ class CRNN(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0, impl=impl,
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden_size, num_classes))
-        self.to(memory_format=torch.channels_last)  # oneDNN's CPU convolutions run ~10 % faster channels-last
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # faster oneDNN convolutions on CPU (BENCHMARKS.md)
 
     @staticmethod
     def output_lengths(widths: Tensor) -> Tensor:
@@ -188,7 +190,7 @@ class CRNN(nn.Module):
         return images * column_mask(widths, images.shape[-1]), widths
 
 
-def _crnn(cell: str, size: str, **kwargs) -> CRNN:
+def _crnn(cell: str, size: str, **kwargs: Any) -> CRNN:
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
     channels, hidden = SIZES[size]
@@ -201,7 +203,7 @@ _TINY = {"size": "tiny", "img_height": 16}
 @register_model(task="recognize", tiny=_TINY)
 def crnn(
     *, num_classes: int = 37, in_chans: int = 1, img_height: int = 32, size: Size = "base", hidden_size: int = 0,
-    dropout: float = 0.0, impl: str = "auto",
+    dropout: float = 0.0, impl: RecurrentImpl = "auto",
 ) -> CRNN:
     """CRNN (Shi et al. 2015): conv columns -> 2-layer BiLSTM -> CTC; sizes tiny, small, medium, base.
 
@@ -215,7 +217,7 @@ def crnn(
 @register_model(task="recognize", tiny=_TINY)
 def crnn_gru(
     *, num_classes: int = 37, in_chans: int = 1, img_height: int = 32, size: Size = "base", hidden_size: int = 0,
-    dropout: float = 0.0, impl: str = "auto",
+    dropout: float = 0.0, impl: RecurrentImpl = "auto",
 ) -> CRNN:
     """CRNN with a 2-layer bidirectional GRU in place of the LSTM."""
     return _crnn("gru", size, num_classes=num_classes, in_chans=in_chans, img_height=img_height,

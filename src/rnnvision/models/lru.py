@@ -16,7 +16,8 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnvision.layers.lru import LRU, LRUImpl
+from rnnvision.impl import LRUImpl
+from rnnvision.layers.lru import LRU
 from rnnvision.models.classifier import ImageSize, PixelClassifier
 from rnnvision.models.registry import register_model
 

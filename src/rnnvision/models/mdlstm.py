@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnvision.layers.mdlstm import MDLSTM2d, MDLSTMImpl
+from rnnvision.impl import MDLSTMImpl
+from rnnvision.layers.mdlstm import MDLSTM2d
 from rnnvision.models.registry import register_model
 from rnnvision.models.segment_head import PixelClassifier
 
@@ -32,7 +33,7 @@ class MDLSTMSegmenter(nn.Module):
 
     def __init__(
         self, *, num_classes: int, in_chans: int, hidden_sizes: tuple[int, ...], patch_size: int, directions: int,
-        merge: str, input_skip: bool, head_chans: int, dropout: float, impl: str,
+        merge: str, input_skip: bool, head_chans: int, dropout: float, impl: MDLSTMImpl,
     ) -> None:
         super().__init__()
         self.in_chans, self.patch_size = in_chans, patch_size

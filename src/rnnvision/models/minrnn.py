@@ -11,11 +11,11 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
+from rnnvision.impl import MinImpl
 from rnnvision.layers.cross_scan import CrossScan2d
-from rnnvision.layers.minrnn import MIN_CELLS, MinImpl, MinRNNStack, mlp
+from rnnvision.layers.minrnn import MIN_CELLS, MinRNNStack, mlp
 from rnnvision.models.classifier import ImageClassifier, ImageSize, PixelClassifier, _pair
 from rnnvision.models.registry import register_model
 
@@ -66,7 +66,7 @@ class CrossMinBlock(nn.Module):
         """(B, H, W, D) -> (B, H, W, D)."""
         mixed = self.scan(self.norm1(x).permute(0, 3, 1, 2))  # (B, D, H, W)
         x = x + self.drop(mixed.permute(0, 2, 3, 1))  # (B, H, W, D)
-        if self.mlp is not None:
+        if self.mlp is not None and self.norm2 is not None:
             x = x + self.drop(self.mlp(self.norm2(x)))
         return x
 
@@ -103,7 +103,7 @@ _TINY_PIXEL = {"dim": 8, "depth": 2, "img_size": 5}
 def pixel_mingru(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, dim: int = 64, depth: int = 3,
     mlp_ratio: float = 2.0, dropout: float = 0.0, permutation_seed: int | None = None, pool: str = "last",
-    impl: str = "auto",
+    impl: MinImpl = "auto",
 ) -> PixelMinRNN:
     """Residual minGRU blocks over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted."""
     return PixelMinRNN(cell="mingru", num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=dim, depth=depth,
@@ -114,7 +114,7 @@ def pixel_mingru(
 def pixel_minlstm(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, dim: int = 64, depth: int = 3,
     mlp_ratio: float = 2.0, dropout: float = 0.0, permutation_seed: int | None = None, pool: str = "last",
-    impl: str = "auto",
+    impl: MinImpl = "auto",
 ) -> PixelMinRNN:
     """Residual minLSTM blocks over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
     return PixelMinRNN(cell="minlstm", num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=dim, depth=depth,
@@ -124,7 +124,7 @@ def pixel_minlstm(
 @register_model(task="classify", tiny={"dim": 8, "depth": 1, "img_size": 8, "patch_size": 2})
 def cross_mingru(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, patch_size: int = 2, dim: int = 64,
-    depth: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, impl: str = "auto",
+    depth: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, impl: MinImpl = "auto",
 ) -> CrossMinRNN:
     """Patch embedding, then minGRU blocks scanning the patch grid in four orders (VMamba cross-scan)."""
     return CrossMinRNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size, patch_size=patch_size, dim=dim,

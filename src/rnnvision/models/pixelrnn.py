@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.pixelrnn import DiagonalBiLSTM, MaskedResidualBlock, RowLSTM
 from rnnvision.models.autoregressive import AutoregressiveImageModel, ImageSize
 from rnnvision.models.registry import register_model
@@ -25,8 +26,9 @@ class PixelRNN(AutoregressiveImageModel):
 
     def __init__(
         self, *, layer: str, in_chans: int, levels: int, img_size: ImageSize, hidden: int, layers: int,
-        out_hidden: int, kernel: int = 3, impl: str = "auto",
+        out_hidden: int, kernel: int = 3, impl: RecurrentImpl = "auto",
     ) -> None:
+        body: list[nn.Module]
         if layer == "row":
             body = [RowLSTM(2 * hidden, hidden, kernel=kernel, colors=in_chans, impl=impl) for _ in range(layers)]
         elif layer == "diagonal":
@@ -54,7 +56,7 @@ class PixelCNN(AutoregressiveImageModel):
 @register_model(task="generate", tiny=_TINY)
 def pixelrnn_row(
     *, in_chans: int = 1, levels: int = 2, img_size: ImageSize = 28, hidden: int = 16, layers: int = 7,
-    out_hidden: int = 32, kernel: int = 3, impl: str = "auto",
+    out_hidden: int = 32, kernel: int = 3, impl: RecurrentImpl = "auto",
 ) -> PixelRNN:
     """PixelRNN with Row LSTM layers (k x 1 convolutions, a triangle of context above each pixel)."""
     return PixelRNN(layer="row", in_chans=in_chans, levels=levels, img_size=img_size, hidden=hidden, layers=layers,
@@ -64,7 +66,7 @@ def pixelrnn_row(
 @register_model(task="generate", tiny=_TINY)
 def pixelrnn_diag(
     *, in_chans: int = 1, levels: int = 2, img_size: ImageSize = 28, hidden: int = 16, layers: int = 7,
-    out_hidden: int = 32, impl: str = "auto",
+    out_hidden: int = 32, impl: RecurrentImpl = "auto",
 ) -> PixelRNN:
     """PixelRNN with Diagonal BiLSTM layers (the whole context above and to the left of each pixel)."""
     return PixelRNN(layer="diagonal", in_chans=in_chans, levels=levels, img_size=img_size, hidden=hidden,

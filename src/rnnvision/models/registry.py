@@ -79,5 +79,5 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         model = entry.builder(**kwargs)
     except ValueError as error:
         raise UserError(f"model {name!r}: {error}") from error
-    model.model_name = name
+    model.model_name = name  # type: ignore[assignment]  # a plain attribute (nn.Module's typing allows only tensors and modules)
     return model

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.errors import UserError
-from rnnvision.layers.recurrent import Impl
+from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.renet import ReNetLayer
 from rnnvision.models.classifier import ImageClassifier
 from rnnvision.models.registry import register_model
@@ -29,7 +29,7 @@ Cell = Literal["lstm", "gru", "rnn"]
 
 
 def renet_encoder(
-    in_chans: int, hidden_sizes: tuple[int, ...], patch_sizes: tuple[int, ...], *, cell: str, dropout: float, impl: str
+    in_chans: int, hidden_sizes: tuple[int, ...], patch_sizes: tuple[int, ...], *, cell: str, dropout: float, impl: RecurrentImpl
 ) -> nn.Sequential:
     """Stacked ReNet layers (dropout between them): (B, C, H, W) -> (B, 2 * hidden_sizes[-1], H / prod(p), W / prod(p))."""
     if len(hidden_sizes) != len(patch_sizes) or not hidden_sizes:
@@ -49,7 +49,7 @@ class ReNetClassifier(ImageClassifier):
 
     def __init__(
         self, *, num_classes: int, in_chans: int, img_size: ImageSize, hidden_sizes: tuple[int, ...],
-        patch_sizes: tuple[int, ...], cell: str, head_hidden: int, dropout: float, impl: str,
+        patch_sizes: tuple[int, ...], cell: str, head_hidden: int, dropout: float, impl: RecurrentImpl,
     ) -> None:
         super().__init__()
         height, width = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
@@ -83,7 +83,7 @@ class ReSeg(nn.Module):
 
     def __init__(
         self, *, num_classes: int, in_chans: int, hidden_sizes: tuple[int, ...], patch_sizes: tuple[int, ...],
-        decoder_chans: int, cell: str, input_skip: bool, dropout: float, impl: str,
+        decoder_chans: int, cell: str, input_skip: bool, dropout: float, impl: RecurrentImpl,
     ) -> None:
         super().__init__()
         self.in_chans = in_chans
@@ -117,7 +117,7 @@ class ReSeg(nn.Module):
 def renet(
     *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_sizes: tuple[int, ...] = (64, 64),
     patch_sizes: tuple[int, ...] = (2, 2), cell: Cell = "lstm", head_hidden: int = 256, dropout: float = 0.2,
-    impl: Impl = "auto",
+    impl: RecurrentImpl = "auto",
 ) -> ReNetClassifier:
     """ReNet: stacked ReNet layers (vertical + horizontal bidirectional sweeps) -> dense layers."""
     return ReNetClassifier(num_classes=num_classes, in_chans=in_chans, img_size=img_size, hidden_sizes=hidden_sizes,
@@ -128,7 +128,7 @@ def renet(
 def reseg(
     *, num_classes: int = 11, in_chans: int = 1, hidden_sizes: tuple[int, ...] = (64, 64),
     patch_sizes: tuple[int, ...] = (2, 2), decoder_chans: int = 64, cell: Cell = "lstm", input_skip: bool = True,
-    dropout: float = 0.0, impl: Impl = "auto",
+    dropout: float = 0.0, impl: RecurrentImpl = "auto",
 ) -> ReSeg:
     """ReSeg: ReNet-layer encoder -> transposed-convolution decoder -> per-pixel classes, any size."""
     return ReSeg(num_classes=num_classes, in_chans=in_chans, hidden_sizes=hidden_sizes, patch_sizes=patch_sizes,

@@ -23,6 +23,7 @@ class PixelClassifier(nn.Module):
     def __init__(self, feature_chans: int, in_chans: int, num_classes: int, *, hidden: int, input_skip: bool) -> None:
         super().__init__()
         self.input_skip = input_skip
+        self.layers: nn.Module
         if input_skip:
             self.layers = nn.Sequential(
                 nn.Conv2d(feature_chans + in_chans, hidden, kernel_size=1), nn.ReLU(), nn.Conv2d(hidden, num_classes, kernel_size=1)

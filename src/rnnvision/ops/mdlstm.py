@@ -129,8 +129,8 @@ class WavefrontPlan:
 @functools.lru_cache(maxsize=64)
 def wavefront_plan(height: int, width: int, corners: tuple[str, ...], device: torch.device) -> WavefrontPlan:
     """Build (and cache) the :class:`WavefrontPlan` for (height, width) and ``corners``."""
-    r, s = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-    r, s = r.reshape(-1), s.reshape(-1)  # scan-frame coordinates of raster positions
+    grid_r, grid_s = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    r, s = grid_r.reshape(-1), grid_s.reshape(-1)  # scan-frame coordinates of raster positions
     order = np.lexsort((r, r + s))  # scan order: by diagonal r + s, then by row
     pixels = height * width
     gather, scatter = [], []

@@ -15,6 +15,8 @@ CPU these elementwise passes, not the matrix products, dominate a minGRU layer. 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -63,7 +65,7 @@ class _MinGRUCoefficients(torch.autograd.Function):
     d b / d k_h = z g'."""
 
     @staticmethod
-    def forward(ctx, x_proj: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(ctx: Any, x_proj: Tensor) -> tuple[Tensor, Tensor]:
         k_z, k_h = x_proj.chunk(2, dim=-1)  # each (B, T, H)
         z = torch.sigmoid(k_z)
         g_h, slope = _candidate(k_h)
@@ -72,7 +74,7 @@ class _MinGRUCoefficients(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_log_a: Tensor, grad_b: Tensor) -> Tensor:
+    def backward(ctx: Any, grad_log_a: Tensor, grad_b: Tensor) -> Tensor:
         z, g_h, slope = ctx.saved_tensors
         grad = z.new_empty(*z.shape[:-1], 2 * z.shape[-1])  # (B, T, 2H)
         grad_k_z, grad_k_h = grad.chunk(2, dim=-1)
@@ -88,7 +90,7 @@ class _MinLSTMCoefficients(torch.autograd.Function):
     d d / d k_f = -σ(-k_f),  d d / d k_i = σ(-k_i),  d b / d k_h = s g'."""
 
     @staticmethod
-    def forward(ctx, x_proj: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(ctx: Any, x_proj: Tensor) -> tuple[Tensor, Tensor]:
         k_f, k_i, k_h = x_proj.chunk(3, dim=-1)  # each (B, T, H)
         d = F.softplus(-k_f) - F.softplus(-k_i)  # log i - log f
         s = torch.sigmoid(d)
@@ -98,7 +100,7 @@ class _MinLSTMCoefficients(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_log_a: Tensor, grad_b: Tensor) -> Tensor:
+    def backward(ctx: Any, grad_log_a: Tensor, grad_b: Tensor) -> Tensor:
         x_proj, s, g_h, slope = ctx.saved_tensors
         k_f, k_i, _ = x_proj.chunk(3, dim=-1)
         grad = torch.empty_like(x_proj)  # (B, T, 3H)

@@ -35,14 +35,13 @@ Computation is in float32 for float32 and narrower inputs (bfloat16 autocast inc
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-ScanImpl = Literal["auto", "chunked", "log"]
-SCAN_IMPLS = ("auto", "chunked", "log")
+from rnnvision.impl import ScanImpl, check_impl
 
 
 def default_chunk(steps: int) -> int:
@@ -86,8 +85,7 @@ def linear_scan(
     Returns:
         h: (B, T, H) in the dtype of ``b``.
     """
-    if impl not in SCAN_IMPLS:
-        raise ValueError(f"impl must be one of {SCAN_IMPLS}, got {impl!r}")
+    check_impl(impl, ScanImpl)
     if log_a.dim() != 3 or log_a.shape != b.shape or b.shape[1] < 1:
         raise ValueError(
             f"log_a and b must both be (batch, time >= 1, hidden); got {tuple(log_a.shape)} and {tuple(b.shape)}"
@@ -107,7 +105,7 @@ class _LinearScan(torch.autograd.Function):
     """Forward: the chunked or log scan. Backward: the same scan backwards in time."""
 
     @staticmethod
-    def forward(ctx, log_a: Tensor, b: Tensor, h0: Tensor, impl: str, chunk: int) -> Tensor:
+    def forward(ctx: Any, log_a: Tensor, b: Tensor, h0: Tensor, impl: str, chunk: int) -> Tensor:
         coef = log_a if impl == "log" else log_a.exp()  # what the scan reads: log a, or a
         h = _scan(coef, b, h0, impl=impl, chunk=chunk, reverse=False)
         ctx.save_for_backward(coef, h, h0)
@@ -116,7 +114,7 @@ class _LinearScan(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_h: Tensor):
+    def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor, Tensor, Tensor, None, None]:
         coef, h, h0 = ctx.saved_tensors
         # g_t = grad_h_t + a_{t+1} g_{t+1}: the recurrence run backwards, with a shifted by one step;
         # nothing follows the last step (its coefficient multiplies the zero state entering there)

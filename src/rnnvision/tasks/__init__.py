@@ -10,10 +10,10 @@ from typing import Any
 
 from rnnvision.tasks.base import Task, get_task_class, register_task, to_device
 from rnnvision.tasks.classify import ClassificationTask
-from rnnvision.tasks.recognize import RecognitionTask
-from rnnvision.tasks.segment import SegmentationTask
 from rnnvision.tasks.generate import GenerationTask
+from rnnvision.tasks.recognize import RecognitionTask
 from rnnvision.tasks.regress import RegressionTask
+from rnnvision.tasks.segment import SegmentationTask
 from rnnvision.tasks.tag import TaggingTask
 
 
@@ -22,4 +22,16 @@ def make_task(name: str, meta: dict[str, Any]) -> Task:
     return get_task_class(name).from_meta(meta)
 
 
-__all__ = ["ClassificationTask", "GenerationTask", "RecognitionTask", "RegressionTask", "SegmentationTask", "TaggingTask", "Task", "get_task_class", "make_task", "register_task", "to_device"]
+__all__ = [
+    "ClassificationTask",
+    "GenerationTask",
+    "RecognitionTask",
+    "RegressionTask",
+    "SegmentationTask",
+    "TaggingTask",
+    "Task",
+    "get_task_class",
+    "make_task",
+    "register_task",
+    "to_device",
+]

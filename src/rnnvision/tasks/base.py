@@ -12,8 +12,9 @@ from typing import Any
 import torch
 from PIL import Image
 from torch import Tensor, nn
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import default_collate
 
+from rnnvision.data.base import InfoDataset
 from rnnvision.errors import UserError
 
 Batch = Any
@@ -60,7 +61,7 @@ class Task:
         return cls()
 
     @classmethod
-    def class_weights_from(cls, dataset: Dataset, *, method: str) -> list[float]:
+    def class_weights_from(cls, dataset: InfoDataset, *, method: str) -> list[float]:
         """Loss weights per class computed from the training split (``train.class_weights``)."""
         raise UserError(f"train.class_weights is not available for {cls.name} models")
 
@@ -79,7 +80,7 @@ class Task:
         """Metrics (JSON-able) from summed statistics."""
         raise NotImplementedError
 
-    def check_data(self, model: nn.Module, dataset: Dataset) -> None:
+    def check_data(self, model: nn.Module, dataset: InfoDataset) -> None:
         """Raise :class:`UserError` before training if ``dataset`` holds items ``model`` cannot learn."""
 
     def describe_epoch(self, train_loss: float, val: dict[str, Any]) -> str:
@@ -92,7 +93,7 @@ class Task:
         return value > best if self.higher_is_better else value < best
 
     def write_report(
-        self, model: nn.Module, dataset: Dataset, stats: dict[str, Tensor], out_dir: Path, *, device: torch.device
+        self, model: nn.Module, dataset: InfoDataset, stats: dict[str, Tensor], out_dir: Path, *, device: torch.device
     ) -> list[Path]:
         """Pictures that explain a trained model on ``dataset``; returns the files written."""
         return []

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
-from torch.utils.data import Dataset
 
+from rnnvision.data.base import InfoDataset
 from rnnvision.data.transforms import pil_to_tensor
 from rnnvision.errors import UserError
 from rnnvision.tasks.base import Batch, Task, register_task
@@ -51,7 +51,9 @@ class ClassificationTask(Task):
         n = int(stats["n"])
         return {"accuracy": float(stats["correct"]) / max(n, 1), "loss": float(stats["loss"]) / max(n, 1), "n": n}
 
-    def write_report(self, model, dataset: Dataset, stats, out_dir: Path, *, device) -> list[Path]:
+    def write_report(
+        self, model: nn.Module, dataset: InfoDataset, stats: dict[str, Tensor], out_dir: Path, *, device: torch.device
+    ) -> list[Path]:
         from rnnvision.viz.plots import plot_confusion, plot_gates, plot_image_grid
 
         class_names = list(dataset.info.class_names)
@@ -65,9 +67,10 @@ class ClassificationTask(Task):
         titles = [f"pred {class_names[p]} / true {class_names[t]}" for p, t in zip(predicted, labels)]
         wrong = [p != t for p, t in zip(predicted, labels)]
         written.append(plot_image_grid(images, titles, out_dir / "predictions.png", highlight=wrong))
-        if hasattr(model, "gates") and getattr(model, "reader", None) == "rows" and model.rnn.gate_names:
+        rnn = getattr(model, "rnn", None)
+        if hasattr(model, "gates") and getattr(model, "reader", None) == "rows" and rnn is not None and rnn.gate_names:
             with torch.no_grad():
-                gates = model.gates(images[:1].to(device))
+                gates = model.gates(images[:1].to(device))  # type: ignore[operator]  # SequenceClassifier.gates
             first_layer = {name: g[0, 0, 0].cpu() for name, g in gates.items()}  # (T, H) per gate
             title = f"{model.rnn.__class__.__name__} gates for a test image (true {class_names[labels[0]]})"
             written.append(plot_gates(images[0], first_layer, out_dir / "gates.png", title=title))

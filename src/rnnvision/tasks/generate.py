@@ -9,13 +9,13 @@ the convention for 8-bit images). ``rnnvision generate`` and ``rnnvision complet
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from PIL import Image
 from torch import Tensor, nn
-from torch.utils.data import Dataset
 
+from rnnvision.data.base import InfoDataset
 from rnnvision.data.transforms import image_size, open_image, pil_to_tensor
 from rnnvision.errors import UserError
 from rnnvision.models.autoregressive import AutoregressiveImageModel, nats_to_bits_per_dim, pixel_log_probs
@@ -26,7 +26,7 @@ NOT_COMPARABLE = "fixed-threshold binarization: NLL not comparable to stochastic
 
 
 def _unwrap(model: nn.Module) -> AutoregressiveImageModel:
-    return getattr(model, "module", model)  # DistributedDataParallel keeps the model in .module
+    return cast(AutoregressiveImageModel, getattr(model, "module", model))  # DistributedDataParallel keeps it in .module
 
 
 def quantize(images: Tensor, levels: int) -> Tensor:
@@ -75,14 +75,17 @@ class GenerationTask(Task):
             metrics["note"] = NOT_COMPARABLE
         return metrics
 
-    def write_report(self, model, dataset: Dataset, stats, out_dir: Path, *, device) -> list[Path]:
+    def write_report(
+        self, model: nn.Module, dataset: InfoDataset, stats: dict[str, Tensor], out_dir: Path, *, device: torch.device
+    ) -> list[Path]:
         """``samples.png`` (64 samples) and ``completions.png`` (bottom halves of test images filled in)."""
         from rnnvision.viz.plots import save_image_grid
 
+        generative = cast(AutoregressiveImageModel, model)
         generator = torch.Generator(device=device).manual_seed(0)
-        written = [save_image_grid(model.sample(64, generator=generator), out_dir / "samples.png", nrow=8)]
+        written = [save_image_grid(generative.sample(64, generator=generator), out_dir / "samples.png", nrow=8)]
         images = torch.stack([dataset[i] for i in range(min(8, len(dataset)))]).to(device)
-        grid = completion_grid(model, images, known_rows=images.shape[-2] // 2, samples=4, generator=generator)
+        grid = completion_grid(generative, images, known_rows=images.shape[-2] // 2, samples=4, generator=generator)
         written.append(save_image_grid(grid, out_dir / "completions.png", nrow=grid.shape[0] // len(images)))
         return written
 
@@ -132,8 +135,8 @@ def completion_grid(
     repeated = images.repeat_interleave(samples, dim=0)  # (N * samples, C, H, W)
     completed = model.complete(repeated, known.repeat_interleave(samples, dim=0), method=method, generator=generator)
     occluded = torch.where(known, images, torch.full_like(images, 0.5))
-    rows = [torch.cat([occluded[i : i + 1], completed[i * samples : (i + 1) * samples], images[i : i + 1]]) for i in range(len(images))]
-    return torch.cat(rows)
+    grid = [torch.cat([occluded[i : i + 1], completed[i * samples : (i + 1) * samples], images[i : i + 1]]) for i in range(len(images))]
+    return torch.cat(grid)
 
 
 def _load(checkpoint: str | Path, device: str) -> tuple[AutoregressiveImageModel, torch.device]:
@@ -144,7 +147,7 @@ def _load(checkpoint: str | Path, device: str) -> tuple[AutoregressiveImageModel
     model, state = load_model(checkpoint, device=torch_device)
     if state["task"] != "generate":
         raise UserError(f"{checkpoint} is a {state['task']} model; generate and complete need a generate model")
-    return model, torch_device
+    return _unwrap(model), torch_device
 
 
 def generate_to_file(

@@ -30,13 +30,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
-from torch.utils.data import Dataset
 
-from rnnvision.data.base import read_utf8
+from rnnvision.data.base import InfoDataset, read_utf8
 from rnnvision.data.text import MIN_WIDTH, word_tensor
 from rnnvision.data.transforms import image_size
 from rnnvision.errors import UserError
-from rnnvision.outputs import check_output_file
 from rnnvision.ops.ctc import (
     ctc_beam_search,
     ctc_character_spans,
@@ -45,6 +43,7 @@ from rnnvision.ops.ctc import (
     ctc_lexicon_decode,
     ctc_log_likelihoods,
 )
+from rnnvision.outputs import check_output_file
 from rnnvision.tasks.base import Batch, Task, register_task, to_device
 from rnnvision.tasks.text_metrics import text_counts, text_metrics
 
@@ -154,7 +153,8 @@ class RecognitionTask(Task):
     def log_probs(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor]:
         """(B, T, K) float32 log-probabilities and (B,) valid column counts."""
         logits = model(batch["images"], batch["widths"])  # (B, T, K)
-        return F.log_softmax(logits.float(), dim=-1), _unwrap(model).output_lengths(batch["widths"])
+        lengths = _unwrap(model).output_lengths(batch["widths"])  # type: ignore[operator]  # CRNN's method
+        return F.log_softmax(logits.float(), dim=-1), lengths
 
     def _ctc(self, log_probs: Tensor, lengths: Tensor, batch: Batch, reduction: str) -> Tensor:
         return F.ctc_loss(
@@ -163,10 +163,12 @@ class RecognitionTask(Task):
         )
 
     def training_loss(self, model: nn.Module, batch: Batch) -> Tensor:
-        total = 0.0
-        for part in self.micro_batches(batch):
+        total: Tensor | None = None
+        for part in self.micro_batches(batch):  # at least one
             log_probs, lengths = self.log_probs(model, part)
-            total = total + self._ctc(log_probs, lengths, part, "mean") * len(part["widths"])
+            loss = self._ctc(log_probs, lengths, part, "mean") * len(part["widths"])
+            total = loss if total is None else total + loss
+        assert total is not None
         return total / len(batch["widths"])
 
     # -- decoding -------------------------------------------------------------------------------
@@ -179,7 +181,7 @@ class RecognitionTask(Task):
             lp = log_probs[b, : int(lengths[b])]  # (T_b, K)
             if self.lexicon_labels is not None:
                 index, _ = ctc_lexicon_decode(lp, self.lexicon_labels, method=self.lexicon_method, blank=BLANK)
-                texts.append(self.lexicon[index])
+                texts.append(self.lexicon[index])  # type: ignore[index]  # set together with lexicon_labels
             else:
                 texts.append(self.decode_labels(ctc_beam_search(lp, beam_width=self.beam_width, blank=BLANK)[0][0]))
         return texts
@@ -217,7 +219,9 @@ class RecognitionTask(Task):
             })
         return out
 
-    def write_report(self, model, dataset: Dataset, stats, out_dir: Path, *, device) -> list[Path]:
+    def write_report(
+        self, model: nn.Module, dataset: InfoDataset, stats: dict[str, Tensor], out_dir: Path, *, device: torch.device
+    ) -> list[Path]:
         from rnnvision.viz.recognition import plot_ctc_explanation, plot_text_predictions
 
         count = min(16, len(dataset))
@@ -298,12 +302,14 @@ class RecognitionTask(Task):
         inputs, texts, details = self._read_lines(model, images, meta, device, decoder or self)
         return plot_ctc_explanation(inputs, texts, details, self.charset, Path(path), titles=names)
 
-    def check_data(self, model: nn.Module, dataset: Dataset) -> None:
+    def check_data(self, model: nn.Module, dataset: InfoDataset) -> None:
         """Refuse labels longer than the model can emit for their image's width (CTC needs one column per
         character, plus a blank between repeated ones), naming the files; only for file-backed datasets."""
         samples = getattr(dataset, "samples", None)
         lengths = getattr(model, "output_lengths", None)
         if not samples or lengths is None or not isinstance(samples[0][0], (str, Path)):
+            return
+        if dataset.info.img_size is None:
             return
         height, max_width = dataset.info.img_size
         too_long = []

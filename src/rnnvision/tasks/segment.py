@@ -20,6 +20,7 @@ are stored in the checkpoint's ``meta`` and used again when a run resumes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import default_collate
 
+from rnnvision.data.base import InfoDataset
 from rnnvision.data.segmentation import IGNORE_INDEX
 from rnnvision.data.transforms import pil_to_tensor
 from rnnvision.errors import UserError
@@ -61,7 +63,7 @@ def iou_metrics(confusion: Tensor) -> dict[str, Any]:
     }
 
 
-def class_frequencies(masks, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def class_frequencies(masks: Iterable[np.ndarray], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Per class: its labelled pixels, and the labelled pixels of the images it appears in (int64 (K,) each)."""
     pixels = np.zeros(num_classes, dtype=np.int64)
     image_pixels = np.zeros(num_classes, dtype=np.int64)
@@ -86,7 +88,7 @@ def median_frequency_weights(pixels: np.ndarray, image_pixels: np.ndarray) -> li
     return [median / f if f > 0 else 0.0 for f in freq.tolist()]
 
 
-def dataset_masks(dataset: Dataset):
+def dataset_masks(dataset: InfoDataset) -> Iterator[np.ndarray]:
     """The un-augmented masks of a segmentation dataset, one (H, W) array at a time."""
     read = getattr(dataset, "mask", None)
     for index in range(len(dataset)):
@@ -136,6 +138,7 @@ def segment_full(
             out[:, :, row_begin:row_end, col_begin:col_end] = logits[
                 :, :, row_begin - top : row_end - top, col_begin - left : col_end - left
             ]
+    assert out is not None  # at least one tile
     return out
 
 
@@ -165,7 +168,7 @@ class SegmentationTask(Task):
         return cls(class_names=meta["class_names"], class_weights=meta.get("class_weights"))
 
     @classmethod
-    def class_weights_from(cls, dataset: Dataset, *, method: str) -> list[float]:
+    def class_weights_from(cls, dataset: InfoDataset, *, method: str) -> list[float]:
         """Loss weights per class computed from the training masks (``median_frequency``)."""
         if method != "median_frequency":
             raise UserError(f"unknown class_weights {method!r}; segmentation offers median_frequency")
@@ -196,7 +199,9 @@ class SegmentationTask(Task):
             metrics["foreground_iou"] = foreground_iou(stats["confusion"])
         return {**metrics, "n": int(stats["n"])}
 
-    def write_report(self, model, dataset: Dataset, stats, out_dir: Path, *, device) -> list[Path]:
+    def write_report(
+        self, model: nn.Module, dataset: InfoDataset, stats: dict[str, Tensor], out_dir: Path, *, device: torch.device
+    ) -> list[Path]:
         """confusion.png (% of each true class), class_iou.png (IoU bars), segmentations.png (samples)."""
         from rnnvision.viz.plots import plot_confusion
         from rnnvision.viz.segmentation import palette_for, plot_class_iou, plot_segmentations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -18,8 +18,11 @@ from rnnvision.errors import UserError  # noqa: E402
 from rnnvision.files import atomic_path  # noqa: E402
 from rnnvision.outputs import image_format  # noqa: E402
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def save_figure(fig, path: Path) -> Path:
+
+def save_figure(fig: Figure, path: Path) -> Path:
     """Save and close ``fig`` at ``path``, atomically, in the format its suffix names (PNG, PDF, SVG, ...)."""
     try:
         suffix = Path(path).suffix.lower()[1:]

@@ -8,6 +8,7 @@ colours of their own (CamVid: SegNet's colours, void black); :func:`palette_for`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -16,6 +17,9 @@ from torch import Tensor
 from rnnvision.data.segmentation import IGNORE_INDEX
 from rnnvision.files import atomic_path
 from rnnvision.viz.plots import image_to_display, plt, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def voc_palette() -> np.ndarray:
@@ -76,7 +80,7 @@ def save_overlay_png(image: Tensor, mask: np.ndarray, path: Path, *, palette: np
     return Path(path)
 
 
-def _legend(fig, class_names: list[str], palette: np.ndarray, *, shares: list[float] | None = None, ncol: int = 6) -> None:
+def _legend(fig: Figure, class_names: list[str], palette: np.ndarray, *, shares: list[float] | None = None, ncol: int = 6) -> None:
     """A colour key of the classes (with their share of the pixels, if given) below the figure."""
     keep = [k for k in range(len(class_names)) if shares is None or shares[k] > 0]
     labels = [class_names[k] + ("" if shares is None else f" {100 * shares[k]:.1f}%") for k in keep]
