@@ -20,7 +20,7 @@ from __future__ import annotations
 import typing
 from typing import Any, Literal
 
-RecurrentImpl = Literal["auto", "fused", "reference"]  # RNN/LSTM/GRU, ReNet, RowLSTM, DiagonalBiLSTM
+RecurrentImpl = Literal["auto", "fused", "reference"]  # RNN/LSTM/GRU, IndRNN, ReNet, RowLSTM, DiagonalBiLSTM
 MDLSTMImpl = Literal["auto", "wavefront", "reference"]  # MDLSTM2d
 LRUImpl = Literal["auto", "reference", "scan"]  # LRU
 MinImpl = Literal["auto", "reference", "chunked", "log"]  # MinGRU, MinLSTM and the models built on them

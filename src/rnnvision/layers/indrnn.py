@@ -28,14 +28,13 @@ would be the fast path proper; not written.
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-IndImpl = Literal["auto", "fused", "reference"]
-IND_IMPLS = ("auto", "fused", "reference")
+from rnnvision.impl import RecurrentImpl, check_impl
 
 
 def indrnn_reference(drive: Tensor, u: Tensor, h0: Tensor) -> Tensor:
@@ -89,11 +88,10 @@ class IndRNN(nn.Module):
         impl: ``"auto"`` (= ``"fused"``), ``"fused"`` or ``"reference"`` (see the module docstring).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, impl: IndImpl = "auto") -> None:
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, impl: RecurrentImpl = "auto") -> None:
         super().__init__()
-        if impl not in IND_IMPLS:
-            raise ValueError(f"impl must be one of {IND_IMPLS}, got {impl!r}")
-        self.input_size, self.hidden_size, self.num_layers, self.impl = input_size, hidden_size, num_layers, impl
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.impl = check_impl(impl, RecurrentImpl)
         self.inputs = nn.ModuleList(nn.Linear(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers))
         self.recurrent = nn.ParameterList(nn.Parameter(torch.rand(hidden_size)) for _ in range(num_layers))  # u ~ U(0, 1)
 
