@@ -118,9 +118,12 @@ def test_usage_errors_exit_2_and_version_works():
 
 
 def test_demo_trains_and_draws_in_under_a_minute(tmp_path, capsys):
-    started = time.monotonic()
+    # CPU seconds of this process, not wall time: other work on a shared machine (xdist workers,
+    # trainings) stretches the wall clock but not the demo's own computation, which bounds its
+    # wall time on an otherwise idle machine.
+    started = time.process_time()
     assert main(["demo", "--out", str(tmp_path / "demo"), "--quiet"]) == 0
-    assert time.monotonic() - started < 60
+    assert time.process_time() - started < 60
     out = capsys.readouterr().out
     accuracy = float(out.split("test accuracy ")[1].split()[0])
     assert accuracy > 0.9
