@@ -19,8 +19,8 @@ from torch import Tensor
 
 from rnnvision.data import build_dataset
 from rnnvision.engine.distributed import pick_device
-from rnnvision.engine.trainer import load_model
 from rnnvision.errors import UserError
+from rnnvision.weights.loading import resolve
 
 KEEP_GATES = {"forget": "LSTM forget gate", "update": "GRU update gate"}
 
@@ -47,7 +47,7 @@ def gradient_flow(
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}")
     torch_device = pick_device(device)
-    model, state = load_model(path, device=torch_device)
+    model, state = resolve(path, device=torch_device)
     name = state["config"]["model"]["name"]
     if state["task"] != "classify" or not is_sequence_model(model):
         raise UserError(f"{path}: model {name!r} is not a sequence classifier; gradflow needs a pixel or row model "

@@ -68,11 +68,11 @@ class ServedModel:
 def load_served(source: str, *, name: str) -> ServedModel:
     """Load one model to serve: the single place ``rnnvision serve`` turns a source into a model.
 
-    ``source`` is a checkpoint path today; the shipped-weights resolver plugs in here.
+    ``source`` is a checkpoint path or a shipped weights name (:func:`rnnvision.weights.resolve`).
     """
-    from rnnvision.engine.trainer import load_model
+    from rnnvision.weights.loading import resolve
 
-    model, state = load_model(source, device="cpu")
+    model, state = resolve(source, device="cpu")
     return ServedModel(name=name, source=str(source), model=model, state=state, task=make_task(state["task"], state["meta"]))
 
 
