@@ -22,7 +22,7 @@ CATALOGUE = "catalogue.json"
 FORMAT = "rnnvision.weights"
 FORMAT_VERSION = 1
 NAME = re.compile(r"[a-z0-9][a-z0-9_]*")  # a weights name; anything else given as a source is a path
-NORMALIZATION = "float32 pixels / 255 in [0, 1] (no mean or std subtracted)"
+NORMALIZATION = "float32 pixels / 255 in [0, 1]"  # what every rnnvision model reads (data.transforms.load_image)
 # how far a reloaded file's test metric may sit from the catalogue's: 0.1 point of a fraction, 0.2 nats
 TOLERANCE = {"nll_nats": 0.2}
 DEFAULT_TOLERANCE = 0.001
