@@ -40,11 +40,12 @@ def main(args: argparse.Namespace) -> int:
         print(f"make_weights: error: {exc}", file=sys.stderr)
         return 2
     entry = made.entry
+    shown = made.path.resolve().relative_to(Path.cwd()) if made.path.resolve().is_relative_to(Path.cwd()) else made.path
     print(f"float32: {format_metric(entry.metric, entry.float32_test_metrics[entry.metric])}")
     if made.refused_float16:
         print(f"float16: {format_metric(entry.metric, made.refused_float16[entry.metric])} loses too much; stored float32")
     print(f"stored {entry.dtype}: {format_metric(entry.metric, entry.value)} on {entry.test_metrics.get('n')} test items; "
-          f"wrote {made.path} ({entry.bytes / 1e6:.2f} MB, sha256 {entry.sha256[:12]}...) in {time.perf_counter() - start:.0f} s")
+          f"wrote {shown} ({entry.bytes / 1e6:.2f} MB, sha256 {entry.sha256[:12]}...) in {time.perf_counter() - start:.0f} s")
     return 0
 
 
