@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from rnnvision import __version__
 from rnnvision.errors import UserError
@@ -165,7 +165,7 @@ def check_model_fits(body: dict[str, Any], path: str | Path) -> Any:
     return config
 
 
-def model_from_payload(body: dict[str, Any], source: str | Path, *, device: str | torch.device = "cpu") -> Any:
+def model_from_payload(body: dict[str, Any], source: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
     """Build the model a verified payload describes and load its weights; returns the model in eval mode.
 
     The one place a checkpoint (or shipped weights, :mod:`rnnvision.weights`) becomes a model: the
