@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from rnnvision.errors import UserError
-from rnnvision.weights.catalogue import format_metric
+from rnnvision.weights.catalogue import MIB, format_metric
 from rnnvision.weights.make import make_weights
 
 
@@ -45,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
     if made.refused_float16:
         print(f"float16: {format_metric(entry.metric, made.refused_float16[entry.metric])} loses too much; stored float32")
     print(f"stored {entry.dtype}: {format_metric(entry.metric, entry.value)} on {entry.test_metrics.get('n')} test items; "
-          f"wrote {shown} ({entry.bytes / 1e6:.2f} MB, sha256 {entry.sha256[:12]}...) in {time.perf_counter() - start:.0f} s")
+          f"wrote {shown} ({entry.bytes / MIB:.2f} MiB, sha256 {entry.sha256[:12]}...) in {time.perf_counter() - start:.0f} s")
     return 0
 
 

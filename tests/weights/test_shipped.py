@@ -14,12 +14,11 @@ import torch
 
 from rnnvision.engine.evaluation import evaluate_checkpoint
 from rnnvision.weights import get_weights, list_weights
-from rnnvision.weights.catalogue import FOLDER, metric_tolerance
+from rnnvision.weights.catalogue import FOLDER, MAX_FILE_BYTES, MAX_TOTAL_BYTES, metric_tolerance
 from rnnvision.weights.store import read_state_dict
 from tests.conftest import SHARED_DATA
 
 FASHION_ROOT = Path("/usr/share/datasets")  # dataset-fashion-mnist installs fashion-mnist/ here
-MAX_FILE, MAX_TOTAL = 2_000_000, 12_000_000
 NAMES = list_weights()
 
 
@@ -29,8 +28,8 @@ def test_the_headline_weights_are_shipped():
 
 def test_files_fit_the_size_limits_and_nothing_else_is_in_the_folder():
     entries = [get_weights(name) for name in NAMES]
-    assert all(e.bytes <= MAX_FILE and (FOLDER / e.file).stat().st_size == e.bytes for e in entries)
-    assert sum(e.bytes for e in entries) <= MAX_TOTAL
+    assert all(e.bytes <= MAX_FILE_BYTES and (FOLDER / e.file).stat().st_size == e.bytes for e in entries)
+    assert sum(e.bytes for e in entries) <= MAX_TOTAL_BYTES
     assert sorted(p.name for p in FOLDER.iterdir()) == sorted(["catalogue.json", *(e.file for e in entries)])
 
 

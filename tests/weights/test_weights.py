@@ -146,12 +146,13 @@ def test_list_weights(capsys):
     assert main(["list-weights"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == list_weights()
-    digits = get_weights(DIGITS)
-    assert lines[0].split()[1:4] == [digits.model, digits.dataset, "accuracy"] and lines[0].endswith(f"MB {digits.dtype}")
-    assert f"{100 * digits.value:.2f} %" in lines[0]
+    digits, line = get_weights(DIGITS), lines[list_weights().index(DIGITS)]
+    assert line.split()[1:4] == [digits.model, digits.dataset, "accuracy"] and line.endswith(f"MiB {digits.dtype}")
+    assert f"{100 * digits.value:.2f} %" in line
     assert main(["list-weights", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["weights"]
-    assert [w["name"] for w in listed] == list_weights() and listed[0]["preprocessing"]["img_size"] == [8, 8]
+    assert [w["name"] for w in listed] == list_weights()
+    assert listed[list_weights().index(DIGITS)]["preprocessing"]["img_size"] == [8, 8]
 
 
 def test_eval_with_weights_reproduces_the_entry(capsys):

@@ -19,11 +19,11 @@ from rnnvision.engine.checkpoint import load_checkpoint, model_from_payload
 from rnnvision.errors import UserError
 from rnnvision.files import atomic_path
 from rnnvision.tasks import get_task_class
-from rnnvision.weights.catalogue import FOLDER, WeightsEntry, metric_tolerance, write_entry
+from rnnvision.weights.catalogue import (
+    FOLDER, MAX_FILE_BYTES, MAX_TOTAL_BYTES, WeightsEntry, metric_tolerance, read_catalogue, write_entry,
+)
 from rnnvision.weights.loading import payload_of
 from rnnvision.weights.store import decode, sha256_of, to_bytes
-
-MAX_FILE_BYTES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,10 @@ def make_weights(
     entry, data, metrics = (entry32, data32, float32) if refused else (entry16, data16, float16)
     if len(data) > MAX_FILE_BYTES:
         raise UserError(f"{name}: the {entry.dtype} weights take {len(data):,} bytes, more than the {MAX_FILE_BYTES:,} a shipped file may")
+    others = sum(e.bytes for e in read_catalogue(folder).values() if e.name != name)
+    if others + len(data) > MAX_TOTAL_BYTES:
+        raise UserError(f"{name}: with these {len(data):,} bytes the shipped weights would take {others + len(data):,}, "
+                        f"more than the {MAX_TOTAL_BYTES:,} the package may carry")
     entry = WeightsEntry(**{**entry.to_json(), "test_metrics": metrics, "float32_test_metrics": float32})
     path = folder / entry.file
     with atomic_path(path) as tmp:
