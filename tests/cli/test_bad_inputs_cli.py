@@ -155,7 +155,7 @@ CASES = [
     (["complete", "{root}/cls/best.pt", "{root}/digit.png", "--out", "{out}/c.png"], "need a generate model"),
     (["generate", "{root}/gen/best.pt", "--device", "banana", "--out", "{out}/g.png"], "unknown device"),
     (["generate", "{root}/huge.pt", "--out", "{out}/g.png"], "weights do not fit"),
-    (["eval", "--weights", "digits_row_lstn"], "no shipped weights named 'digits_row_lstn'; known: digits_row_lstm"),
+    (["eval", "--weights", "digits_row_lstn"], "no shipped weights named 'digits_row_lstn'; known: "),
     (["eval", "digits_row_lstn"], "no shipped weights named 'digits_row_lstn'"),
     (["predict", "--weights", "nope", "{root}/digit.png"], "no shipped weights named 'nope'"),
     (["generate", "--weights", "nope", "--out", "{out}/g.png"], "no shipped weights named 'nope'"),
