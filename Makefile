@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean chromium
+.PHONY: demo test clean chromium fashion-mnist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,18 @@ chromium:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -q && apt-get install -y -q chromium; \
 	  else echo "make test needs Chromium for the browser tests; run: sudo apt-get install -y chromium" >&2; exit 1; fi; }
 
+# The Fashion-MNIST weights test reads Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist);
+# installed here when missing (root on Debian); elsewhere that test is skipped with the command to run.
+fashion-mnist:
+	@test -d /usr/share/datasets/fashion-mnist || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -q && apt-get install -y -q dataset-fashion-mnist; \
+	  else echo "note: the Fashion-MNIST weights test is skipped; to run it: sudo apt-get install -y dataset-fashion-mnist" >&2; fi; }
+
 demo: $(VENV)/.installed-demo
 	$(BIN)/rnnvision demo
 
 # The lint and type gates first (seconds), then the tests. Configured in pyproject.toml.
-test: $(VENV)/.installed-test chromium
+test: $(VENV)/.installed-test chromium fashion-mnist
 	$(BIN)/ruff check
 	$(BIN)/mypy src
 	$(BIN)/python -m pytest -q -n 2 --durations=10 tests

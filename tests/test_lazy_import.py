@@ -26,7 +26,8 @@ def test_import_and_help_do_not_import_torch():
 def test_public_names_resolve_on_first_use():
     code = (
         "import rnnvision\n"
-        "from rnnvision.engine.trainer import load_model\n"
-        "print(rnnvision.load is load_model, 'row_lstm' in rnnvision.list_models(), callable(rnnvision.create_model))"
+        "from rnnvision.weights import resolve\n"
+        "print(rnnvision.load is resolve, 'row_lstm' in rnnvision.list_models(), callable(rnnvision.create_model),"
+        " 'digits_row_lstm' in rnnvision.list_weights())"
     )
-    assert _run(code) == "True True True"
+    assert _run(code) == "True True True True"

@@ -5,8 +5,10 @@ Public API::
     import rnnvision
     model = rnnvision.create_model("row_lstm", num_classes=10)
     rnnvision.list_models()
-    model, checkpoint = rnnvision.load("runs/mnist_row_lstm/best.pt")
-    rnnvision.predict((model, checkpoint), [pil_image, numpy_array, "digit.png"])  # as predict --json
+    model, payload = rnnvision.load("runs/mnist_row_lstm/best.pt")   # a checkpoint
+    model, payload = rnnvision.load("mnist_row_lstm")                # shipped weights
+    rnnvision.predict((model, payload), [pil_image, numpy_array, "digit.png"])  # as predict --json
+    rnnvision.list_weights()
 
 The names are imported on first use (PEP 562), so ``import rnnvision`` and ``rnnvision --help`` do not
 pay for importing torch.
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": ("rnnvision.engine.trainer", "load_model"),
+    "load": ("rnnvision.weights.loading", "resolve"),
+    "list_weights": ("rnnvision.weights.catalogue", "list_weights"),
     "create_model": ("rnnvision.models", "create_model"),
     "list_models": ("rnnvision.models", "list_models"),
     "predict": ("rnnvision.engine.prediction", "predict"),
@@ -29,10 +32,11 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from rnnvision.engine.prediction import predict
-    from rnnvision.engine.trainer import load_model as load
     from rnnvision.models import create_model, list_models, register_model
+    from rnnvision.weights.catalogue import list_weights
+    from rnnvision.weights.loading import resolve as load
 
-__all__ = ["__version__", "create_model", "list_models", "load", "predict", "register_model"]
+__all__ = ["__version__", "create_model", "list_models", "list_weights", "load", "predict", "register_model"]
 
 
 def __getattr__(name: str) -> Any:

@@ -58,7 +58,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rnnvision.engine.evaluation import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(
-        args.checkpoint,
+        _model_source(args),
         dataset=args.dataset,
         split=args.split,
         data_dir=args.data_dir,
@@ -78,7 +78,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from rnnvision.export import export_checkpoint
 
-    path = export_checkpoint(args.checkpoint, out=args.out, format=args.format, quantize=args.quantize)
+    path = export_checkpoint(_model_source(args), out=args.out, format=args.format, quantize=args.quantize)
     print(f"wrote {path} ({args.format}{', int8 weights' if args.quantize else ''}, {path.stat().st_size / 1e6:.2f} MB)")
     return 0
 
@@ -96,6 +96,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"out_dir": folders[0] if folders else None, "explain": args.explain, "topk": args.topk}
     if args.beam_width or args.lexicon:  # recognition decoding
         options.update(beam_width=args.beam_width, lexicon=args.lexicon)
+    source, inputs = _source_and_images(args)
     progress = _ProgressBar("predict") if sys.stderr.isatty() and not args.quiet else None
 
     def failed(name: str, reason: str) -> None:
@@ -106,7 +107,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)
 
     try:
-        run = predict_inputs(args.source, args.inputs, device=args.device, batch_size=args.batch_size,
+        run = predict_inputs(source, inputs, device=args.device, batch_size=args.batch_size,
                              on_failure=failed, on_batch=progress, **options)
     finally:
         if progress is not None:
@@ -155,7 +156,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     size = tuple(args.size) if args.size else None
     path = generate_to_file(
-        args.checkpoint, n=args.n, out=args.out, seed=args.seed, method=args.method, size=size, device=args.device
+        _model_source(args), n=args.n, out=args.out, seed=args.seed, method=args.method, size=size, device=args.device
     )
     print(f"wrote {args.n} samples to {path}")
     return 0
@@ -164,8 +165,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_complete(args: argparse.Namespace) -> int:
     from rnnvision.tasks.generate import complete_to_file
 
+    source, images = _source_and_images(args)
     path = complete_to_file(
-        args.checkpoint, args.images, out=args.out, known_rows=args.known_rows, samples=args.samples, seed=args.seed,
+        source, images, out=args.out, known_rows=args.known_rows, samples=args.samples, seed=args.seed,
         method=args.method, device=args.device,
     )
     print(f"wrote {path}: per image the occluded input, {args.samples} completions, the original")
@@ -176,7 +178,7 @@ def _cmd_gradflow(args: argparse.Namespace) -> int:
     from rnnvision.engine.gradflow import gradient_flow
     from rnnvision.viz.plots import plot_gradient_flow
 
-    flow = gradient_flow(args.checkpoint, data_dir=args.data_dir, split=args.split, n=args.n, device=args.device)
+    flow = gradient_flow(_model_source(args), data_dir=args.data_dir, split=args.split, n=args.n, device=args.device)
     norm = flow.grad_norm
     title = f"{flow.model_name}: loss gradient reaching each step ({flow.n} {args.split} examples)"
     plot_gradient_flow(norm, flow.gates, args.out, title=title)
@@ -192,8 +194,41 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from rnnvision.serve import serve
     except ImportError as exc:
         raise UserError(f"rnnvision serve needs the serve extra ({exc.name} cannot be imported): pip install 'rnnvision[serve]'") from None
-    serve(args.checkpoints, host=args.host, port=args.port)
+    serve(_serve_sources(args), host=args.host, port=args.port)
     return 0
+
+
+def _model_source(args: argparse.Namespace) -> str:
+    """The checkpoint path, or the shipped weights name of ``--weights`` (checked: a typo lists the names)."""
+    if args.weights and args.checkpoint:
+        raise UserError(f"give a checkpoint or --weights {args.weights}, not both")
+    if args.weights:
+        from rnnvision.weights import get_weights
+
+        return get_weights(args.weights).name
+    if not args.checkpoint:
+        raise UserError("give a checkpoint, or --weights NAME for shipped weights (rnnvision list-weights)")
+    return args.checkpoint
+
+
+def _source_and_images(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """``CKPT INPUT...`` or ``--weights NAME INPUT...`` (where the first positional is an input)."""
+    if args.weights and args.checkpoint:
+        args = argparse.Namespace(**{**vars(args), "checkpoint": None, "images": [args.checkpoint, *args.images]})
+    source = _model_source(args)
+    if not args.images:
+        raise UserError("give one or more images: files, folders or globs")
+    return source, args.images
+
+
+def _serve_sources(args: argparse.Namespace) -> list[str]:
+    """Checkpoints and ``--weights`` names to serve; with neither, every shipped entry."""
+    from rnnvision.weights import get_weights, list_weights
+
+    names = [get_weights(name).name for name in args.weights or []]
+    if not args.checkpoints and not names:
+        names = list_weights()
+    return [*args.checkpoints, *names]
 
 
 def _first_line(doc: str | None) -> str:
@@ -207,6 +242,23 @@ def _cmd_list_models(args: argparse.Namespace) -> int:
         entry = get_model_entry(name)
         summary = _first_line(entry.builder.__doc__)
         print(f"{name:<18} {entry.task:<10} {summary}")
+    return 0
+
+
+def _cmd_list_weights(args: argparse.Namespace) -> int:
+    from rnnvision.weights import get_weights, list_weights
+    from rnnvision.weights.catalogue import MIB, format_metric
+
+    entries = [get_weights(name) for name in list_weights()]
+    if args.json:
+        print(json.dumps({"weights": [
+            {k: v for k, v in e.to_json().items() if k not in ("config", "meta")} | {"preprocessing": e.preprocessing}
+            for e in entries
+        ]}))
+        return 0
+    for e in entries:
+        print(f"{e.name:<30} {e.model:<14} {e.dataset:<16} {format_metric(e.metric, e.value):<22} "
+              f"{e.bytes / MIB:.2f} MiB {e.dtype}")
     return 0
 
 
@@ -260,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_cmd_train)
 
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split")
-    evaluate.add_argument("checkpoint")
+    _add_model_args(evaluate)
     evaluate.add_argument("--dataset", help="dataset name (default: the one it was trained on)")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     evaluate.add_argument("--batch-size", type=int, default=256)
@@ -271,8 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=_cmd_eval)
 
     predict = sub.add_parser("predict", help="predict images (files, folders, globs) with a checkpoint, in batches")
-    predict.add_argument("source", metavar="MODEL", help="a checkpoint, or an exported .onnx file (run by onnxruntime)")
-    predict.add_argument("inputs", nargs="+", metavar="INPUT",
+    _add_model_args(predict, help="a checkpoint, or an exported .onnx file (run by onnxruntime)")
+    predict.add_argument("images", nargs="*", metavar="INPUT",
                          help="image files, folders (searched recursively for image suffixes) and globs ('scans/**/*.png')")
     predict.add_argument("--json", action="store_true", help="print exactly one JSON object: predictions and failures")
     predict.add_argument("--out", action="append", metavar="FILE|DIR",
@@ -289,14 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(func=_cmd_predict)
 
     export = sub.add_parser("export", help="export a checkpoint as ONNX or TorchScript, for runtimes without rnnvision")
-    export.add_argument("checkpoint")
+    _add_model_args(export)
     export.add_argument("--format", default="onnx", choices=("onnx", "torchscript"))
     export.add_argument("--out", metavar="FILE", help="file to write (default: beside the checkpoint, .onnx / .ts.pt)")
     export.add_argument("--quantize", choices=("int8",), help="int8 dynamic quantization of the recurrent and linear weights")
     export.set_defaults(func=_cmd_export)
 
     generate = sub.add_parser("generate", help="sample new images from a generative checkpoint into a PNG grid")
-    generate.add_argument("checkpoint")
+    _add_model_args(generate)
     generate.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     generate.add_argument("--out", default="samples.png", help="image grid to write, format by suffix (default samples.png)")
     generate.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="image size (default: the training size)")
@@ -304,8 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(func=_cmd_generate)
 
     complete = sub.add_parser("complete", help="fill in the bottom of images with a generative checkpoint")
-    complete.add_argument("checkpoint")
-    complete.add_argument("images", nargs="+", metavar="IMAGE")
+    _add_model_args(complete)
+    complete.add_argument("images", nargs="*", metavar="IMAGE")
     complete.add_argument("--out", default="completed.png", help="image grid to write, format by suffix (default completed.png)")
     complete.add_argument("--known-rows", type=int, help="rows kept from the top of each image (default: half)")
     complete.add_argument("--samples", type=int, default=4, help="completions per image (default 4)")
@@ -313,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     complete.set_defaults(func=_cmd_complete)
 
     gradflow = sub.add_parser("gradflow", help="plot how far back the loss gradient reaches in a sequence model")
-    gradflow.add_argument("checkpoint")
+    _add_model_args(gradflow)
     gradflow.add_argument("--out", default="grad.png", help="PNG to write (default grad.png)")
     gradflow.add_argument("--n", type=int, default=64, help="examples of the split to average over (default 64)")
     gradflow.add_argument("--split", default="test", choices=("train", "val", "test"))
@@ -323,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve checkpoints on a web page (draw, upload, watch) and a JSON API")
     serve.add_argument("checkpoints", nargs="*", metavar="CKPT", help="checkpoints to serve (one page panel per task)")
+    serve.add_argument("--weights", action="append", metavar="NAME",
+                       help="shipped weights to serve (repeatable); with no CKPT and no --weights, all of them")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.set_defaults(func=_cmd_serve)
@@ -330,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("list-models", help="list the registered models")
     models.add_argument("--task", help="only models of this task (classify, recognize, segment, generate)")
     models.set_defaults(func=_cmd_list_models)
+
+    weights = sub.add_parser("list-weights", help="list the pretrained weights shipped with rnnvision")
+    weights.add_argument("--json", action="store_true", help="print exactly one JSON object (with the preprocessing)")
+    weights.set_defaults(func=_cmd_list_weights)
 
     datasets = sub.add_parser("list-datasets", help="list the registered datasets")
     datasets.set_defaults(func=_cmd_list_datasets)
@@ -342,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", metavar="DIR", help="also write suite_<device>.csv and .md here")
     bench.set_defaults(func=_cmd_bench)
     return parser
+
+
+def _add_model_args(parser: argparse.ArgumentParser, *, help: str = "a checkpoint (best.pt)") -> None:
+    parser.add_argument("checkpoint", nargs="?", metavar="CKPT", help=help + "; or a shipped weights name")
+    parser.add_argument("--weights", metavar="NAME", help="shipped pretrained weights instead of a checkpoint (rnnvision list-weights)")
 
 
 def _add_sampling_args(parser: argparse.ArgumentParser) -> None:

@@ -83,9 +83,10 @@ class TrainConfig:
         seed: seeds initialisation, shuffling, augmentation and dropout.
         num_workers: DataLoader worker processes.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
-        init_from: a checkpoint whose weights start this run (pretrain, then fine-tune): tensors
-            are copied by name where the shapes agree, the rest (say, a head for other classes)
-            keep their fresh initialisation and are named in the log. Not used with ``--resume``.
+        init_from: a checkpoint, or a shipped weights name (``rnnvision list-weights``), whose weights
+            start this run (pretrain, then fine-tune): tensors are copied by name where the shapes
+            agree, the rest (say, a head for other classes) keep their fresh initialisation and are
+            named in the log. Not used with ``--resume``.
         class_weights: ``median_frequency`` weights the loss per class by median frequency
             balancing computed from the training split (segmentation); the weights are kept in
             the checkpoint's ``meta``. Empty: unweighted.

@@ -13,7 +13,8 @@ import errno
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rnnvision.errors import UserError
@@ -83,6 +84,20 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def download(url: str, target: str | os.PathLike, *, intact: Callable[[Path], bool], digest: str) -> None:
+    """Stream ``url`` into ``target`` atomically; ``intact(temporary file)`` must accept the bytes first.
+
+    Raises ``ValueError("<digest> mismatch")`` when ``intact`` refuses them and ``urllib.error.URLError`` / ``OSError``
+    when the transfer fails; in every failure ``target`` is left as it was and no temporary file stays.
+    """
+    with atomic_path(target) as tmp:
+        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
+            while block := response.read(1 << 20):
+                out.write(block)
+        if not intact(tmp):
+            raise ValueError(f"{digest} mismatch")
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:

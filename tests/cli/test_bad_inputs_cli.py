@@ -164,6 +164,16 @@ CASES = [
     (["complete", "{root}/cls/best.pt", "{root}/digit.png", "--out", "{out}/c.png"], "need a generate model"),
     (["generate", "{root}/gen/best.pt", "--device", "banana", "--out", "{out}/g.png"], "unknown device"),
     (["generate", "{root}/huge.pt", "--out", "{out}/g.png"], "weights do not fit"),
+    (["eval", "--weights", "digits_row_lstn"], "no shipped weights named 'digits_row_lstn'; known: "),
+    (["eval", "digits_row_lstn"], "no shipped weights named 'digits_row_lstn'"),
+    (["predict", "--weights", "nope", "{root}/digit.png"], "no shipped weights named 'nope'"),
+    (["generate", "--weights", "nope", "--out", "{out}/g.png"], "no shipped weights named 'nope'"),
+    (["train", ROW, "--set", "train.init_from=nope", "--out", "{out}"], "no shipped weights named 'nope'"),
+    (["eval", "{root}/cls/best.pt", "--weights", "digits_row_lstm"], "not both"),
+    (["eval"], "give a checkpoint, or --weights NAME"),
+    (["predict", "{root}/cls/best.pt"], "give one or more image files"),
+    (["predict", "--weights", "digits_row_lstm"], "give one or more image files"),
+    (["complete", "--weights", "digits_row_lstm", "{root}/digit.png", "--out", "{out}/c.png"], "need a generate model"),
 ]
 
 

@@ -8,10 +8,35 @@ import sys
 from rnnvision.cli import main
 
 
-def test_serve_needs_a_checkpoint(capsys):
-    assert main(["serve"]) == 2
+def _served(monkeypatch, argv: list[str]) -> list:
+    """Run ``rnnvision serve ARGV`` up to the web server (not started); return the models it loaded."""
+    import uvicorn
+
+    from rnnvision.serve import app
+
+    loaded: list = []
+    monkeypatch.setattr(app, "create_app", lambda models: loaded.extend(models))
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    assert main(["serve", *argv, "--port", "0"]) == 0
+    return loaded
+
+
+def test_without_a_model_every_shipped_weights_entry_is_served(monkeypatch, capsys):
+    from rnnvision.weights import list_weights
+
+    served = _served(monkeypatch, [])
+    assert [m.name for m in served] == list_weights() and "serving digits_row_lstm (classify" in capsys.readouterr().out
+
+
+def test_weights_are_served_by_name(monkeypatch):
+    served = _served(monkeypatch, ["--weights", "digits_row_lstm", "--weights", "mnist_row_lstm"])
+    assert [(m.name, m.state["weights"]) for m in served] == [("digits_row_lstm",) * 2, ("mnist_row_lstm",) * 2]
+
+
+def test_an_unknown_weights_name_is_one_line(capsys):
+    assert main(["serve", "--weights", "digits_row_lstn", "--port", "0"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "give one or more checkpoints" in err
+    assert err.count("\n") == 1 and "known: " in err and "digits_row_lstm," in err
 
 
 def test_a_taken_port_is_one_line(capsys, tmp_path):

@@ -14,12 +14,16 @@ import gzip
 import hashlib
 import os
 import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnvision.errors import UserError
-from rnnvision.files import atomic_path
+from rnnvision.files import download
+
+
+def user_cache() -> Path:
+    """The per-user cache folder: ``$XDG_CACHE_HOME/rnnvision``, else ``~/.cache/rnnvision``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnnvision"
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -28,8 +32,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
         return Path(root).expanduser()
     if os.environ.get("RNNVISION_DATA"):
         return Path(os.environ["RNNVISION_DATA"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "rnnvision"
+    return user_cache()
 
 
 def md5sum(path: Path, *, decompress: bool = False) -> str:
@@ -87,12 +90,7 @@ class RemoteFiles:
         for base in mirrors:
             url = base.rstrip("/") + "/" + name
             try:
-                with atomic_path(target) as tmp:
-                    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-                        while block := response.read(1 << 20):
-                            out.write(block)
-                    if not self.is_intact(tmp, name):
-                        raise ValueError("MD5 mismatch")
+                download(url, target, intact=lambda tmp: self.is_intact(tmp, name), digest="MD5")
                 return
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 failures.append(f"{url} ({getattr(exc, 'reason', exc)})")

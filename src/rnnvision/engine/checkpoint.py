@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from rnnvision import __version__
 from rnnvision.errors import UserError
@@ -163,3 +163,21 @@ def check_model_fits(body: dict[str, Any], path: str | Path) -> Any:
                 f"{stored[key].dtype}, the config builds {tuple(tensor.shape)} {tensor.dtype}"
             )
     return config
+
+
+def model_from_payload(body: dict[str, Any], source: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
+    """Build the model a verified payload describes and load its weights; returns the model in eval mode.
+
+    The one place a checkpoint (or shipped weights, :mod:`rnnvision.weights`) becomes a model: the
+    payload's fields are checked first (:func:`check_structure`, :func:`check_model_fits`).
+    """
+    from rnnvision.models import create_model
+
+    check_structure(body, source)
+    config = check_model_fits(body, source)
+    model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
+    try:
+        model.load_state_dict(body["state_dict"])
+    except RuntimeError as exc:
+        raise UserError(f"{source}: weights do not fit {config.model['name']} ({str(exc).splitlines()[0]})") from None
+    return model.to(device).eval()

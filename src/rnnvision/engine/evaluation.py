@@ -1,15 +1,19 @@
-"""Evaluate a saved checkpoint on a dataset split: what ``rnnvision eval`` calls."""
+"""Evaluate a saved checkpoint or shipped weights on a dataset split: what ``rnnvision eval`` calls."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
 from rnnvision.data import build_dataset, get_dataset_entry
 from rnnvision.engine.distributed import pick_device
-from rnnvision.engine.trainer import dataset_meta, evaluate, load_model
+from rnnvision.engine.trainer import dataset_meta, evaluate
 from rnnvision.errors import UserError
 from rnnvision.tasks import make_task
+from rnnvision.weights.loading import resolve
 
 
 def evaluate_checkpoint(
@@ -23,7 +27,8 @@ def evaluate_checkpoint(
     device: str = "auto",
     out_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a checkpoint on a split of its own dataset, or of another one of the same task.
+    """Metrics of a checkpoint (or shipped weights, by name) on a split of its own dataset, or of another
+    one of the same task.
 
     With ``out_dir`` the task's pictures of the result go there too (the folder is created if
     missing; for segmentation: confusion.png normalised per true class, class_iou.png, segmentations.png).
@@ -31,22 +36,42 @@ def evaluate_checkpoint(
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     torch_device = pick_device(device)
-    model, state = load_model(path, device=torch_device)
+    model, state = resolve(path, device=torch_device)
+    return evaluate_loaded(
+        model, state, source=str(path), dataset=dataset, split=split, data_dir=data_dir, download=download,
+        batch_size=batch_size, device=torch_device, out_dir=out_dir,
+    )
+
+
+def evaluate_loaded(
+    model: nn.Module,
+    state: dict[str, Any],
+    *,
+    source: str,
+    dataset: str | None = None,
+    split: str = "test",
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    batch_size: int = 256,
+    device: torch.device,
+    out_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate_checkpoint` for a model already loaded with its payload ``state`` (from ``source``)."""
     trained_on = dict(state["config"]["data"])
     name = dataset or trained_on.pop("name")
     trained_on.pop("name", None)
     entry = get_dataset_entry(name)
     if entry.task != state["task"]:
-        raise UserError(f"dataset {name!r} is for {entry.task}; {path} is a {state['task']} model")
+        raise UserError(f"dataset {name!r} is for {entry.task}; {source} is a {state['task']} model")
     options = {k: v for k, v in trained_on.items() if k in entry.options()} if dataset else trained_on
     data = build_dataset(name, split=split, root=data_dir, download=download, **options)
     meta = dataset_meta(data.info)
     _check_compatible(state["meta"], meta, name, task=state["task"])
     task = make_task(state["task"], state["meta"])
-    metrics, stats = evaluate(model, data, task, batch_size=batch_size, device=torch_device)
+    metrics, stats = evaluate(model, data, task, batch_size=batch_size, device=device)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        task.write_report(model, data, stats, Path(out_dir), device=torch_device)
+        task.write_report(model, data, stats, Path(out_dir), device=device)
     return metrics
 
 

@@ -22,9 +22,9 @@ from torch import Tensor, nn
 
 from rnnvision.data import build_dataset
 from rnnvision.engine.distributed import pick_device
-from rnnvision.engine.trainer import load_model
 from rnnvision.errors import UserError
 from rnnvision.tasks import make_task
+from rnnvision.weights.loading import resolve
 
 KEEP_GATES = {"forget": "LSTM forget gate", "update": "GRU update gate"}
 
@@ -70,7 +70,7 @@ def gradient_flow(
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}")
     torch_device = pick_device(device)
-    model, state = load_model(path, device=torch_device)
+    model, state = resolve(path, device=torch_device)
     name = state["config"]["model"]["name"]
     if not is_sequence_model(model):
         raise UserError(f"{path}: model {name!r} is not a sequence model; gradflow needs a pixel, row or sequence "

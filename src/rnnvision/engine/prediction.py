@@ -40,8 +40,9 @@ EXPLAINED = 16  # ``--explain`` draws the first this many images
 def load_source(
     source: str | os.PathLike, *, device: str | torch.device = "auto"
 ) -> tuple[nn.Module, dict[str, Any], torch.device]:
-    """The one place a model source becomes a model: a checkpoint, or an exported ``.onnx`` file
-    (run by onnxruntime on the CPU). Returns (model in eval mode, its payload, the device it is on)."""
+    """The one place a model source becomes a model: a checkpoint, shipped weights by name, or an
+    exported ``.onnx`` file (run by onnxruntime on the CPU). Returns (model in eval mode, its
+    payload, the device it is on)."""
     torch_device = device if isinstance(device, torch.device) else pick_device(device)
     path = Path(source)
     if path.suffix == ".onnx":
@@ -49,9 +50,9 @@ def load_source(
 
         onnx_model, onnx_state = load_onnx(path)
         return onnx_model, onnx_state, torch.device("cpu")
-    from rnnvision.engine.trainer import load_model
+    from rnnvision.weights.loading import resolve
 
-    model, state = load_model(path, device=torch_device)
+    model, state = resolve(source if isinstance(source, str) else Path(source), device=torch_device)
     return model, state, torch_device
 
 

@@ -50,7 +50,7 @@ from tqdm import tqdm
 from rnnvision.config import SECTIONS, RunConfig
 from rnnvision.data import build_dataset
 from rnnvision.data.base import DatasetInfo, InfoDataset
-from rnnvision.engine.checkpoint import check_model_fits, load_checkpoint, save_checkpoint
+from rnnvision.engine.checkpoint import load_checkpoint, model_from_payload, save_checkpoint
 from rnnvision.engine.distributed import DistContext, all_reduce_sums, barrier, init_distributed, shutdown
 from rnnvision.engine.ema import WeightAverage
 from rnnvision.errors import UserError
@@ -179,7 +179,7 @@ class Trainer:
         self.run_id = self._check_out_dir()
 
         if cfg.init_from and self.resume_state is None:
-            _check_init_from(Path(cfg.init_from))
+            _check_init_from(cfg.init_from)
         torch.manual_seed(cfg.seed)
         data = {k: v for k, v in config.data.items() if k != "name"}
 
@@ -201,7 +201,7 @@ class Trainer:
         config.model = {"name": config.model["name"], **resolve_model_kwargs(config.model, info)}
         self.model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
         if cfg.init_from and self.resume_state is None:
-            self._init_from(Path(cfg.init_from))
+            self._init_from(cfg.init_from)
         self.model.to(ctx.device)
         self.task = make_task(config.task, self.meta)
         self.task.check_data(self.model, self.train_set)
@@ -303,9 +303,11 @@ class Trainer:
             yield
 
     # -- start from other weights / resume -------------------------------------------------------
-    def _init_from(self, path: Path) -> None:
-        """Copy the tensors of checkpoint ``path`` whose names and shapes match this model's."""
-        source = load_checkpoint(path)["state_dict"]
+    def _init_from(self, path: str) -> None:
+        """Copy the tensors of checkpoint ``path`` (or shipped weights, by name) whose names and shapes match this model's."""
+        from rnnvision.weights.loading import load_payload  # the weights package imports the engine
+
+        source = load_payload(path)["state_dict"]
         own = self.model.state_dict()
         fitting = {k: v for k, v in source.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
         if not fitting:
@@ -544,9 +546,13 @@ def train(
         shutdown(ctx)
 
 
-def _check_init_from(path: Path) -> None:
-    """A missing ``train.init_from`` is reported before any data is read, with the recipe that makes it."""
-    if path.is_file():
+def _check_init_from(source: str) -> None:
+    """A missing ``train.init_from`` (or an unknown weights name) is reported before any data is read, with the
+    recipe that makes it."""
+    from rnnvision.weights.loading import is_weights_source
+
+    path = Path(source)
+    if path.is_file() or is_weights_source(source):
         return
     hint = ""
     if path.name in ("best.pt", "last.pt") and path.parent.name:
@@ -556,12 +562,9 @@ def _check_init_from(path: Path) -> None:
 
 
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model saved in a checkpoint; returns (model in eval mode, checkpoint payload)."""
+    """Rebuild the model saved in a checkpoint; returns (model in eval mode, checkpoint payload).
+
+    :func:`rnnvision.weights.resolve` takes a shipped weights name as well.
+    """
     state = load_checkpoint(path)
-    config = check_model_fits(state, path)
-    model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
-    try:
-        model.load_state_dict(state["state_dict"])
-    except RuntimeError as exc:
-        raise UserError(f"{path}: weights do not fit {config.model['name']} ({str(exc).splitlines()[0]})") from None
-    return model.to(device).eval(), state
+    return model_from_payload(state, path, device=device), state

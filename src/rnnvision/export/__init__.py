@@ -76,10 +76,10 @@ def default_out(checkpoint: str | Path, *, format: Format, quantize: str | None)
 def export_checkpoint(
     checkpoint: str | Path, *, out: str | Path | None = None, format: Format = "onnx", quantize: str | None = None
 ) -> Path:
-    """Export the model saved in ``checkpoint``; ``out`` defaults to :func:`default_out`."""
-    from rnnvision.engine.trainer import load_model
+    """Export the model saved in ``checkpoint`` (or shipped weights, by name); ``out`` defaults to :func:`default_out`."""
+    from rnnvision.weights.loading import resolve
 
-    model, state = load_model(checkpoint)
+    model, state = resolve(checkpoint)
     target = out if out is not None else default_out(checkpoint, format=format, quantize=quantize)
     return export_model(model, state, out=target, format=format, quantize=quantize)
 

@@ -11,9 +11,10 @@ import json
 from typing import Any
 
 from rnnvision.export.spec import ExportSpec
+from rnnvision.weights.catalogue import NORMALIZATION as PIXELS
 
 FORMAT_VERSION = "1"
-NORMALIZATION = "float32 pixels / 255 in [0, 1]; the graph applies any further normalisation itself"
+NORMALIZATION = f"{PIXELS}; the graph applies any further normalisation itself"
 
 
 def export_metadata(*, model_name: str, task: str, meta: dict[str, Any], spec: ExportSpec, **extra: Any) -> dict[str, str]:

@@ -65,8 +65,8 @@ class ServedModel:
 
 
 def load_served(source: str, *, name: str) -> ServedModel:
-    """Load one model to serve, through :func:`rnnvision.engine.prediction.load_source` (the one
-    place a model source becomes a model). The page draws a model's insides (gates, columns), so
+    """Load one model to serve (a checkpoint or a shipped weights name), through
+    :func:`rnnvision.engine.prediction.load_source` (the one place a model source becomes a model). The page draws a model's insides (gates, columns), so
     an exported ``.onnx`` file is refused.
     """
     from rnnvision.engine.prediction import load_source

@@ -141,10 +141,10 @@ def completion_grid(
 
 def _load(checkpoint: str | Path, device: str) -> tuple[AutoregressiveImageModel, torch.device]:
     from rnnvision.engine.distributed import pick_device
-    from rnnvision.engine.trainer import load_model
+    from rnnvision.weights.loading import resolve
 
     torch_device = pick_device(device)
-    model, state = load_model(checkpoint, device=torch_device)
+    model, state = resolve(checkpoint, device=torch_device)
     if state["task"] != "generate":
         raise UserError(f"{checkpoint} is a {state['task']} model; generate and complete need a generate model")
     return _unwrap(model), torch_device
