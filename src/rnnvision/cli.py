@@ -93,7 +93,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise UserError("--out takes at most one results table (.jsonl, .csv) and one folder (per-image pictures)")
     if tables:
         check_output_file(tables[0])
-    options: dict[str, Any] = {"out_dir": folders[0] if folders else None, "explain": args.explain, "topk": args.topk}
+    options: dict[str, Any] = {
+        "out_dir": folders[0] if folders else None, "explain": args.explain, "topk": args.topk, "preprocess": args.preprocess,
+    }
     if args.beam_width or args.lexicon:  # recognition decoding
         options.update(beam_width=args.beam_width, lexicon=args.lexicon)
     source, inputs = _source_and_images(args)
@@ -332,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "pictures (segmentation masks and overlays); may be given once of each")
     predict.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
     predict.add_argument("--topk", type=int, metavar="K", help="classification: also the K most probable classes")
+    predict.add_argument("--preprocess", choices=("none", "mnist"), default="none",
+                         help="mnist: frame a photo of one digit as MNIST's were (invert light paper, crop to the ink, "
+                              "fit 20x20, centre of mass in the middle) for a digit classifier")
     predict.add_argument("--explain", metavar="PNG",
                          help="recognition: a picture of the first 16 images with each character's box and the CTC alignment")
     predict.add_argument("--beam-width", type=int, default=0, metavar="N", help="recognition: CTC beam search, N beams")

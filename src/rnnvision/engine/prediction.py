@@ -15,16 +15,18 @@ import glob
 import io
 import json
 import os
+import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
+from rnnvision.data.digit_frame import frame_digit
 from rnnvision.data.transforms import IMAGE_SUFFIXES, open_image, to_8bit
 from rnnvision.engine.distributed import pick_device
 from rnnvision.errors import UserError
@@ -33,6 +35,8 @@ from rnnvision.outputs import check_output_file
 from rnnvision.tasks import Task, make_task
 
 ImageInput = Image.Image | np.ndarray | str | os.PathLike
+Preprocess = Literal["none", "mnist"]
+PREPROCESS: tuple[str, ...] = typing.get_args(Preprocess)
 TABLE_SUFFIXES = (".jsonl", ".csv")  # ``--out`` with one of these is a results table, anything else a folder
 EXPLAINED = 16  # ``--explain`` draws the first this many images
 
@@ -150,6 +154,20 @@ def _read(item: ImageInput) -> Image.Image:
     raise UserError(f"an image must be a PIL image, a numpy array or a path, got {type(item).__name__}")
 
 
+def _reader(preprocess: str, state: dict[str, Any]) -> Callable[[ImageInput], Image.Image]:
+    """The function that reads one input for ``preprocess`` (see :func:`run_predictions`)."""
+    if preprocess not in PREPROCESS:
+        raise UserError(f"--preprocess must be one of {', '.join(PREPROCESS)}, got {preprocess!r}")
+    if preprocess == "none":
+        return _read
+    meta = state["meta"]
+    if state["task"] != "classify" or meta.get("in_chans") != 1 or not meta.get("img_size"):
+        raise UserError("--preprocess mnist frames a digit for a 1-channel classifier; this model is a "
+                        f"{meta.get('in_chans')}-channel {state['task']} model")
+    size = (int(meta["img_size"][0]), int(meta["img_size"][1]))
+    return lambda item: frame_digit(_read(item), size)
+
+
 # -- running ------------------------------------------------------------------------------------
 @dataclass
 class PredictionRun:
@@ -176,7 +194,7 @@ def run_predictions(
     model: nn.Module, state: dict[str, Any], items: Sequence[ImageInput], names: Sequence[str], *,
     device: torch.device, batch_size: int = 64, explain: str | os.PathLike | None = None, strict: bool = False,
     unfound: Sequence[tuple[str, str]] = (), on_failure: Callable[[str, str], None] | None = None,
-    on_batch: Callable[[int, int], None] | None = None, **options: Any,
+    on_batch: Callable[[int, int], None] | None = None, preprocess: Preprocess = "none", **options: Any,
 ) -> PredictionRun:
     """Predict ``items`` (named ``names``) ``batch_size`` at a time with a loaded model.
 
@@ -188,6 +206,9 @@ def run_predictions(
             failures, first in the results.
         on_failure: called with (name, reason) for each input that cannot be read, when it is met.
         on_batch: called with (inputs done, inputs in all) after each batch.
+        preprocess: ``"mnist"`` frames each image as MNIST's digits were framed
+            (:func:`rnnvision.data.digit_frame.frame_digit`: a photo of a dark digit on paper),
+            for 1-channel classifiers; ``"none"`` reads images as they are.
         options: the task's predict options (``topk``, ``out_dir``, ``beam_width``, ``lexicon``).
 
     Returns:
@@ -197,6 +218,7 @@ def run_predictions(
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     task = make_task(state["task"], state["meta"])
     meta = state["meta"]
+    read = _reader(preprocess, state)
     prepared = task.prepare_predict(list(names), meta, explain=explain, **options)
     run = PredictionRun(task=task, results=[{"file": name, "error": problem} for name, problem in unfound])
     if on_failure is not None:
@@ -209,7 +231,7 @@ def run_predictions(
         slots: list[dict[str, Any] | None] = []
         for item, name in zip(items[start : start + batch_size], names[start : start + batch_size]):
             try:
-                images.append(_read(item))
+                images.append(read(item))
             except UserError as exc:
                 if strict:
                     raise
@@ -243,7 +265,8 @@ def predict(
             :func:`rnnvision.load` returns.
         images: PIL images, numpy arrays (:func:`array_to_image`) or image files.
         names: the ``file`` of each result (default: the path, or ``image<i>``).
-        options: ``topk`` (classify), ``beam_width`` and ``lexicon`` (recognize), ``out_dir`` (segment).
+        options: ``topk`` (classify), ``beam_width`` and ``lexicon`` (recognize), ``out_dir`` (segment),
+            ``preprocess`` (see :func:`run_predictions`).
 
     Returns:
         One dict per image, in order, as in ``predict --json``'s ``predictions``.
