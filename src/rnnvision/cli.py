@@ -219,7 +219,7 @@ def _source_and_images(args: argparse.Namespace) -> tuple[str, list[str]]:
         args = argparse.Namespace(**{**vars(args), "checkpoint": None, "images": [args.checkpoint, *args.images]})
     source = _model_source(args)
     if not args.images:
-        raise UserError("give one or more images: files, folders or globs")
+        raise UserError("give one or more image files")
     return source, args.images
 
 
