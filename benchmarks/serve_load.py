@@ -9,12 +9,18 @@ test image of the model's dataset (a single digit for a classifier, a digit line
 recognizer) again and again. Per model, one after the other: requests, failures (any status
 but 200, or a transport error), requests per second, p50 and p99 latency. Target (issue 14): no
 failed request at 16 clients and p99 below 100 ms for a single digit on a 2-core CPU.
+
+``--in-process N`` first times the server's work without the network, in this process and one
+thread: N calls of ``rnnvision.serve.inference.predict`` on the same image, then the JSON encoding
+of its answer as Starlette's ``JSONResponse`` renders it; per model the median and p99 of each
+and the answer's size.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import socket
 import subprocess
@@ -30,7 +36,8 @@ from PIL import Image
 
 from rnnvision.data import build_dataset
 from rnnvision.engine.checkpoint import load_checkpoint
-from rnnvision.serve import model_names
+from rnnvision.serve import load_served, model_names
+from rnnvision.serve.inference import decode_upload, predict
 
 
 def sample_png(checkpoint: str, data_dir: str | None) -> bytes:
@@ -84,6 +91,27 @@ def hammer(url: str, body: bytes, *, clients: int, seconds: float) -> dict[str, 
     }
 
 
+def time_in_process(checkpoint: str, body: bytes, *, repeats: int) -> dict[str, float]:
+    """Median and p99 ms of ``predict`` and of the JSON encoding of its answer; the answer's KB."""
+    served = load_served(checkpoint, name="timed")
+    image = decode_upload(body, max_pixels=10**8)
+    for _ in range(3):
+        predict(served, image)
+    predicting, encoding = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = predict(served, image)
+        middle = time.perf_counter()
+        text = json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":"))  # as JSONResponse
+        predicting.append(middle - start)
+        encoding.append(time.perf_counter() - middle)
+    ms = {k: np.array(v) * 1000 for k, v in (("predict", predicting), ("json", encoding))}
+    return {
+        **{f"{k}_{q}": float(np.percentile(v, p)) for k, v in ms.items() for q, p in (("p50", 50), ("p99", 99))},
+        "kb": len(text.encode()) / 1000,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", action="append", required=True, help="a checkpoint to load (repeatable)")
@@ -91,7 +119,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="time per model")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load per model before measuring")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--in-process", type=int, default=0, metavar="N",
+                        help="first time N in-process predict calls per model (no server)")
     args = parser.parse_args()
+    if args.in_process:
+        print("| model | predict p50 ms | predict p99 ms | JSON p50 ms | JSON p99 ms | answer KB |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for checkpoint, name in zip(args.checkpoint, model_names(args.checkpoint)):
+            t = time_in_process(checkpoint, sample_png(checkpoint, args.data_dir), repeats=args.in_process)
+            print(f"| {name} | {t['predict_p50']:.2f} | {t['predict_p99']:.2f} | {t['json_p50']:.2f} | "
+                  f"{t['json_p99']:.2f} | {t['kb']:.1f} |", flush=True)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
