@@ -18,7 +18,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from rnnvision.engine.prediction import predict  # noqa: E402
 from rnnvision.errors import UserError  # noqa: E402
 from rnnvision.serve import create_app, load_served, model_names  # noqa: E402
-from rnnvision.serve.inference import prepare_digit  # noqa: E402
+from rnnvision.serve.inference import decode_picture, prepare_digit  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -72,10 +72,10 @@ def test_predict_classify_matches_predict_json_and_gives_the_gates(client, check
     probs = np.array(result["probabilities"])
     assert probs.shape == (10,) and probs.sum() == pytest.approx(1, abs=1e-3) and probs.argmax() == result["class"]
     assert set(result["gates"]) == {"input", "forget", "cell", "output"}
-    assert np.array(result["gates"]["forget"]).shape == (8, 32)  # (image rows, hidden units)
+    assert decode_picture(result["gates"]["forget"]).shape == (8, 32)  # (image rows, hidden units)
     assert np.array(result["row_probabilities"]).shape == (8, 10)
     np.testing.assert_allclose(result["row_probabilities"][-1], probs, atol=2e-4)  # the last row is the answer
-    assert np.array(result["input"]).shape == (8, 8)
+    assert decode_picture(result["input"]).shape == (8, 8)
 
 
 def test_a_drawn_digit_is_framed_like_the_training_digits():
@@ -120,7 +120,7 @@ def test_complete_keeps_the_known_rows_and_gives_probabilities(client, samples):
     known = (np.asarray(digit, dtype=np.float64) / 255 >= 0.5).astype(float)  # binarized like training
     assert result["known_rows"] == 3 and len(result["samples"]) == 2
     for sample in result["samples"]:
-        image, prob = np.array(sample["image"]), np.array(sample["probability"])
+        image, prob = decode_picture(sample["image"]), decode_picture(sample["probability"])
         assert image.shape == prob.shape == (8, 8) and set(np.unique(image)) <= {0.0, 1.0}
         np.testing.assert_array_equal(image[:3], known[:3])
         assert ((prob >= 0) & (prob <= 1)).all() and sample["nll_nats"] > 0
