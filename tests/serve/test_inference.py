@@ -15,8 +15,7 @@ from rnnvision.errors import UserError
 from rnnvision.ops.ctc import collapse_path
 from rnnvision.serve import load_served
 from rnnvision.serve.inference import decode_picture, decode_upload, encode_picture, predict, predict_batch
-
-QUANTUM = 1 / 510  # the largest error of a picture in [0, 1] sent as one byte per value
+from tests.serve.compare import QUANTUM, assert_same_answer
 
 
 @pytest.fixture(scope="module")
@@ -102,26 +101,7 @@ def test_a_batch_gives_the_answers_of_one_image_at_a_time(served, images, model,
     alone = [predict(served[model], v, filename=n, prepare=m) for v, n, m in zip(variants, names, modes)]
     together = predict_batch(served[model], variants, filenames=names, prepare=modes)
     for a, b in zip(alone, together):
-        _assert_same_answer(a, b)
-
-
-def _assert_same_answer(alone, together, path="") -> None:
-    """Equal, floats to 1e-5 (a batch sums in another order) and pictures to one quantum."""
-    if isinstance(alone, dict) and "uint8" in alone:
-        np.testing.assert_allclose(decode_picture(together), decode_picture(alone), atol=2 * QUANTUM * (alone["high"] - alone["low"]),
-                                   err_msg=path)
-    elif isinstance(alone, dict):
-        assert set(alone) == set(together), path
-        for key in alone:
-            _assert_same_answer(alone[key], together[key], f"{path}.{key}")
-    elif isinstance(alone, list):
-        assert len(alone) == len(together), path
-        for k, (a, b) in enumerate(zip(alone, together)):
-            _assert_same_answer(a, b, f"{path}[{k}]")
-    elif isinstance(alone, float):
-        assert together == pytest.approx(alone, abs=1e-5), path
-    else:
-        assert together == alone, path
+        assert_same_answer(a, b)
 
 
 @pytest.mark.parametrize(("low", "high"), [(0.0, 1.0), (-1.0, 1.0)])

@@ -224,12 +224,42 @@ def predict_batch(
     the pictures come from what that pass computed (recorded by forward hooks, or returned by
     the recognition task's ``read_images``), never from a second pass.
     """
-    task = served.state["task"]
-    if task == "generate":
-        raise UploadError(400, f"{served.name} is a generate model; POST /complete/{served.name} completes drawn rows")
+    for mode in set(prepare):
+        check_predict(served, mode)
     ready = [to_8bit(_prepared(served, image, mode)) for image, mode in zip(images, prepare)]  # as every image file is read
     with served.lock, torch.no_grad():
-        return _PREDICTORS[task](served, ready, list(filenames))
+        return _PREDICTORS[served.state["task"]](served, ready, list(filenames))
+
+
+def check_predict(served: ServedModel, prepare: str) -> None:
+    """Refuse (400) what no image could make right: a generate model, an unknown ``prepare``."""
+    if served.state["task"] == "generate":
+        raise UploadError(400, f"{served.name} is a generate model; POST /complete/{served.name} completes drawn rows")
+    if prepare not in PREPARE_MODES:
+        raise UploadError(400, f"prepare must be one of {', '.join(PREPARE_MODES)}, got {prepare!r}")
+
+
+Upload = tuple[bytes, str, str]  # (the request's bytes, the file name, prepare)
+
+
+def predict_uploads(served: ServedModel, uploads: Sequence[Upload], *, max_pixels: int) -> list[dict[str, Any] | UploadError]:
+    """The server's batch: decode each upload, then :func:`predict_batch` the images in one pass.
+
+    An upload that is not an image, or too large, gets its own :class:`UploadError` in its place
+    and leaves the others' answers alone; a failure of the model itself raises (every request of
+    the batch then fails with it).
+    """
+    decoded: list[Image.Image | UploadError] = []
+    for body, _, _ in uploads:
+        try:
+            decoded.append(decode_upload(body, max_pixels=max_pixels))
+        except UploadError as exc:
+            decoded.append(exc)
+    good = [k for k, image in enumerate(decoded) if isinstance(image, Image.Image)]
+    images = [decoded[k] for k in good]
+    filenames, prepare = [uploads[k][1] for k in good], [uploads[k][2] for k in good]
+    results = iter(predict_batch(served, images, filenames=filenames, prepare=prepare) if good else [])
+    return [next(results) if isinstance(image, Image.Image) else image for image in decoded]
 
 
 def _has_row_gates(model: nn.Module) -> bool:
