@@ -157,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", action="append", required=True, help="a checkpoint to load (repeatable)")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=20.0, help="time per model, setting and round")
+    parser.add_argument("--seconds", type=float, default=20.0, help="time per model, setting and round (0: only --in-process)")
     parser.add_argument("--max-batch", default="16", help="comma-separated batch limits to compare (1: no batching)")
     parser.add_argument("--rounds", type=int, default=1, help="alternate the settings this many times per model")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load per model before measuring")
@@ -172,6 +172,8 @@ def main() -> None:
             t = time_in_process(checkpoint, sample_png(checkpoint, args.data_dir), repeats=args.in_process)
             print(f"| {name} | {t['predict_p50']:.2f} | {t['predict_p99']:.2f} | {t['json_p50']:.2f} | "
                   f"{t['json_p99']:.2f} | {t['kb']:.1f} |", flush=True)
+    if args.seconds <= 0:
+        return
     settings = [int(v) for v in args.max_batch.split(",")]
     servers: dict[int, tuple[subprocess.Popen, str]] = {}
     try:
