@@ -208,3 +208,24 @@ def test_dropout_between_layers_only_in_training():
     torch.testing.assert_close(layer(x)[0], layer(x)[0])
     layer.train()
     assert not torch.allclose(layer(x)[0], layer(x)[0])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize(("num_layers", "bidirectional"), [(1, False), (1, True), (2, False), (2, True)])
+def test_first_layer_gates_at_once_equal_the_reference_loop(cell, num_layers, bidirectional):
+    torch.manual_seed(3)
+    layer = LAYERS[cell](5, 7, num_layers, bidirectional=bidirectional)
+    x = torch.randn(3, 9, 5) * 2
+    _, _, expected = layer(x, return_gates=True)  # the reference loop: name -> (L, D, B, T, H)
+    output, _ = layer(x)  # the fused kernels
+    for given in (output, None):  # from a single layer's output, else by running the first layer
+        gates = layer.first_layer_gates(x, given)
+        assert set(gates) == set(expected)
+        for name, value in gates.items():
+            assert value.shape == (3, 9, 7)
+            assert_close_scaled(value, expected[name][0, 0], atol=1e-5, msg=name)
+
+
+def test_first_layer_gates_refuse_a_layer_without_gates():
+    with pytest.raises(ValueError, match="has no gates"):
+        RNN(3, 4).first_layer_gates(torch.randn(1, 2, 3))

@@ -11,7 +11,9 @@ import base64
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 try:
@@ -20,7 +22,7 @@ except ImportError:  # pragma: no cover - make test installs it
     pytest.fail("the browser tests need playwright: pip install -e '.[test,serve]'", pytrace=False)
 
 from rnnvision.serve import load_served  # noqa: E402
-from rnnvision.serve.inference import decode_upload, predict  # noqa: E402
+from rnnvision.serve.inference import decode_picture, decode_upload, encode_picture, predict  # noqa: E402
 from tests.serve.browser import SEVEN, launch, running_server, stroke  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def served(checkpoints):
-    return [load_served(str(checkpoints[name]), name=name) for name in ("digits", "strings")]
+    return [load_served(str(checkpoints[name]), name=name) for name in ("digits", "strings", "pixels")]
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,8 @@ def test_drawing_a_digit_shows_its_class_gates_and_rows(browser, served, shots):
     assert page.locator("#classify-bars .lbl").count() == 10
     assert page.locator("#classify-gates canvas").count() == 4
     assert page.get_attribute("#classify-row", "max") == "7"  # 8 rows to step through
+    sizes = page.evaluate("[...document.querySelectorAll('#classify-gates canvas')].map((c) => [c.width, c.height])")
+    assert sizes == [[32, 8]] * 4  # each gate picture decoded to (8 rows, 32 units)
     page.locator("#classify-row").fill("3")
     assert page.text_content("#classify-row-out") == "4 / 8"
     assert "after row 4 of 8" in page.text_content("#classify-bars-caption")
@@ -102,6 +106,36 @@ def test_uploading_a_digit_line_shows_its_text_and_boxes(browser, served, sample
     assert page.text_content("#recognize-text") == (expected["text"] or "(nothing)")
     assert page.locator("#recognize-chars tr").count() == len(expected["text"])
     page.screenshot(path=str(shots / "recognize.png"), full_page=True)
+    page.close()
+
+
+def test_the_page_decodes_pictures_as_the_api_encodes_them(browser):
+    chromium, url = browser
+    page = chromium.new_page()
+    page.goto(f"{url}/")
+    page.wait_for_selector("body[data-ready]")
+    values = torch.linspace(-1, 1, 12).reshape(3, 4)
+    picture = encode_picture(values, low=-1.0)
+    np.testing.assert_allclose(page.evaluate("(p) => decodePicture(p)", picture), decode_picture(picture), atol=1e-12)
+    page.close()
+
+
+def test_completing_drawn_rows_shows_the_samples(browser, shots):
+    chromium, url = browser
+    page = chromium.new_page(viewport={"width": 1280, "height": 860})
+    page.goto(f"{url}/#generate")
+    page.wait_for_selector("body[data-ready]")
+    stroke(page, "#generate-canvas", [(0.2, 0.2), (0.8, 0.2), (0.5, 0.45)])
+    page.select_option("#generate-samples", "2")
+    with page.expect_response(lambda r: "/complete/pixels" in r.url) as response:
+        page.click("#generate-go")
+    assert response.value.status == 200
+    page.wait_for_function("document.querySelectorAll('#generate-out canvas').length === 2")
+    page.wait_for_timeout(500)  # the fill-in animation
+    sizes = page.evaluate("[...document.querySelectorAll('#generate-out canvas')].map((c) => [c.width, c.height])")
+    assert sizes == [[8, 8], [8, 8]]
+    assert "Rows 1–4 are yours" in page.text_content("#generate-caption")
+    page.screenshot(path=str(shots / "generate.png"), full_page=True)
     page.close()
 
 

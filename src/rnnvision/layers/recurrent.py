@@ -170,6 +170,40 @@ class _RecurrentLayer:
         output, final, gates = self._reference_forward(x, state, lengths, return_gates)
         return (output, final, gates) if return_gates else (output, final)
 
+    def first_layer_gates(self, x: Tensor, output: Tensor | None = None) -> GateDict:
+        """The first layer's forward-direction gate activations at every step, without a loop over time.
+
+        A step's gates depend only on its input and the hidden state before it, so given the first
+        layer's hidden states h_1 .. h_T, one call of the step function over all B * T pairs
+        (x_t, h_{t-1}) gives every gate: what ``forward(x, return_gates=True)`` gives at [0, 0]
+        (tested to float32 rounding), in a few batched operations instead of the reference's loop.
+
+        Args:
+            x: (B, T, I) the layer's input.
+            output: the layer's output for ``x`` (B, T, D*H), when a single-layer layer has already
+                run: its forward half is the hidden states. Otherwise the fused kernel runs the
+                first layer's forward direction for them.
+
+        Returns:
+            gate name -> (B, T, H).
+        """
+        if not self.gate_names or self.proj_size:
+            raise ValueError(f"{type(self).__name__} has no gates to return" + (" with proj_size" if self.proj_size else ""))
+        batch, steps, _ = x.shape
+        names = ("weight_ih_l0", "weight_hh_l0") + (("bias_ih_l0", "bias_hh_l0") if self.bias else ())
+        weights = [getattr(self, name) for name in names]  # torch's order
+        w_ih, w_hh, b_ih, b_hh = (weights + [None, None])[:4]
+        if output is not None and self.num_layers == 1:
+            hidden = output[..., : self.hidden_size]  # (B, T, H): forward direction first
+        else:
+            hidden = self._single_layer(x, None, weights)  # (B, T, H)
+        previous = torch.cat([hidden.new_zeros(batch, 1, self.hidden_size), hidden[:, :-1]], dim=1)  # (B, T, H) h_{t-1}
+        state = previous.reshape(batch * steps, self.hidden_size)  # (B*T, H)
+        states = (state, torch.zeros_like(state)) if self.has_cell_state else (state,)  # c_{t-1} does not enter the gates
+        x_proj = F.linear(x, w_ih, b_ih).reshape(batch * steps, -1)  # (B*T, G*H)
+        _, gates = self._step(x_proj, states, w_hh, b_hh)
+        return {name: g.reshape(batch, steps, self.hidden_size) for name, g in gates.items()}  # (B, T, H) each
+
     # -- checks ---------------------------------------------------------------------------------
     def _resolve_impl(self, *, return_gates: bool) -> str:
         if return_gates and not self.gate_names:

@@ -10,13 +10,15 @@ Routes: ``GET /`` (the page), ``GET /static/...``, ``GET /health``, ``GET /model
 content type) or the first file of a multipart form. Every error is JSON ``{"error": "..."}``
 with one line: 400 bad option, 404 unknown model or route, 413 too many bytes or pixels, 415 not
 an image, 500 a failure inside the model (logged; the server keeps serving). Inference runs in
-Starlette's thread pool, one request per model at a time (a lock per model).
+Starlette's thread pool, one batch per model at a time (a lock per model): concurrent
+``/predict`` requests for one model are gathered into one forward pass (:mod:`.batching`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from rnnvision.errors import UserError
-from rnnvision.serve.inference import ServedModel, UploadError, complete, decode_upload, model_card, predict
+from rnnvision.serve.batching import Batcher
+from rnnvision.serve.inference import (
+    ServedModel,
+    Upload,
+    UploadError,
+    check_predict,
+    complete,
+    decode_upload,
+    model_card,
+    predict_uploads,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -38,7 +50,8 @@ log = logging.getLogger("rnnvision.serve")
 
 
 def create_app(
-    models: Sequence[ServedModel], *, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS
+    models: Sequence[ServedModel], *, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS,
+    max_batch: int = 16, max_wait: float = 0.002,
 ) -> Starlette:
     """The application serving ``models`` (loaded once, by :func:`~rnnvision.serve.inference.load_served`).
 
@@ -46,11 +59,18 @@ def create_app(
         models: the models, names unique.
         max_upload_bytes: larger request bodies get 413 (default 5 MB).
         max_pixels: images with more pixels get 413, read from the header before decoding.
+        max_batch: the most ``/predict`` requests of one model answered by one forward pass
+            (1: one at a time).
+        max_wait: seconds a batch that is not full waits for more requests (default 2 ms).
     """
     by_name = {m.name: m for m in models}
     if len(by_name) != len(models):
         raise ValueError("model names must be unique")
     cards = [model_card(m) for m in models]
+    batchers: dict[str, Batcher[Upload, dict[str, Any]]] = {
+        m.name: Batcher(partial(predict_uploads, m, max_pixels=max_pixels), max_batch=max_batch, max_wait=max_wait)
+        for m in models if m.state["task"] != "generate"
+    }
 
     def served(request: Request) -> ServedModel:
         name = request.path_params["model"]
@@ -69,13 +89,14 @@ def create_app(
 
     async def predict_route(request: Request) -> Response:
         model = served(request)
-        image, filename = await _read_image(request, max_upload_bytes, max_pixels)
         prepare = request.query_params.get("prepare", "none")
-        return JSONResponse(await _run(predict, model, image, filename=filename, prepare=prepare))
+        check_predict(model, prepare)
+        body, filename = await _read_body(request, max_upload_bytes)
+        return JSONResponse(await _answer(batchers[model.name].submit((body, filename, prepare))))
 
     async def complete_route(request: Request) -> Response:
         model = served(request)
-        image, _ = await _read_image(request, max_upload_bytes, max_pixels)
+        body, _ = await _read_body(request, max_upload_bytes)
         query = request.query_params
         options = {
             "known_rows": _int_option(query, "known_rows", None),
@@ -83,7 +104,11 @@ def create_app(
             "seed": _int_option(query, "seed", 0),
             "prepare": query.get("prepare", "none"),
         }
-        return JSONResponse(await _run(complete, model, image, **options))
+
+        def work() -> dict[str, Any]:
+            return complete(model, decode_upload(body, max_pixels=max_pixels), **options)
+
+        return JSONResponse(await _answer(run_in_threadpool(work)))
 
     routes = [
         Route("/", page),
@@ -97,10 +122,10 @@ def create_app(
     return Starlette(routes=routes, exception_handlers=handlers)
 
 
-async def _run(fn: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Run inference in the thread pool; a failure inside becomes a one-line 500, never a crash."""
+async def _answer(inference: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """Await inference (run in the thread pool); a failure inside becomes a one-line 500, never a crash."""
     try:
-        return await run_in_threadpool(fn, *args, **kwargs)
+        return await inference
     except (UploadError, HTTPException):
         raise
     except UserError as exc:
@@ -110,9 +135,9 @@ async def _run(fn: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> 
         raise UploadError(500, f"inference failed: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
-async def _read_image(request: Request, max_bytes: int, max_pixels: int) -> tuple[Any, str]:
-    """The uploaded image and its file name; 413 past ``max_bytes`` (read in chunks, so a huge
-    body is refused without being held in memory)."""
+async def _read_body(request: Request, max_bytes: int) -> tuple[bytes, str]:
+    """The uploaded file's bytes and name; 413 past ``max_bytes`` (read in chunks, so a huge
+    body is refused without being held in memory). Decoding is left to the inference thread."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise UploadError(413, f"the upload is {int(declared):,} bytes, more than the limit of {max_bytes:,} bytes")
@@ -125,8 +150,7 @@ async def _read_image(request: Request, max_bytes: int, max_pixels: int) -> tupl
     body, filename = b"".join(chunks), "upload"
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         body, filename = await _multipart_file(request, body)
-    image = await run_in_threadpool(decode_upload, body, max_pixels=max_pixels)
-    return image, filename
+    return body, filename
 
 
 async def _multipart_file(request: Request, body: bytes) -> tuple[bytes, str]:

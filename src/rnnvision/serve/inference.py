@@ -11,6 +11,9 @@ what ``rnnvision predict --json`` returns for the uploaded image (the task's own
 - segment: the mask (palette PNG, pixel value = class), a confidence map, the legend;
 - generate (``complete``): several completions of the known top rows with per-pixel
   probabilities.
+
+One forward pass gives both the answer and the pictures (:func:`predict_batch`); pictures (2-D
+arrays) travel as one byte per value, base64-encoded (:func:`encode_picture`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import base64
 import io
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,12 +33,11 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
-from rnnvision.data.text import word_tensor
-from rnnvision.data.transforms import pil_to_tensor, to_8bit
+from rnnvision.data.digit_frame import frame_digit
+from rnnvision.data.transforms import to_8bit
 from rnnvision.errors import UserError
-from rnnvision.ops.ctc import ctc_forced_alignment
 from rnnvision.tasks import Task, make_task
-from rnnvision.tasks.base import to_device
+from rnnvision.tasks.recognize import RecognitionTask
 
 Prepare = Literal["none", "digit", "line"]
 PREPARE_MODES = ("none", "digit", "line")
@@ -147,34 +151,13 @@ def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def prepare_digit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """A drawn or photographed digit -> white on black at ``size``, framed like the training digits.
-
-    MNIST-sized models (> 16 pixels): the ink fits a box of 20/28 of the size and its centre of
-    mass goes to the middle (LeCun et al. 1998). Small images (the 8 x 8 digits): the ink fills
-    the height, centred.
-    """
-    ink = _ink(image)
-    box = _ink_box(ink)
-    height, width = size
-    if box is None:
-        return Image.new("L", (width, height))
-    top, bottom, left, right = box
-    crop = ink[top:bottom, left:right]
-    fit = (20 / 28) if min(size) > 16 else 1.0
-    scale = min(fit * height / crop.shape[0], fit * width / crop.shape[1])
-    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    glyph = np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize((w, h), Image.BILINEAR, reducing_gap=2.0))
-    if min(size) > 16:
-        weights = glyph.astype(np.float64) + 1e-9
-        cy = (weights.sum(1) * np.arange(h)).sum() / weights.sum()
-        cx = (weights.sum(0) * np.arange(w)).sum() / weights.sum()
-        y0, x0 = round(height / 2 - cy - 0.5), round(width / 2 - cx - 0.5)
-    else:
-        y0, x0 = (height - h) // 2, (width - w) // 2
-    canvas = np.zeros((height, width), dtype=np.uint8)
-    y0, x0 = min(max(y0, 0), height - h), min(max(x0, 0), width - w)
-    canvas[y0 : y0 + h, x0 : x0 + w] = glyph
-    return Image.fromarray(canvas)
+    """A drawn or photographed digit -> white on black at ``size``, framed like the training digits
+    (:func:`rnnvision.data.digit_frame.frame_digit`, as ``predict --preprocess mnist``); a canvas
+    with nothing drawn on it yet -> an empty (black) image."""
+    try:
+        return frame_digit(image, size)
+    except UserError:
+        return Image.new("L", (size[1], size[0]))
 
 
 def prepare_line(image: Image.Image, height: int) -> Image.Image:
@@ -207,14 +190,56 @@ def _prepared(served: ServedModel, image: Image.Image, prepare: str) -> Image.Im
 # -- predictions --------------------------------------------------------------------------------
 def predict(served: ServedModel, image: Image.Image, *, filename: str = "upload", prepare: str = "none") -> dict[str, Any]:
     """``predict --json``'s result for one image, plus the pictures the page draws."""
-    task = served.state["task"]
-    if task == "generate":
-        raise UploadError(400, f"{served.name} is a generate model; POST /complete/{served.name} completes drawn rows")
-    image = to_8bit(_prepared(served, image, prepare))  # as every image file is read
+    [result] = predict_batch(served, [image], filenames=[filename], prepare=[prepare])
+    return result
+
+
+def predict_batch(
+    served: ServedModel, images: Sequence[Image.Image], *, filenames: Sequence[str], prepare: Sequence[str],
+) -> list[dict[str, Any]]:
+    """:func:`predict` for several images of one model, each with its own file name and ``prepare``.
+
+    One forward pass gives both the answers and the pictures: the task's own ``predict_images``
+    runs on all the images at once (segmentation: one image at a time, as its sizes differ), and
+    the pictures come from what that pass computed (recorded by forward hooks, or returned by
+    the recognition task's ``read_images``), never from a second pass.
+    """
+    for mode in set(prepare):
+        check_predict(served, mode)
+    ready = [to_8bit(_prepared(served, image, mode)) for image, mode in zip(images, prepare)]  # as every image file is read
     with served.lock, torch.no_grad():
-        [result] = served.task.predict_images(served.model, [image], [filename], served.meta, device=torch.device("cpu"))
-        extra = _EXTRAS[task](served, image)
-    return {**result, **extra}
+        return _PREDICTORS[served.state["task"]](served, ready, list(filenames))
+
+
+def check_predict(served: ServedModel, prepare: str) -> None:
+    """Refuse (400) what no image could make right: a generate model, an unknown ``prepare``."""
+    if served.state["task"] == "generate":
+        raise UploadError(400, f"{served.name} is a generate model; POST /complete/{served.name} completes drawn rows")
+    if prepare not in PREPARE_MODES:
+        raise UploadError(400, f"prepare must be one of {', '.join(PREPARE_MODES)}, got {prepare!r}")
+
+
+Upload = tuple[bytes, str, str]  # (the request's bytes, the file name, prepare)
+
+
+def predict_uploads(served: ServedModel, uploads: Sequence[Upload], *, max_pixels: int) -> list[dict[str, Any] | UploadError]:
+    """The server's batch: decode each upload, then :func:`predict_batch` the images in one pass.
+
+    An upload that is not an image, or too large, gets its own :class:`UploadError` in its place
+    and leaves the others' answers alone; a failure of the model itself raises (every request of
+    the batch then fails with it).
+    """
+    decoded: list[Image.Image | UploadError] = []
+    for body, _, _ in uploads:
+        try:
+            decoded.append(decode_upload(body, max_pixels=max_pixels))
+        except UploadError as exc:
+            decoded.append(exc)
+    good = [k for k, image in enumerate(decoded) if isinstance(image, Image.Image)]
+    images = [decoded[k] for k in good]
+    filenames, prepare = [uploads[k][1] for k in good], [uploads[k][2] for k in good]
+    results = iter(predict_batch(served, images, filenames=filenames, prepare=prepare) if good else [])
+    return [next(results) if isinstance(image, Image.Image) else image for image in decoded]
 
 
 def _has_row_gates(model: nn.Module) -> bool:
@@ -222,67 +247,99 @@ def _has_row_gates(model: nn.Module) -> bool:
     return hasattr(model, "gates") and getattr(model, "reader", None) == "rows" and bool(getattr(rnn, "gate_names", ()))
 
 
-def _classify_extras(served: ServedModel, upload: Image.Image) -> dict[str, Any]:
-    model, meta = served.model, served.meta
-    image = pil_to_tensor(upload, channels=meta["in_chans"], size=tuple(meta["img_size"]))[None]  # (1, C, H, W)
-    probs = F.softmax(model(image).float(), dim=1)[0]  # (K,)
-    extra: dict[str, Any] = {"probabilities": _round(probs), "input": _round(image[0].mean(0))}
-    if _has_row_gates(model):
-        outputs, _, gates = model.rnn(model.to_sequence(image), return_gates=True)  # (1, T, D*H); name -> (L, D, 1, T, H)
-        extra["gates"] = {name: _round(g[0, 0, 0]) for name, g in gates.items()}  # (T = image rows, H)
-        if not model.rnn.bidirectional:  # the class probabilities had the image ended after each row
-            extra["row_probabilities"] = _round(F.softmax(model.forward_head(outputs[0]).float(), dim=-1))  # (T, K)
-    return extra
-
-
-def _recognize_extras(served: ServedModel, upload: Image.Image) -> dict[str, Any]:
-    model, meta, task = served.model, served.meta, served.task
-    height, max_width = meta["img_size"]
-    image = word_tensor(upload, channels=meta["in_chans"], height=height, max_width=max_width)  # (C, H, W)
-    batch = task.collate([(image, "")])
-    log_probs, lengths = task.log_probs(model, to_device(batch, torch.device("cpu")))
-    lp = log_probs[0, : int(lengths[0])]  # (T, K)
-    text = task.decode(log_probs, lengths)[0]
+@contextmanager
+def _recording(*modules: nn.Module) -> Iterator[list[list[tuple[tuple[Any, ...], Any]]]]:
+    """While the block runs, what each of ``modules`` takes and gives: per module, one
+    (positional inputs, output) pair per forward call."""
+    calls: list[list[tuple[tuple[Any, ...], Any]]] = [[] for _ in modules]
+    handles = [
+        module.register_forward_hook(lambda _, inputs, output, log=log: log.append((inputs, output)))
+        for module, log in zip(modules, calls)
+    ]
     try:
-        alignment, _ = ctc_forced_alignment(lp, task.encode(text))
-    except ValueError:  # cannot happen for a greedy reading; kept for lexicon decoders
-        alignment = []
-    symbols = [""] + list(meta["charset"])
-    return {
-        "input": _round(image.mean(0)),
-        "image_width": upload.width,  # the characters' x0, x1 are pixels of the image, the input is resized
-        "columns": {
-            "best": [symbols[k] for k in lp.argmax(-1).tolist()],
-            "alignment": [symbols[k] for k in alignment],
-            "blank": _round(lp[:, 0].exp()),
-        },
-    }
+        yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
-def _segment_extras(served: ServedModel, upload: Image.Image) -> dict[str, Any]:
+def _classify(served: ServedModel, images: list[Image.Image], names: list[str]) -> list[dict[str, Any]]:
+    """Every class probability and the model input; for a row reader with gates the first layer's
+    gates row by row (T = H steps) and, unidirectional, the class probabilities after each row."""
     model, meta = served.model, served.meta
-    original = pil_to_tensor(upload, channels=meta["in_chans"])
-    size = tuple(meta["img_size"]) if meta.get("img_size") else None
-    image = pil_to_tensor(upload, channels=meta["in_chans"], size=size) if size else original
-    probs = F.softmax(model(image[None]).float(), dim=1)[0]  # (K, h, w)
-    confidence, classes = probs.max(dim=0)
-    height, width = original.shape[-2:]
-    mask = Image.fromarray(classes.numpy().astype(np.uint8)).resize((width, height), Image.NEAREST)
+    gated = _has_row_gates(model)
+    with _recording(model, *([model.rnn] if gated else [])) as calls:
+        results = served.task.predict_images(model, images, names, meta, device=_CPU)
+    [((batch, *_), logits)] = calls[0]  # batch (B, C, H, W) as the model saw it, logits (B, K)
+    probs = F.softmax(logits.float(), dim=1)  # (B, K), as predict_images computes them
+    extras: list[dict[str, Any]] = [{"probabilities": _round(p), "input": encode_picture(x.mean(0))} for p, x in zip(probs, batch)]
+    if gated:
+        [((sequence, *_), (outputs, *_))] = calls[1]  # (B, T, F) rows in, (B, T, D*H) hidden states out
+        gates = model.rnn.first_layer_gates(sequence, outputs)  # name -> (B, T, H)
+        for b, extra in enumerate(extras):
+            extra["gates"] = {name: encode_picture(g[b], low=-1.0 if name in _TANH_GATES else 0.0) for name, g in gates.items()}
+        if not model.rnn.bidirectional:  # the class probabilities had the image ended after each row
+            rows = F.softmax(model.forward_head(outputs).float(), dim=-1)  # (B, T, K)
+            for extra, p in zip(extras, rows):
+                extra["row_probabilities"] = _round(p)
+    return [{**result, **extra} for result, extra in zip(results, extras)]
+
+
+def _recognize(served: ServedModel, images: list[Image.Image], names: list[str]) -> list[dict[str, Any]]:
+    """The model input, the image's width, and per output column its best class, its aligned class
+    (the CTC forced alignment of the text) and the blank's probability."""
+    task = served.task
+    assert isinstance(task, RecognitionTask)
+    results, inputs, details = task.read_images(served.model, images, names, served.meta, device=_CPU)
+    symbols = [""] + list(served.meta["charset"])
+    return [
+        {
+            **result,
+            "input": encode_picture(x.mean(0)),
+            "image_width": image.width,  # the characters' x0, x1 are pixels of the image, the input is resized
+            "columns": {
+                "best": [symbols[k] for k in detail["best"]],
+                "alignment": [symbols[k] for k in detail["alignment"] or []],
+                "blank": [round(p, 4) for p in detail["blank"]],
+            },
+        }
+        for result, image, x, detail in zip(results, images, inputs, details)
+    ]
+
+
+def _segment(served: ServedModel, images: list[Image.Image], names: list[str]) -> list[dict[str, Any]]:
+    """Per image (each its own pass: sizes differ): the mask (palette PNG, pixel value = class), a
+    confidence map (the predicted class's probability), the legend."""
     from rnnvision.viz.segmentation import mask_to_pil
 
-    conf = Image.fromarray((confidence.numpy() * 255).round().astype(np.uint8)).resize((width, height), Image.BILINEAR)
-    mask = mask_to_pil(np.asarray(mask))
-    if meta["class_names"][0] == "background":
-        mask.info["transparency"] = 0  # the scene shows through where nothing was found
-    return {
-        "mask_png": _png_data_url(mask),
-        "confidence_png": _png_data_url(conf),
-        "mean_confidence": round(float(confidence.mean()), 6),
-        "legend": [{"class": n, "color": c} for n, c in zip(meta["class_names"], _palette_hex(len(meta["class_names"])))],
-    }
+    model, meta = served.model, served.meta
+    legend = [{"class": n, "color": c} for n, c in zip(meta["class_names"], _palette_hex(len(meta["class_names"])))]
+    answers = []
+    for image, name in zip(images, names):
+        with _recording(model) as calls:
+            [result] = served.task.predict_images(model, [image], [name], meta, device=_CPU)
+        if len(calls[0]) != 1:
+            raise UserError(f"{served.name} runs in tiles (a fixed input size); serve draws segmenters that read a whole image")
+        [(_, logits)] = calls[0]  # (1, K, h, w)
+        confidence, classes = F.softmax(logits.float(), dim=1)[0].max(dim=0)  # (h, w) each
+        width, height = image.size
+        mask = mask_to_pil(np.asarray(Image.fromarray(classes.numpy().astype(np.uint8)).resize((width, height), Image.NEAREST)))
+        if meta["class_names"][0] == "background":
+            mask.info["transparency"] = 0  # the scene shows through where nothing was found
+        conf = Image.fromarray((confidence.numpy() * 255).round().astype(np.uint8)).resize((width, height), Image.BILINEAR)
+        answers.append({
+            **result,
+            "mask_png": _png_data_url(mask),
+            "confidence_png": _png_data_url(conf),
+            "mean_confidence": round(float(confidence.mean()), 6),
+            "legend": legend,
+        })
+    return answers
 
 
-_EXTRAS = {"classify": _classify_extras, "recognize": _recognize_extras, "segment": _segment_extras}
+_CPU = torch.device("cpu")
+_TANH_GATES = ("cell", "candidate")  # LSTM's candidate cell, GRU's candidate: in [-1, 1]; the other gates in [0, 1]
+_PREDICTORS = {"classify": _classify, "recognize": _recognize, "segment": _segment}
 
 
 def complete(
@@ -314,14 +371,35 @@ def complete(
     on = torch.where(completed > 0.5, chosen, 1 - chosen) if model.levels == 2 else chosen
     return {
         "known_rows": rows,
-        "input": _round(known_image[0].mean(0)),
+        "input": encode_picture(known_image[0].mean(0)),
         "samples": [
-            {"image": _round(completed[s].mean(0)), "probability": _round(on[s].mean(0)),
+            {"image": encode_picture(completed[s].mean(0)), "probability": encode_picture(on[s].mean(0)),
              "nll_nats": round(float(-log_probs[s, :, rows:].sum()), 4)}
             for s in range(samples)
         ],
         "probability_meaning": "p(pixel on)" if model.levels == 2 else "p(the drawn value)",
     }
+
+
+# -- pictures -----------------------------------------------------------------------------------
+def encode_picture(values: torch.Tensor, *, low: float = 0.0, high: float = 1.0) -> dict[str, Any]:
+    """A 2-D array of values in [``low``, ``high``] as the API sends it: one byte per value,
+    ``q = round(255 (v - low) / (high - low))``, row-major, base64-encoded.
+
+    Returns ``{"shape": [H, W], "low": low, "high": high, "uint8": "<base64>"}``;
+    :func:`decode_picture` (and the page's ``decodePicture``) give back the values to within
+    ``(high - low) / 510``. A 28 x 128 gate map is 4.8 KB this way instead of about 25 KB of JSON
+    numbers, and costs no float formatting.
+    """
+    scaled = (values.detach().float().cpu().clamp(low, high) - low) * (255.0 / (high - low))  # (H, W) in [0, 255]
+    data = scaled.round().to(torch.uint8).numpy().tobytes()
+    return {"shape": list(values.shape), "low": low, "high": high, "uint8": base64.b64encode(data).decode("ascii")}
+
+
+def decode_picture(picture: dict[str, Any]) -> np.ndarray:
+    """The values of an :func:`encode_picture` dict: a float64 array of its ``shape``."""
+    q = np.frombuffer(base64.b64decode(picture["uint8"]), dtype=np.uint8).reshape(picture["shape"])
+    return picture["low"] + (picture["high"] - picture["low"]) * (q / 255.0)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -338,5 +416,5 @@ def _png_data_url(image: Image.Image) -> str:
 def _palette_hex(count: int) -> list[str]:
     from rnnvision.viz.segmentation import PALETTE
 
-    return ["#%02x%02x%02x" % tuple(int(v) for v in PALETTE[k]) for k in range(count)]
+    return ["#" + "".join(f"{int(v):02x}" for v in PALETTE[k]) for k in range(count)]
 

@@ -203,8 +203,9 @@ class RecognitionTask(Task):
 
     # -- pictures and files ---------------------------------------------------------------------
     def _explain(self, log_probs: Tensor, lengths: Tensor, texts: list[str]) -> list[dict[str, Any]]:
-        """Per image: best class per column, the CTC alignment of the text (None if a lexicon word is
-        too long for the image), p(text | image), and each character's columns and probability."""
+        """Per image: best class and blank probability per column, the CTC alignment of the text (None
+        if a lexicon word is too long for the image), p(text | image), and each character's columns
+        and probability."""
         labellings = [self.encode(text) for text in texts]
         aligned = ctc_forced_align(log_probs, lengths, labellings, blank=BLANK)
         out = []
@@ -213,6 +214,7 @@ class RecognitionTask(Task):
             path = alignment[0] if alignment is not None else None
             out.append({
                 "best": lp.argmax(dim=-1).tolist(),
+                "blank": lp[:, BLANK].exp().tolist(),
                 "alignment": path,
                 "probability": float(ctc_log_likelihoods(lp, [labels], blank=BLANK)[0].exp()),
                 "spans": ctc_character_spans(lp, path, blank=BLANK) if path is not None else [],
@@ -281,7 +283,16 @@ class RecognitionTask(Task):
         image ``w`` pixels wide. Images are batched padded to the widest, the padding masked
         (:meth:`collate`), which gives the results of one image at a time.
         """
-        _, texts, details = self._read_lines(model, images, meta, device, decoder or self)
+        return self.read_images(model, images, names, meta, device=device, decoder=decoder)[0]
+
+    def read_images(
+        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
+        device: torch.device, decoder: RecognitionTask | None = None,
+    ) -> tuple[list[dict[str, Any]], list[Tensor], list[dict[str, Any]]]:
+        """:meth:`predict_images`'s results and, from the same forward pass, what explains them
+        (``rnnvision serve`` draws it): each image's model input (C, height, W_b) and its details
+        (best class, blank probability and the aligned class of every output column; see :meth:`_explain`)."""
+        inputs, texts, details = self._read_lines(model, images, meta, device, decoder or self)
         results = []
         for name, image, text, detail in zip(names, images, texts, details):
             stride = image.width / len(detail["best"])  # image pixels per output column
@@ -290,7 +301,7 @@ class RecognitionTask(Task):
                 for char, (start, stop, p) in zip(text, detail["spans"])
             ]
             results.append({"file": name, "text": text, "confidence": round(detail["probability"], 6), "characters": characters})
-        return results
+        return results, inputs, details
 
     def explain(
         self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], path: Path, *,

@@ -100,6 +100,15 @@ async function showFile(file, canvas) {
 }
 
 // -- pictures -------------------------------------------------------------------------------------
+// The API sends a picture as {shape: [h, w], low, high, uint8: base64 of one byte per value, row-major};
+// back to rows of numbers: value = low + (high - low) * byte / 255.
+function decodePicture(picture) {
+  const [h, w] = picture.shape, scale = (picture.high - picture.low) / 255;
+  const bytes = Uint8Array.from(atob(picture.uint8), (c) => c.charCodeAt(0));
+  return Array.from({ length: h }, (_, y) => Array.from(bytes.subarray(y * w, (y + 1) * w), (q) => picture.low + q * scale));
+}
+const decodeEach = (pictures) => Object.fromEntries(Object.entries(pictures).map(([name, p]) => [name, decodePicture(p)]));
+
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 function colormap(v) {
   const x = Math.min(1, Math.max(0, v)) * (VIRIDIS.length - 1);
@@ -210,8 +219,8 @@ function setupClassify() {
     $("classify-gates").innerHTML = ""; $("classify-row-out").textContent = "–";
     const ctx = $("classify-input").getContext("2d"); ctx.clearRect(0, 0, 999, 999);
   }
-  function show(r) {
-    result = r;
+  function show(answer) {
+    const r = result = { ...answer, input: decodePicture(answer.input), gates: answer.gates && decodeEach(answer.gates) };
     $("classify-label").textContent = r.label;
     $("classify-prob").textContent = `${(100 * r.probability).toFixed(1)} %`;
     const rows = r.input.length;
@@ -289,7 +298,8 @@ function setupRecognize() {
     const m = current();
     describe(m, $("recognize-about"), `Write a line of ${m.charset.length <= 10 ? "digits" : "characters"} or upload an image.`);
   }
-  function show(r) {
+  function show(answer) {
+    const r = { ...answer, input: decodePicture(answer.input) };
     $("recognize-text").textContent = r.text || "(nothing)";
     $("recognize-conf").textContent = `p(text) = ${(100 * r.confidence).toFixed(1)} %`;
     const height = r.input.length, width = r.input[0].length;
@@ -420,8 +430,9 @@ function setupGenerate() {
     await run(() => post(`/complete/${encodeURIComponent(current().name)}?known_rows=${known}&samples=${samples}`, blob), show);
     button.disabled = false;
   });
-  function show(r) {
-    result = r;
+  function show(answer) {
+    const samples = answer.samples.map((s) => ({ ...s, image: decodePicture(s.image), probability: decodePicture(s.probability) }));
+    const r = result = { ...answer, input: decodePicture(answer.input), samples };
     const out = $("generate-out");
     out.innerHTML = "";
     r.samples.forEach((s, i) => {
