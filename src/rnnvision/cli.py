@@ -238,12 +238,10 @@ def _first_line(doc: str | None) -> str:
 
 
 def _cmd_list_models(args: argparse.Namespace) -> int:
-    from rnnvision.models import get_model_entry, list_models
+    from rnnvision.model_listing import model_listings
 
-    for name in list_models(args.task):
-        entry = get_model_entry(name)
-        summary = _first_line(entry.builder.__doc__)
-        print(f"{name:<18} {entry.task:<10} {summary}")
+    for model in model_listings(args.task):  # read from the source: no torch import
+        print(f"{model.name:<18} {model.task:<10} {model.summary.replace('``', '')}")
     return 0
 
 
