@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader
 
 from rnnvision.config import load_config
 from rnnvision.data import build_dataset
-from rnnvision.engine.trainer import dataset_meta, resolve_model_kwargs
+from rnnvision.data.base import dataset_meta
+from rnnvision.engine.trainer import resolve_model_kwargs
 from rnnvision.models import create_model
 from rnnvision.tasks import make_task
 

@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.data import Subset
 
 from rnnvision.data import build_dataset
-from rnnvision.engine.trainer import evaluate, load_model
+from rnnvision.engine import evaluate, load_model
 from rnnvision.export import export_model
 from rnnvision.export.onnx import load_onnx
 from rnnvision.models import create_model

@@ -20,7 +20,7 @@ import torch
 
 from rnnvision.bench.timing import machine_summary, time_call
 from rnnvision.data import build_dataset
-from rnnvision.engine.trainer import dataset_meta
+from rnnvision.data.base import dataset_meta
 from rnnvision.layers import LSTM
 from rnnvision.models import create_model
 from rnnvision.tasks import make_task

@@ -35,7 +35,8 @@ import torch
 from rnnvision.bench.timing import machine_summary
 from rnnvision.data import build_dataset
 from rnnvision.data.long_range import MEMORY, adding_inputs, copy_memory_inputs, draw_adding, draw_copy_symbols
-from rnnvision.engine.trainer import count_parameters, evaluate, lr_factor
+from rnnvision.engine.evaluation import evaluate
+from rnnvision.engine.trainer import count_parameters, lr_factor
 from rnnvision.files import atomic_write_text
 from rnnvision.models import create_model
 from rnnvision.tasks import make_task

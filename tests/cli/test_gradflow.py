@@ -69,7 +69,7 @@ def test_gradflow_plots_every_step_and_the_forget_gate(runs, tmp_path, capsys):
 
 def test_gradflow_matches_autograd_on_one_image(runs):
     from rnnvision.data import build_dataset
-    from rnnvision.engine.trainer import load_model
+    from rnnvision.engine.checkpoint import load_model
 
     model, _ = load_model(runs["pixel_lru"])
     image, label = build_dataset("digits", split="test")[0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnvision.engine.trainer import autocast
+from rnnvision.engine.distributed import autocast
 from rnnvision.models import create_model, get_model_entry, list_models
 
 

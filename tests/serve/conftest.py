@@ -19,8 +19,10 @@ from torch.utils.data import DataLoader
 
 from rnnvision.config import load_config
 from rnnvision.data import build_dataset
+from rnnvision.data.base import dataset_meta
 from rnnvision.engine.checkpoint import save_checkpoint
-from rnnvision.engine.trainer import count_parameters, dataset_meta, evaluate, resolve_model_kwargs
+from rnnvision.engine.evaluation import evaluate
+from rnnvision.engine.trainer import count_parameters, resolve_model_kwargs
 from rnnvision.models import create_model
 from rnnvision.tasks import make_task
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -116,3 +117,10 @@ def split_fractions(
     n = len(items)
     parts = split_indices(n, val_size=int(round(n * val_fraction)), test_size=int(round(n * test_fraction)), seed=seed)
     return {name: [items[i] for i in index] for name, index in parts.items()}
+
+
+def dataset_meta(info: DatasetInfo) -> dict[str, Any]:
+    """What a checkpoint keeps of its dataset: enough to predict without the data."""
+    meta = dataclasses.asdict(info)
+    meta.pop("model_kwargs")
+    return meta

@@ -181,3 +181,12 @@ def model_from_payload(body: dict[str, Any], source: str | Path, *, device: str 
     except RuntimeError as exc:
         raise UserError(f"{source}: weights do not fit {config.model['name']} ({str(exc).splitlines()[0]})") from None
     return model.to(device).eval()
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model saved in a checkpoint; returns (model in eval mode, checkpoint payload).
+
+    :func:`rnnvision.weights.resolve` takes a shipped weights name as well.
+    """
+    state = load_checkpoint(path)
+    return model_from_payload(state, path, device=device), state

@@ -1,4 +1,5 @@
-"""Evaluate a saved checkpoint or shipped weights on a dataset split: what ``rnnvision eval`` calls."""
+"""Evaluation: :func:`evaluate` (a model's metrics on a dataset, what the trainer validates with)
+and :func:`evaluate_checkpoint` (a saved checkpoint or shipped weights on a split: ``rnnvision eval``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,40 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
 from rnnvision.data import build_dataset, get_dataset_entry
-from rnnvision.engine.distributed import pick_device
-from rnnvision.engine.trainer import dataset_meta, evaluate
+from rnnvision.data.base import InfoDataset, dataset_meta
+from rnnvision.engine.distributed import DistContext, all_reduce_sums, autocast, pick_device
 from rnnvision.errors import UserError
-from rnnvision.tasks import make_task
+from rnnvision.tasks import Task, make_task, to_device
 from rnnvision.weights.loading import resolve
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: InfoDataset,
+    task: Task,
+    *,
+    batch_size: int,
+    device: torch.device,
+    ctx: DistContext | None = None,
+    bf16: bool = False,
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Metrics of ``model`` on ``dataset`` (each DDP process takes every world_size-th item)."""
+    rank, world = (ctx.rank, ctx.world_size) if ctx else (0, 1)
+    shard = Subset(dataset, range(rank, len(dataset), world))
+    loader = DataLoader(shard, batch_size=batch_size, shuffle=False, collate_fn=task.collate)
+    sums: dict[str, torch.Tensor] = {}
+    model.eval()
+    with torch.no_grad(), autocast(device, bf16):
+        for batch in loader:
+            for key, value in task.eval_stats(model, to_device(batch, device)).items():
+                value = value.detach()
+                sums[key] = sums[key] + value if key in sums else value
+    if ctx is not None:
+        sums = all_reduce_sums(sums, ctx)
+    return task.finalize(sums), sums
 
 
 def evaluate_checkpoint(

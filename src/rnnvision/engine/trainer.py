@@ -29,13 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import json
 import math
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,21 +41,22 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from rnnvision.config import SECTIONS, RunConfig
 from rnnvision.data import build_dataset
-from rnnvision.data.base import DatasetInfo, InfoDataset
-from rnnvision.engine.checkpoint import load_checkpoint, model_from_payload, save_checkpoint
-from rnnvision.engine.distributed import DistContext, all_reduce_sums, barrier, init_distributed, shutdown
+from rnnvision.data.base import DatasetInfo, InfoDataset, dataset_meta
+from rnnvision.engine.checkpoint import load_checkpoint, save_checkpoint
+from rnnvision.engine.distributed import DistContext, all_reduce_sums, autocast, barrier, init_distributed, shutdown
 from rnnvision.engine.ema import WeightAverage
+from rnnvision.engine.evaluation import evaluate
 from rnnvision.errors import UserError
 from rnnvision.files import atomic_write_text, remove_stale_temps
 from rnnvision.models import create_model, get_model_entry
 from rnnvision.outputs import RunLock, new_run_id, output_dir_marker, read_marker, write_marker
-from rnnvision.tasks import Task, get_task_class, make_task, to_device
+from rnnvision.tasks import get_task_class, make_task, to_device
 
 
 @dataclass
@@ -70,13 +69,6 @@ class TrainResult:
     test_metrics: dict[str, Any]
     train_seconds: float
     model: nn.Module
-
-
-def dataset_meta(info: DatasetInfo) -> dict[str, Any]:
-    """What a checkpoint keeps of its dataset: enough to predict without the data."""
-    meta = dataclasses.asdict(info)
-    meta.pop("model_kwargs")
-    return meta
 
 
 def resolve_model_kwargs(model_section: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
@@ -95,36 +87,6 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, min_ratio: floa
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def autocast(device: torch.device, enabled: bool) -> AbstractContextManager[Any]:
-    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
-
-
-def evaluate(
-    model: nn.Module,
-    dataset: InfoDataset,
-    task: Task,
-    *,
-    batch_size: int,
-    device: torch.device,
-    ctx: DistContext | None = None,
-    bf16: bool = False,
-) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Metrics of ``model`` on ``dataset`` (each DDP process takes every world_size-th item)."""
-    rank, world = (ctx.rank, ctx.world_size) if ctx else (0, 1)
-    shard = Subset(dataset, range(rank, len(dataset), world))
-    loader = DataLoader(shard, batch_size=batch_size, shuffle=False, collate_fn=task.collate)
-    sums: dict[str, torch.Tensor] = {}
-    model.eval()
-    with torch.no_grad(), autocast(device, bf16):
-        for batch in loader:
-            for key, value in task.eval_stats(model, to_device(batch, device)).items():
-                value = value.detach()
-                sums[key] = sums[key] + value if key in sums else value
-    if ctx is not None:
-        sums = all_reduce_sums(sums, ctx)
-    return task.finalize(sums), sums
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -559,12 +521,3 @@ def _check_init_from(source: str) -> None:
         hint = (f"; it is made by another recipe: run `rnnvision train configs/{path.parent.name}.yaml --out {path.parent}` "
                 "first (or set train.init_from to an existing checkpoint, or to '' to start from scratch)")
     raise UserError(f"train.init_from: checkpoint not found: {path}{hint}")
-
-
-def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model saved in a checkpoint; returns (model in eval mode, checkpoint payload).
-
-    :func:`rnnvision.weights.resolve` takes a shipped weights name as well.
-    """
-    state = load_checkpoint(path)
-    return model_from_payload(state, path, device=device), state
