@@ -15,7 +15,6 @@ from rnnvision.data.base import InfoDataset, dataset_meta
 from rnnvision.engine.distributed import DistContext, all_reduce_sums, autocast, pick_device
 from rnnvision.errors import UserError
 from rnnvision.tasks import Task, make_task, to_device
-from rnnvision.weights.loading import resolve
 
 
 def evaluate(
@@ -64,6 +63,8 @@ def evaluate_checkpoint(
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     torch_device = pick_device(device)
+    from rnnvision.weights.loading import resolve  # weights -> engine.checkpoint -> engine: import at call time
+
     model, state = resolve(path, device=torch_device)
     return evaluate_loaded(
         model, state, source=str(path), dataset=dataset, split=split, data_dir=data_dir, download=download,
