@@ -19,6 +19,7 @@ Pixel values are floats in [0, 1]: {0, 1} for binary images (Bernoulli head, ``l
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -130,9 +131,14 @@ class AutoregressiveImageModel(nn.Module):
             raise UserError(f"{type(self).__name__} has no recurrent state to carry; use method='naive'")
         return method
 
+    @functools.cached_property
+    def _steppings(self) -> list[RowLSTMStepping | DiagonalBiLSTMStepping]:
+        """Each body layer's stepping, built once (not per pixel)."""
+        return [STEPPING[type(layer)](layer) for layer in self.body]
+
     def start_stepping(self, batch: int, width: int, like: Tensor) -> list[State]:
         """The state of every body layer before the first row (zeros), for :meth:`pixel_step`."""
-        return [STEPPING[type(layer)](layer).start(batch, width, like) for layer in self.body]
+        return [stepping.start(batch, width, like) for stepping in self._steppings]
 
     def pixel_step(self, window: Tensor, col: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
         """Logits of one pixel from the stem's window on the canvas around it, (B, C, k, k) with k the
@@ -140,14 +146,14 @@ class AutoregressiveImageModel(nn.Module):
         states -> (logits (B, C) or (B, L, C), new states). Traceable (ONNX sampling graph)."""
         features = self.stem.at(window)  # (B, 2h)
         new_states = []
-        for layer, state in zip(self.body, states):
-            features, state = STEPPING[type(layer)](layer).step(features, col, state)
+        for stepping, state in zip(self._steppings, states):
+            features, state = stepping.step(features, col, state)
             new_states.append(state)
         return self._layout(self.head(features[:, :, None, None])[:, :, 0, 0]), new_states
 
     def end_row(self, states: list[State]) -> list[State]:
         """The layers' states once a row is complete, ready for the next row."""
-        return [STEPPING[type(layer)](layer).end_row(state) for layer, state in zip(self.body, states)]
+        return [stepping.end_row(state) for stepping, state in zip(self._steppings, states)]
 
     def _pixel_logits_fn(self, method: str, batch: int, width: int, like: Tensor) -> tuple[PixelLogits, EndRow]:
         """(logits(canvas, r, c) -> (B, C) or (B, L, C), end_row()) for ``method``."""
