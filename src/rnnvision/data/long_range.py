@@ -84,6 +84,13 @@ class AddingDataset(Dataset):
         return x[0], y[0]
 
 
+def _split_size(split: str, **sizes: int) -> int:
+    """The item count of ``split`` among ``train_size``, ``val_size`` and ``test_size`` (each at least 1)."""
+    size = sizes[f"{split}_size"]
+    _check_size(f"{split}_size", size, 1)
+    return size
+
+
 @register_dataset("adding", task="regress")
 def adding(
     *, split: str, root: str | Path | None = None, download: bool = False, length: int = 100, seed: int = 0, train_size: int = 10_000,
@@ -91,8 +98,7 @@ def adding(
 ) -> AddingDataset:
     """The adding problem with sequences of ``length`` steps (``root`` and ``download`` are unused)."""
     _check_size("length", length, 2)
-    size = {"train": train_size, "val": val_size, "test": test_size}[split]
-    _check_size(f"{split}_size", size, 1)
+    size = _split_size(split, train_size=train_size, val_size=val_size, test_size=test_size)
     values, positions = draw_adding(size, length, split_generator(seed, split))
     info = DatasetInfo(name="adding", task="regress", in_chans=2,
                        model_kwargs={"in_features": 2, "num_outputs": 1, "seq_len": length})
@@ -143,8 +149,7 @@ def copy_memory(
 ) -> CopyMemoryDataset:
     """Recall 10 symbols after ``delay`` blank steps (``root`` and ``download`` are unused)."""
     _check_size("delay", delay, 1)
-    size = {"train": train_size, "val": val_size, "test": test_size}[split]
-    _check_size(f"{split}_size", size, 1)
+    size = _split_size(split, train_size=train_size, val_size=val_size, test_size=test_size)
     class_names = ("blank", *(str(k) for k in range(1, ALPHABET + 1)))
     info = DatasetInfo(name="copy-memory", task="tag", class_names=class_names, in_chans=INPUT_CLASSES,
                        model_kwargs={"in_features": INPUT_CLASSES, "num_classes": OUTPUT_CLASSES,
