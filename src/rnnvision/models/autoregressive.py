@@ -19,7 +19,6 @@ Pixel values are floats in [0, 1]: {0, 1} for binary images (Bernoulli head, ``l
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 
@@ -82,6 +81,10 @@ class AutoregressiveImageModel(nn.Module):
         outputs = in_chans if levels == 2 else in_chans * levels
         self.stem = MaskedConv2d(in_chans, channels, 7, mask_type="A", colors=in_chans)
         self.body = body
+        # each recurrent body layer's stepping, built once (not per pixel); empty without recurrence
+        self._steppings: list[RowLSTMStepping | DiagonalBiLSTMStepping] = (
+            [STEPPING[type(layer)](layer) for layer in body] if all(type(layer) in STEPPING for layer in body) else []
+        )
         self.head = nn.Sequential(
             nn.ReLU(),
             MaskedConv2d(channels, out_hidden, 1, mask_type="B", colors=in_chans),
@@ -130,11 +133,6 @@ class AutoregressiveImageModel(nn.Module):
         if method == "incremental" and not self.has_incremental():
             raise UserError(f"{type(self).__name__} has no recurrent state to carry; use method='naive'")
         return method
-
-    @functools.cached_property
-    def _steppings(self) -> list[RowLSTMStepping | DiagonalBiLSTMStepping]:
-        """Each body layer's stepping, built once (not per pixel)."""
-        return [STEPPING[type(layer)](layer) for layer in self.body]
 
     def start_stepping(self, batch: int, width: int, like: Tensor) -> list[State]:
         """The state of every body layer before the first row (zeros), for :meth:`pixel_step`."""
