@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_call, time_forward_backward
+from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_call, time_forward_backward, with_impl
 from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.pixelrnn import DiagonalBiLSTM, RowLSTM
 from rnnvision.models import create_model
@@ -45,15 +45,8 @@ def bench_layers(
                 outputs[impl] = layer(x)
             torch.testing.assert_close(outputs["fused"], outputs["reference"], atol=1e-4, rtol=1e-4)
 
-        def with_impl(impl: RecurrentImpl, layer: RowLSTM | DiagonalBiLSTM = layer) -> Callable[[Tensor], Tensor]:
-            def call(xi: Tensor) -> Tensor:
-                layer.impl = impl
-                return layer(xi)
-
-            return call
-
         impls: tuple[RecurrentImpl, ...] = ("reference", "fused")
-        calls: dict[str, Callable[[Tensor], Tensor]] = {impl: with_impl(impl) for impl in impls}
+        calls: dict[str, Callable[[Tensor], Tensor]] = {impl: with_impl(layer, impl) for impl in impls}
         options = dict.fromkeys(calls, {"warmup": 1, "min_repeats": 3, "min_seconds": 1.0})
         for backward, times in time_forward_backward(calls, (x,), device=device, options=options).items():
             rows += [
