@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -16,13 +16,14 @@ from rnnvision.data import build_dataset
 from rnnvision.data.base import InfoDataset
 from rnnvision.engine.evaluation import evaluate
 from rnnvision.models import create_model
+from rnnvision.models.crnn import CRNN
 from rnnvision.ops.ctc import ctc_greedy_decode
 from rnnvision.tasks.recognize import RecognitionTask
 
 
 def bench_crnn_latency(
     *, size: str, batch_sizes: tuple[int, ...] = (1, 32), width: int = 100, height: int = 32, num_classes: int = 37,
-    device: torch.device | str = "cpu", model: torch.nn.Module | None = None,
+    device: torch.device | str = "cpu", model: CRNN | None = None,
 ) -> list[BenchRow]:
     """Seconds per batch of ``height x width`` images through CRNN ``size`` and greedy decoding.
 
@@ -31,17 +32,17 @@ def bench_crnn_latency(
     """
     device = torch.device(device)
     torch.manual_seed(0)
-    model = (model or create_model("crnn", size=size, num_classes=num_classes, img_height=height)).to(device).eval()
+    model = (model or cast(CRNN, create_model("crnn", size=size, num_classes=num_classes, img_height=height))).to(device).eval()
     params = sum(p.numel() for p in model.parameters())
     rows: list[BenchRow] = []
     single = None
     for batch in batch_sizes:
-        images = torch.rand(batch, model.in_chans, height, width, device=device)  # type: ignore[call-overload]
+        images = torch.rand(batch, model.in_chans, height, width, device=device)
         widths = torch.full((batch,), width, dtype=torch.long, device=device)
 
         def call() -> object:
             with torch.no_grad():
-                return ctc_greedy_decode(model(images, widths), model.output_lengths(widths))  # type: ignore[operator]
+                return ctc_greedy_decode(model(images, widths), model.output_lengths(widths))
 
         seconds = time_call(call, device=device)
         per_image = seconds / batch
