@@ -10,12 +10,11 @@ measured in the same run.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
-from rnnvision.bench import write_csv, write_markdown
 from rnnvision.bench.suite import run_suite
+from rnnvision.bench.timing import write_tables
 
 TITLES = {
     "mdlstm": "MDLSTM2d: wavefront vs the per-pixel reference loop",
@@ -33,16 +32,11 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
-    out = Path(args.out)
     for suite in args.suite:
         rows, rate = run_suite([suite], quick=args.quick, device=args.device)
-        stem = f"{suite}_{torch.device(args.device).type}"
-        write_csv(rows, out / f"{stem}.csv")
-        write_markdown(
-            rows, out / f"{stem}.md", title=f"{TITLES[suite]} (matmul rate {rate:.0f} GFLOP/s in this run)",
-            command=f"python benchmarks/bench_2d.py --suite {suite} --device {args.device}" + (" --quick" if args.quick else ""),
-        )
-        print((out / f"{stem}.md").read_text(), flush=True)
+        command = f"python benchmarks/bench_2d.py --suite {suite} --device {args.device}" + (" --quick" if args.quick else "")
+        title = f"{TITLES[suite]} (matmul rate {rate:.0f} GFLOP/s in this run)"
+        print(write_tables(rows, args.out, f"{suite}_{torch.device(args.device).type}", title=title, command=command), flush=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 
 import torch
 
-from rnnvision.bench.timing import machine_summary, time_call
+from rnnvision.bench.timing import machine_summary, saved_for_backward, time_call
 from rnnvision.layers.indrnn import IndRNN
 
 
@@ -21,22 +21,6 @@ def _step(model: IndRNN, x: torch.Tensor) -> None:
     x.grad = None
     model.zero_grad(set_to_none=True)
     model(x)[0].sum().backward()
-
-
-def _saved(model: IndRNN, x: torch.Tensor) -> tuple[int, int]:
-    """(bytes, tensors) the forward keeps for the backward."""
-    storages: dict[int, int] = {}
-    count = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal count
-        count += 1
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(x)
-    return sum(storages.values()), count
 
 
 def main() -> None:
@@ -65,7 +49,7 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for name, model in (("fused", fused), ("reference", reference)):
         seconds = time_call(lambda m=model: _step(m, x), warmup=1, min_seconds=args.min_seconds)
-        size, count = _saved(model, x)
+        size, count = saved_for_backward(lambda m=model: m(x))
         print(f"| {name} | {seconds * 1e3:.1f} | {size / 2**20:.1f} MiB | {count:,} |")
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from rnnvision.bench.timing import machine_summary, time_call
+from rnnvision.bench.timing import interleaved_times, machine_summary
 from rnnvision.data import build_dataset
 from rnnvision.data.base import dataset_meta
 from rnnvision.layers import LSTM
@@ -85,10 +85,7 @@ def main(args: argparse.Namespace) -> None:
     print(f"Machine: {machine_summary()}\n")
     print("| what | packed ms | padded ms | packed / padded |\n|---|---:|---:|---:|")
     for label, calls in (("2-layer BiLSTM 128, fwd+bwd", lstm_calls(args.batch)), ("`crnn` small training step", crnn_calls(args.batch))):
-        seconds: dict[str, list[float]] = {name: [] for name in calls}
-        for _ in range(args.rounds):
-            for name, call in calls.items():
-                seconds[name].append(time_call(call))
+        seconds = interleaved_times(calls, rounds=args.rounds)
         packed, padded = (statistics.median(seconds[n]) for n in ("packed", "padded"))
         print(f"| {label}, batch {args.batch} | {packed * 1e3:.1f} | {padded * 1e3:.1f} | {packed / padded:.2f}x |")
 

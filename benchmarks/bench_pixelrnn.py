@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
-from rnnvision.bench import BenchRow, matmul_gflops, write_csv, write_markdown
 from rnnvision.bench.pixelrnn import bench_layers, bench_sampling
 from rnnvision.bench.suite import run_suite
-from rnnvision.bench.timing import markdown_table
+from rnnvision.bench.timing import BenchRow, markdown_table, matmul_gflops, write_tables
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -54,13 +52,10 @@ def _measure(args: argparse.Namespace) -> tuple[list[BenchRow], float]:
 
 def main(args: argparse.Namespace) -> None:
     rows, rate = _measure(args)
-    out = Path(args.out)
     part = "" if args.part == "all" else f"_{args.part}" + (f"_{args.model}_{args.layers}x{args.hidden}" if args.part == "sample" else "")
     stem = f"pixelrnn_{torch.device(args.device).type}{part}" + ("_quick" if args.quick else "")
-    write_csv(rows, out / f"{stem}.csv")
-    write_markdown(rows, out / f"{stem}.md", title=f"PixelRNN layers and sampling (matmul rate {rate:.0f} GFLOP/s in this run)",
-                   command="python " + " ".join(["benchmarks/bench_pixelrnn.py", *sys.argv[1:]]))
-    print((out / f"{stem}.md").read_text())
+    title = f"PixelRNN layers and sampling (matmul rate {rate:.0f} GFLOP/s in this run)"
+    print(write_tables(rows, args.out, stem, title=title, command="python " + " ".join(["benchmarks/bench_pixelrnn.py", *sys.argv[1:]])))
 
 
 if __name__ == "__main__":

@@ -17,19 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections import Counter
 from pathlib import Path
 
-import torch
-
-from rnnvision.bench import write_csv, write_markdown
-from rnnvision.bench.recognition import bench_crnn_latency
-from rnnvision.bench.timing import machine_summary
-from rnnvision.data import build_dataset
-from rnnvision.engine import evaluate, load_model
+from rnnvision.bench.recognition import bench_crnn_latency, checkpoint_test_split, decoding_accuracy, reading_errors
+from rnnvision.bench.timing import machine_summary, write_tables
+from rnnvision.engine import load_model
 from rnnvision.files import atomic_write_text
-from rnnvision.tasks import RecognitionTask
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -54,9 +47,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def accuracy(args: argparse.Namespace) -> None:
     model, state = load_model(args.checkpoint)
-    data_options = dict(state["config"]["data"])
-    name = data_options.pop("name")
-    test = build_dataset(name, split="test", root=args.data_dir, **data_options)
+    name, test = checkpoint_test_split(state, data_dir=args.data_dir)
     command = f"python benchmarks/bench_recognition.py accuracy {args.checkpoint}"
     command += (f" --data-dir {args.data_dir}" if args.data_dir else "") + (
         f" --beam-width {args.beam_width}" if args.beam_width else ""
@@ -69,42 +60,26 @@ def accuracy(args: argparse.Namespace) -> None:
         "| decoding | word accuracy | sequence accuracy | CER | WER | n | seconds |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    results = {}
-    for label, beam in [("greedy", 0)] + ([(f"beam {args.beam_width}", args.beam_width)] if args.beam_width else []):
-        task = RecognitionTask(state["meta"]["charset"], beam_width=beam)
-        started = time.perf_counter()
-        metrics, _ = evaluate(model, test, task, batch_size=args.batch_size, device=torch.device("cpu"))
-        seconds = time.perf_counter() - started
-        results[label] = metrics
+    measured = decoding_accuracy(model, state["meta"]["charset"], test, beam_width=args.beam_width, batch_size=args.batch_size)
+    for label, (metrics, seconds) in measured.items():
         lines.append(
             f"| {label} | {100 * metrics['word_accuracy']:.2f} % | {100 * metrics['sequence_accuracy']:.2f} % | "
             f"{100 * metrics['cer']:.2f} % | {100 * metrics['wer']:.2f} % | {metrics['n']} | {seconds:.0f} |"
         )
     out = Path(args.out)
     atomic_write_text(out / f"recognition_accuracy_{name}.md", "\n".join(lines) + "\n")
+    results = {label: metrics for label, (metrics, _) in measured.items()}
     atomic_write_text(out / f"recognition_accuracy_{name}.json", json.dumps(results, indent=2) + "\n")
     print("\n".join(lines))
 
 
 def errors(args: argparse.Namespace) -> None:
     model, state = load_model(args.checkpoint)
-    data_options = dict(state["config"]["data"])
-    name = data_options.pop("name")
-    test = build_dataset(name, split="test", root=args.data_dir, **data_options)
-    task = RecognitionTask(state["meta"]["charset"])
-    kinds, wrong, total, examples = Counter(), Counter(), Counter(), []
-    count = min(args.limit, len(test))
-    with torch.no_grad():
-        for start in range(0, count, 64):
-            batch = task.collate([test[i] for i in range(start, min(count, start + 64))])
-            for truth, read in zip(batch["texts"], task.decode(*task.log_probs(model, batch))):  # width-sorted
-                total[len(truth)] += 1
-                if read != truth:
-                    wrong[len(truth)] += 1
-                    kinds["misread" if len(read) == len(truth) else "lost" if len(read) < len(truth) else "gained"] += 1
-                    examples.append(f"{truth} -> {read}")
+    name, test = checkpoint_test_split(state, data_dir=args.data_dir)
+    found = reading_errors(model, state["meta"]["charset"], test, limit=args.limit)
+    kinds, wrong, total = found.kinds, found.wrong, found.total
     lines = [
-        f"### Wrong readings of `{args.checkpoint}` on the first {count} {name} test items (greedy)\n",
+        f"### Wrong readings of `{args.checkpoint}` on the first {found.count} {name} test items (greedy)\n",
         f"Command: `python benchmarks/bench_recognition.py errors {args.checkpoint}"
         + (f" --data-dir {args.data_dir}" if args.data_dir else "") + f" --limit {args.limit}`\n",
         f"{sum(wrong.values())} wrong: {kinds['misread']} with the length right (characters misread), "
@@ -113,7 +88,7 @@ def errors(args: argparse.Namespace) -> None:
         "|---:|---:|",
         *(f"| {n} | {wrong[n]} / {total[n]} |" for n in sorted(total)),
         "",
-        "First wrong readings (truth -> read): " + ", ".join(examples[:20]),
+        "First wrong readings (truth -> read): " + ", ".join(found.examples[:20]),
     ]
     atomic_write_text(Path(args.out) / f"recognition_errors_{name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -127,14 +102,11 @@ def latency(args: argparse.Namespace) -> None:
     else:
         for size in args.sizes:
             rows += bench_crnn_latency(size=size)
-    out = Path(args.out)
     command = "python benchmarks/bench_recognition.py latency " + (
         f"--checkpoint {args.checkpoint}" if args.checkpoint else "--sizes " + " ".join(args.sizes)
     )
-    write_csv(rows, out / "recognition_latency.csv")
     title = "CRNN latency per 32x100 word image (greedy decoding)"
-    write_markdown(rows, out / "recognition_latency.md", title=title, command=command)
-    print((out / "recognition_latency.md").read_text())
+    print(write_tables(rows, args.out, "recognition_latency", title=title, command=command))
     for row in rows:
         print(f"{row.name}: {row.note}")
 

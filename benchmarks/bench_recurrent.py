@@ -9,12 +9,11 @@ GFLOP/s and the percentage of this machine's matrix-multiply rate measured in th
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
-from rnnvision.bench import write_csv, write_markdown
 from rnnvision.bench.suite import run_suite
+from rnnvision.bench.timing import write_tables
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -27,14 +26,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     rows, rate = run_suite(["recurrent"], quick=args.quick, device=args.device)
-    out = Path(args.out)
-    stem = f"recurrent_{torch.device(args.device).type}"
-    write_csv(rows, out / f"{stem}.csv")
-    write_markdown(
-        rows, out / f"{stem}.md", title=f"LSTM / GRU vs torch.nn (matmul rate {rate:.0f} GFLOP/s in this run)",
-        command=f"python benchmarks/bench_recurrent.py --device {args.device}" + (" --quick" if args.quick else ""),
-    )
-    print((out / f"{stem}.md").read_text())
+    command = f"python benchmarks/bench_recurrent.py --device {args.device}" + (" --quick" if args.quick else "")
+    title = f"LSTM / GRU vs torch.nn (matmul rate {rate:.0f} GFLOP/s in this run)"
+    print(write_tables(rows, args.out, f"recurrent_{torch.device(args.device).type}", title=title, command=command))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 
 from rnnvision.bench import write_csv, write_markdown
 from rnnvision.bench.recurrent import bench_recurrent, recurrent_flops
@@ -92,3 +93,66 @@ def test_pixelrnn_rows_check_and_time_layers_and_sampling():
     assert len(rows) == 8 and all(r.seconds > 0 for r in rows) and rows[1].ratio == 1.0
     sampled = bench_sampling(model_name="pixelrnn_row", n=2, size=3, layers=1, hidden=2)
     assert [r.name for r in sampled] == ["incremental", "naive"] and "100.00% of pixels identical" in sampled[0].note
+
+
+def test_interleaved_times_alternate_the_calls_round_by_round(monkeypatch):
+    """A fake clock: each call takes a fixed time per name; the log shows the calls alternating."""
+    from rnnvision.bench.timing import interleaved_times
+
+    now, log = [0.0], []
+    monkeypatch.setattr("rnnvision.bench.timing.time.perf_counter", lambda: now[0])
+
+    def timed(name, seconds):
+        def call():
+            log.append(name)
+            now[0] += seconds
+        return call
+
+    found = interleaved_times({"a": timed("a", 1.0), "b": timed("b", 3.0)}, rounds=3, warmup_rounds=1,
+                              warmup=0, min_seconds=0.0, min_repeats=1, max_repeats=1)
+    assert found == {"a": [1.0, 1.0, 1.0], "b": [3.0, 3.0, 3.0]}
+    assert log == ["a", "b"] * 4  # one untimed warm-up round, then three timed rounds
+
+
+def test_saved_for_backward_counts_the_distinct_storages_autograd_keeps():
+    from rnnvision.bench.timing import saved_for_backward
+
+    x, w = torch.ones(3, 4, requires_grad=True), torch.ones(3, 4, requires_grad=True)
+    assert saved_for_backward(lambda: (x * w).sum()) == (2 * 3 * 4 * 4, 2)  # mul keeps both float32 factors
+    assert saved_for_backward(lambda: (x * x).sum()) == (3 * 4 * 4, 2)  # one storage, saved twice
+    with torch.no_grad():
+        assert saved_for_backward(lambda: (x * w).sum()) == (0, 0)
+
+
+def test_write_tables_writes_csv_and_markdown_and_returns_the_markdown(tmp_path):
+    from rnnvision.bench.timing import BenchRow, write_tables
+
+    rows = [BenchRow(group="g", name="n", shape="s", seconds=0.002, baseline="n", ratio=1.0)]
+    text = write_tables(rows, tmp_path / "out", "stem", title="T", command="cmd")
+    assert text == (tmp_path / "out" / "stem.md").read_text() and text.startswith("### T\n\nCommand: `cmd`")
+    assert "| g | n | s | 2.00 | n | 1.00 |" in text
+    assert len(list(csv.DictReader((tmp_path / "out" / "stem.csv").read_text().splitlines()))) == 1
+
+
+def test_reading_errors_sort_wrong_readings_by_kind_and_length(monkeypatch):
+    from rnnvision.bench.recognition import reading_errors
+    from rnnvision.data import build_dataset
+    from rnnvision.tasks import RecognitionTask
+
+    data = build_dataset("digit-strings", split="test", source="sklearn", test_size=6, height=16)
+    wrong_ways = [lambda t: t, lambda t: t[:-1], lambda t: t + "1", lambda t: ("0" if t[0] != "0" else "1") + t[1:]]
+    monkeypatch.setattr(RecognitionTask, "log_probs", lambda self, model, batch: (batch["texts"], None))
+    monkeypatch.setattr(RecognitionTask, "decode", lambda self, texts, _: [wrong_ways[k % 4](t) for k, t in enumerate(texts)])
+    found = reading_errors(torch.nn.Identity(), data.info.charset, data, limit=6, batch_size=4)  # batches of 4 and 2
+    # per batch: item 0 read right, 1 lost, 2 gained, 3 misread; then 0 right, 1 lost
+    assert found.count == 6 and dict(found.kinds) == {"lost": 2, "gained": 1, "misread": 1}
+    assert sum(found.total.values()) == 6 and sum(found.wrong.values()) == 4 and len(found.examples) == 4
+    assert all(" -> " in e for e in found.examples)
+
+
+def test_step_split_projects_from_the_cached_pass():
+    from rnnvision.bench.training import StepSplit
+
+    split = StepSplit(steps=4, cold_load=3.0, cold_compute=1.0, cached_load=1.0, cached_compute=7.0, steps_per_epoch=10, epochs=90)
+    assert split.step_seconds == 2.0 and split.cold_load_share == 0.75 and split.cached_load_share == 0.125
+    assert split.epoch_seconds == 20.0 and split.schedule_hours == 0.5

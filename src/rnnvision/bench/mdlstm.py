@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward
+from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward, with_impl
 from rnnvision.impl import MDLSTMImpl
 from rnnvision.layers.mdlstm import MDLSTM2d
 
@@ -34,15 +34,8 @@ def bench_mdlstm(
         check.impl = "reference"
         torch.testing.assert_close(check.forward_directions(x64), expected, atol=1e-10, rtol=0)
 
-    def with_impl(impl: MDLSTMImpl) -> Callable[[Tensor], Tensor]:
-        def call(xi: Tensor) -> Tensor:
-            layer.impl = impl
-            return layer(xi)
-
-        return call
-
     impls: tuple[MDLSTMImpl, ...] = ("reference", "wavefront")
-    calls: dict[str, Callable[[Tensor], Tensor]] = {impl: with_impl(impl) for impl in impls}
+    calls: dict[str, Callable[[Tensor], Tensor]] = {impl: with_impl(layer, impl) for impl in impls}
     slow = {"reference": {"warmup": 1, "min_seconds": 0.0}}  # the per-pixel loop: one timed call may take seconds
     shape = f"B{batch} C{in_chans} {size}x{size} H{hidden} D{directions}"
     return [

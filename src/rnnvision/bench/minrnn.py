@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.bench.recurrent import recurrent_flops
-from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward
+from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward, with_impl
 from rnnvision.impl import MinImpl, ScanImpl
 from rnnvision.layers import GRU
 from rnnvision.layers.minrnn import MinGRU
@@ -51,15 +51,8 @@ def bench_mingru(*, batch: int, steps: int, hidden: int, matmul_rate: float, dev
         reference_gru.load_state_dict(gru.state_dict())
         torch.testing.assert_close(gru(x)[0], reference_gru(x)[0], atol=1e-4, rtol=1e-4)
 
-    def with_impl(impl: MinImpl) -> Callable[[Tensor], Tensor]:
-        def call(xi: Tensor) -> Tensor:
-            layer.impl = impl
-            return layer(xi)[0]
-
-        return call
-
     impls: tuple[MinImpl, ...] = (*SCAN_IMPLS, "reference")
-    calls: dict[str, Callable[..., Tensor]] = {LABELS[impl]: with_impl(impl) for impl in impls}
+    calls: dict[str, Callable[..., Tensor]] = {LABELS[impl]: with_impl(layer, impl, first_output=True) for impl in impls}
     calls[PROJECTION] = layer.proj
     calls["torch.nn.GRU"] = lambda xi: gru(xi)[0]
     shape = f"B{batch} T{steps} H{hidden}"

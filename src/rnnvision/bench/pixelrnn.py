@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import Tensor
 
-from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_call, time_forward_backward
+from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_call, time_forward_backward, with_impl
 from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.pixelrnn import DiagonalBiLSTM, RowLSTM
 from rnnvision.models import create_model
+from rnnvision.models.autoregressive import AutoregressiveImageModel
 
 
 def layer_flops(layer: str, batch: int, height: int, width: int, hidden: int, *, kernel: int = 3, backward: bool) -> float:
@@ -45,15 +47,8 @@ def bench_layers(
                 outputs[impl] = layer(x)
             torch.testing.assert_close(outputs["fused"], outputs["reference"], atol=1e-4, rtol=1e-4)
 
-        def with_impl(impl: RecurrentImpl, layer: RowLSTM | DiagonalBiLSTM = layer) -> Callable[[Tensor], Tensor]:
-            def call(xi: Tensor) -> Tensor:
-                layer.impl = impl
-                return layer(xi)
-
-            return call
-
         impls: tuple[RecurrentImpl, ...] = ("reference", "fused")
-        calls: dict[str, Callable[[Tensor], Tensor]] = {impl: with_impl(impl) for impl in impls}
+        calls: dict[str, Callable[[Tensor], Tensor]] = {impl: with_impl(layer, impl) for impl in impls}
         options = dict.fromkeys(calls, {"warmup": 1, "min_repeats": 3, "min_seconds": 1.0})
         for backward, times in time_forward_backward(calls, (x,), device=device, options=options).items():
             rows += [
@@ -77,12 +72,12 @@ def bench_sampling(
     """
     device = torch.device(device)
     torch.manual_seed(0)
-    model = create_model(model_name, layers=layers, hidden=hidden, img_size=size).to(device).eval()
+    model = cast(AutoregressiveImageModel, create_model(model_name, layers=layers, hidden=hidden, img_size=size).to(device).eval())
     samples, seconds = {}, {}
     for method in ("incremental", "naive"):
         def call(method: str = method) -> None:
             generator = torch.Generator(device=device).manual_seed(0)
-            samples[method] = model.sample(n, method=method, generator=generator)  # type: ignore[operator]
+            samples[method] = model.sample(n, method=method, generator=generator)
 
         repeats = 3 if method == "incremental" else 1  # one naive run takes minutes at full size
         seconds[method] = time_call(call, device=device, warmup=0, min_repeats=repeats, min_seconds=0.0)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward
+from rnnvision.bench.timing import KINDS, BenchRow, rate_row, time_forward_backward, with_impl
 from rnnvision.impl import RecurrentImpl
 from rnnvision.layers import GRU, LSTM
 
@@ -33,13 +33,6 @@ def bench_recurrent(
     x = torch.randn(batch, steps, input_size, device=device)
     impls: list[RecurrentImpl] = ["fused", "reference"] if include_reference else ["fused"]
 
-    def with_impl(impl: RecurrentImpl) -> Callable[[Tensor], Tensor]:
-        def call(xi: Tensor) -> Tensor:
-            ours.impl = impl
-            return ours(xi)[0]
-
-        return call
-
     with torch.no_grad():
         expected = theirs(x)[0]
         for impl in impls:
@@ -47,7 +40,7 @@ def bench_recurrent(
             torch.testing.assert_close(ours(x)[0], expected, atol=1e-4, rtol=1e-4)
 
     calls: dict[str, Callable[[Tensor], Tensor]] = {"torch.nn": lambda xi: theirs(xi)[0]}
-    calls.update({impl: with_impl(impl) for impl in impls})
+    calls.update({impl: with_impl(ours, impl, first_output=True) for impl in impls})
     shape = f"B{batch} T{steps} I{input_size} H{hidden}"
     return [
         rate_row(group=cell.upper(), name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs,

@@ -1,4 +1,4 @@
-"""Timing primitives shared by every benchmark."""
+"""What every benchmark shares: timing (one helper, :func:`time_call`), memory kept for the backward, the tables written."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import dataclasses
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -40,6 +40,44 @@ def time_call(
         _sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def interleaved_times(
+    calls: Mapping[str, Callable[[], object]], *, rounds: int, warmup_rounds: int = 0, device: torch.device | str = "cpu",
+    **options: Any,
+) -> dict[str, list[float]]:
+    """Seconds of each of ``calls`` in each of ``rounds`` rounds, the calls alternating within a round:
+    a machine whose load changes (other work beside) slows them all alike rather than whichever
+    ran during a busy spell. Each entry is :func:`time_call`'s median with ``options`` (its
+    keywords); ``warmup_rounds`` rounds of one call each run first, untimed."""
+    for _ in range(warmup_rounds):
+        for call in calls.values():
+            call()
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            seconds[name].append(time_call(call, device=device, **options))
+    return seconds
+
+
+class Switchable(Protocol):
+    """A layer with a choice of implementation: its ``impl`` attribute (see :mod:`rnnvision.impl`)."""
+
+    impl: Any
+
+    def __call__(self, x: Tensor) -> Any: ...
+
+
+def with_impl(layer: Switchable, impl: str, *, first_output: bool = False) -> Callable[[Tensor], Tensor]:
+    """A call of ``layer`` that sets its ``impl`` first (every implementation runs the same
+    parameters, so each call sets its own); ``first_output`` for a layer returning (output, state)."""
+
+    def call(x: Tensor) -> Tensor:
+        layer.impl = impl
+        out = layer(x)
+        return out[0] if first_output else out
+
+    return call
 
 
 def time_forward_backward(
@@ -179,3 +217,29 @@ def markdown_table(rows: list[BenchRow]) -> str:
 def write_markdown(rows: list[BenchRow], path: str | Path, *, title: str, command: str) -> None:
     text = f"### {title}\n\nCommand: `{command}`  \nMachine: {machine_summary()}\n\n{markdown_table(rows)}"
     atomic_write_text(path, text)
+
+
+def write_tables(rows: list[BenchRow], out_dir: str | Path, stem: str, *, title: str, command: str) -> str:
+    """Write ``<stem>.csv`` and ``<stem>.md`` (:func:`write_csv`, :func:`write_markdown`) under
+    ``out_dir``; returns the markdown, for a script to print."""
+    out = Path(out_dir)
+    write_csv(rows, out / f"{stem}.csv")
+    write_markdown(rows, out / f"{stem}.md", title=title, command=command)
+    return (out / f"{stem}.md").read_text()
+
+
+def saved_for_backward(fn: Callable[[], object]) -> tuple[int, int]:
+    """(bytes, tensors) that ``fn``'s forward keeps for the backward: the distinct storages autograd
+    saves, counted with ``torch.autograd.graph.saved_tensors_hooks``."""
+    storages: dict[int, int] = {}
+    count = 0
+
+    def pack(t: Tensor) -> Tensor:
+        nonlocal count
+        count += 1
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values()), count

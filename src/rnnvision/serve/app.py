@@ -20,10 +20,11 @@ import logging
 from collections.abc import Awaitable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -98,15 +99,13 @@ def create_app(
         model = served(request)
         body, _ = await _read_body(request, max_upload_bytes)
         query = request.query_params
-        options = {
-            "known_rows": _int_option(query, "known_rows", None),
-            "samples": _int_option(query, "samples", 4),
-            "seed": _int_option(query, "seed", 0),
-            "prepare": query.get("prepare", "none"),
-        }
+        known_rows = _int_option(query, "known_rows", None)
+        samples, seed = _int_option(query, "samples", 4), _int_option(query, "seed", 0)
+        prepare = query.get("prepare", "none")
 
         def work() -> dict[str, Any]:
-            return complete(model, decode_upload(body, max_pixels=max_pixels), **options)
+            image = decode_upload(body, max_pixels=max_pixels)
+            return complete(model, image, known_rows=known_rows, samples=samples, seed=seed, prepare=prepare)
 
         return JSONResponse(await _answer(run_in_threadpool(work)))
 
@@ -169,12 +168,16 @@ async def _multipart_file(request: Request, body: bytes) -> tuple[bytes, str]:
     except (HTTPException, ValueError, KeyError) as exc:
         raise UploadError(400, f"the multipart form could not be read: {getattr(exc, 'detail', exc)}") from None
     for value in form.values():
-        if hasattr(value, "read"):
+        if isinstance(value, UploadFile):
             return await value.read(), value.filename or "upload"
     raise UploadError(400, "the multipart form holds no file; send the image as a file field")
 
 
-def _int_option(query: Any, key: str, default: int | None) -> int | None:
+@overload
+def _int_option(query: QueryParams, key: str, default: int) -> int: ...
+@overload
+def _int_option(query: QueryParams, key: str, default: None) -> int | None: ...
+def _int_option(query: QueryParams, key: str, default: int | None) -> int | None:
     value = query.get(key)
     if value is None or value == "":
         return default

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import torch
@@ -38,6 +38,10 @@ from rnnvision.data.transforms import to_8bit
 from rnnvision.errors import UserError
 from rnnvision.tasks import Task, make_task
 from rnnvision.tasks.recognize import RecognitionTask
+
+if TYPE_CHECKING:
+    from rnnvision.models.autoregressive import AutoregressiveImageModel
+    from rnnvision.models.classifier import SequenceClassifier
 
 Prepare = Literal["none", "digit", "line"]
 PREPARE_MODES = ("none", "digit", "line")
@@ -170,7 +174,7 @@ def prepare_line(image: Image.Image, height: int) -> Image.Image:
     top, bottom, left, right = box
     crop = Image.fromarray((ink[top:bottom, left:right] * 255).astype(np.uint8))
     scale = 0.7 * height / crop.height
-    crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.BILINEAR, reducing_gap=2.0)
+    crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.BILINEAR, reducing_gap=2.0)
     margin = height // 8
     canvas = Image.new("L", (crop.width + 2 * margin, height))
     canvas.paste(crop, (margin, (height - crop.height) // 2))
@@ -236,7 +240,7 @@ def predict_uploads(served: ServedModel, uploads: Sequence[Upload], *, max_pixel
         except UploadError as exc:
             decoded.append(exc)
     good = [k for k, image in enumerate(decoded) if isinstance(image, Image.Image)]
-    images = [decoded[k] for k in good]
+    images = [image for image in decoded if isinstance(image, Image.Image)]
     filenames, prepare = [uploads[k][1] for k in good], [uploads[k][2] for k in good]
     results = iter(predict_batch(served, images, filenames=filenames, prepare=prepare) if good else [])
     return [next(results) if isinstance(image, Image.Image) else image for image in decoded]
@@ -267,19 +271,19 @@ def _classify(served: ServedModel, images: list[Image.Image], names: list[str]) 
     """Every class probability and the model input; for a row reader with gates the first layer's
     gates row by row (T = H steps) and, unidirectional, the class probabilities after each row."""
     model, meta = served.model, served.meta
-    gated = _has_row_gates(model)
-    with _recording(model, *([model.rnn] if gated else [])) as calls:
+    reader = cast("SequenceClassifier", model) if _has_row_gates(model) else None  # a row reader with gates
+    with _recording(model, *([reader.rnn] if reader else [])) as calls:
         results = served.task.predict_images(model, images, names, meta, device=_CPU)
     [((batch, *_), logits)] = calls[0]  # batch (B, C, H, W) as the model saw it, logits (B, K)
     probs = F.softmax(logits.float(), dim=1)  # (B, K), as predict_images computes them
     extras: list[dict[str, Any]] = [{"probabilities": _round(p), "input": encode_picture(x.mean(0))} for p, x in zip(probs, batch)]
-    if gated:
+    if reader:
         [((sequence, *_), (outputs, *_))] = calls[1]  # (B, T, F) rows in, (B, T, D*H) hidden states out
-        gates = model.rnn.first_layer_gates(sequence, outputs)  # name -> (B, T, H)
+        gates = reader.rnn.first_layer_gates(sequence, outputs)  # name -> (B, T, H)
         for b, extra in enumerate(extras):
             extra["gates"] = {name: encode_picture(g[b], low=-1.0 if name in _TANH_GATES else 0.0) for name, g in gates.items()}
-        if not model.rnn.bidirectional:  # the class probabilities had the image ended after each row
-            rows = F.softmax(model.forward_head(outputs).float(), dim=-1)  # (B, T, K)
+        if not reader.rnn.bidirectional:  # the class probabilities had the image ended after each row
+            rows = F.softmax(reader.forward_head(outputs).float(), dim=-1)  # (B, T, K)
             for extra, p in zip(extras, rows):
                 extra["row_probabilities"] = _round(p)
     return [{**result, **extra} for result, extra in zip(results, extras)]
@@ -323,10 +327,10 @@ def _segment(served: ServedModel, images: list[Image.Image], names: list[str]) -
         [(_, logits)] = calls[0]  # (1, K, h, w)
         confidence, classes = F.softmax(logits.float(), dim=1)[0].max(dim=0)  # (h, w) each
         width, height = image.size
-        mask = mask_to_pil(np.asarray(Image.fromarray(classes.numpy().astype(np.uint8)).resize((width, height), Image.NEAREST)))
+        mask = mask_to_pil(np.asarray(Image.fromarray(classes.numpy().astype(np.uint8)).resize((width, height), Image.Resampling.NEAREST)))
         if meta["class_names"][0] == "background":
             mask.info["transparency"] = 0  # the scene shows through where nothing was found
-        conf = Image.fromarray((confidence.numpy() * 255).round().astype(np.uint8)).resize((width, height), Image.BILINEAR)
+        conf = Image.fromarray((confidence.numpy() * 255).round().astype(np.uint8)).resize((width, height), Image.Resampling.BILINEAR)
         answers.append({
             **result,
             "mask_png": _png_data_url(mask),
@@ -354,7 +358,7 @@ def complete(
         raise UploadError(400, f"{served.name} is a {served.state['task']} model; complete needs a generate model")
     if not 1 <= samples <= 8:
         raise UploadError(400, f"samples must lie in [1, 8], got {samples}")
-    model = served.model
+    model = cast("AutoregressiveImageModel", served.model)  # a generate task's model
     height = model.img_size[0]
     rows = height // 2 if known_rows is None else known_rows
     if not 0 < rows < height:

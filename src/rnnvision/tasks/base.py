@@ -113,20 +113,22 @@ class Task:
 
     def predict_images(
         self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
-        device: torch.device, **prepared: Any,
+        device: torch.device,
     ) -> list[dict[str, Any]]:
         """One JSON-able result per image, as one batch (``rnnvision predict``, ``rnnvision.predict``, the server).
+
+        A task with predict options adds them here as keyword parameters with defaults; the callers
+        pass what :meth:`prepare_predict` returned as keywords (``**prepared``).
 
         Args:
             images: PIL images of any size and mode (converted as the training data was).
             names: each image's name (its file), the ``file`` of its result.
-            prepared: what :meth:`prepare_predict` returned.
         """
         raise UserError(f"predict is not available for {self.name} models")
 
     def explain(
         self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], path: Path, *,
-        device: torch.device, **prepared: Any,
+        device: torch.device,
     ) -> Path:
         """A picture explaining the predictions of ``images`` (``predict --explain``); returns ``path``."""
         raise UserError(f"{self.name} predict has no --explain")

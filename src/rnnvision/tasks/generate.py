@@ -93,9 +93,10 @@ class GenerationTask(Task):
         self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *, device: torch.device,
     ) -> list[dict[str, Any]]:
         """NLL of each image (resized to the training size; binary models threshold it at 0.5)."""
-        batch = images_tensor(model, images).to(device)  # (B, C, H, W)
+        generative = _unwrap(model)
+        batch = images_tensor(generative, images).to(device)  # (B, C, H, W)
         with torch.no_grad():
-            nll = -model.log_prob(batch).double().cpu()
+            nll = -generative.log_prob(batch).double().cpu()
         dims = batch[0].numel()
         return [
             {"file": name, "nll_nats": round(float(v), 4), "bits_per_dim": round(nats_to_bits_per_dim(float(v), dims), 5)}

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -51,8 +51,14 @@ BLANK = 0
 MICRO_BATCH = 16
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "module", model)  # DistributedDataParallel keeps the model in .module
+class LineReader(Protocol):
+    """What decoding needs of a recognition model besides its forward pass (CRNN has it)."""
+
+    def output_lengths(self, widths: Tensor) -> Tensor: ...  # (B,) image widths -> (B,) output columns
+
+
+def _unwrap(model: nn.Module) -> LineReader:
+    return cast(LineReader, getattr(model, "module", model))  # DistributedDataParallel keeps the model in .module
 
 
 @register_task
@@ -153,7 +159,7 @@ class RecognitionTask(Task):
     def log_probs(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor]:
         """(B, T, K) float32 log-probabilities and (B,) valid column counts."""
         logits = model(batch["images"], batch["widths"])  # (B, T, K)
-        lengths = _unwrap(model).output_lengths(batch["widths"])  # type: ignore[operator]  # CRNN's method
+        lengths = _unwrap(model).output_lengths(batch["widths"])
         return F.log_softmax(logits.float(), dim=-1), lengths
 
     def _ctc(self, log_probs: Tensor, lengths: Tensor, batch: Batch, reduction: str) -> Tensor:
@@ -179,9 +185,9 @@ class RecognitionTask(Task):
         texts = []
         for b in range(log_probs.shape[0]):
             lp = log_probs[b, : int(lengths[b])]  # (T_b, K)
-            if self.lexicon_labels is not None:
+            if self.lexicon is not None and self.lexicon_labels is not None:  # set together
                 index, _ = ctc_lexicon_decode(lp, self.lexicon_labels, method=self.lexicon_method, blank=BLANK)
-                texts.append(self.lexicon[index])  # type: ignore[index]  # set together with lexicon_labels
+                texts.append(self.lexicon[index])
             else:
                 texts.append(self.decode_labels(ctc_beam_search(lp, beam_width=self.beam_width, blank=BLANK)[0][0]))
         return texts

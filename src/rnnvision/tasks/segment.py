@@ -269,7 +269,7 @@ class SegmentationTask(Task):
         results = []
         for name, original, mask in zip(names, originals, classes):
             if mask.shape != original.shape[-2:]:
-                mask = np.asarray(Image.fromarray(mask).resize((original.shape[2], original.shape[1]), Image.NEAREST))
+                mask = np.asarray(Image.fromarray(mask).resize((original.shape[2], original.shape[1]), Image.Resampling.NEAREST))
             counts = np.bincount(mask.reshape(-1), minlength=self.num_classes)
             result = {
                 "file": name,
