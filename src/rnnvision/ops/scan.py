@@ -127,43 +127,81 @@ class _LinearScan(torch.autograd.Function):
         return grad_log_a, g, g[:, 0] * a[:, 0], None, None
 
 
-def time_invariant_scan(lam: Tensor, b: Tensor, h0: Tensor, *, chunk: int, reverse: bool = False) -> Tensor:
-    """``h_t = lam * h_{t-1} + b_t`` with one coefficient per channel for all steps (real or complex), no autograd.
+def complex_diagonal_scan_(x: Tensor, lam: Tensor, h0: Tensor | None, *, chunk: int, reverse: bool = False) -> Tensor:
+    """In place, no autograd: ``h_t = lam * h_{t-1} + x_t`` for a complex diagonal ``lam``, the same at every step,
+    in real pairs (the linear time-invariant recurrence of the LRU).
 
-    The chunked scan of :func:`linear_scan` specialised to a time-invariant ``lam`` (linear
-    time-invariant systems such as the LRU): the running products are the powers ``lam^k``, shared
-    by every batch row and chunk, and each chunk's scan from a zero state is one batched matrix
-    multiply by the (C, C) lower-triangular Toeplitz matrix ``K[c, k] = lam^(c-k)``; the N chunk
-    starts are then carried by a loop of N steps. About B T C H multiply-adds in a matmul plus
-    N small steps, instead of T steps.
+    The chunked scan of :func:`linear_scan` specialised to a time-invariant complex coefficient and
+    written on (real, imaginary) planes, so that every operation is a real ``addcmul_`` on a view:
+    no complex tensor, no padding, flip or permute copy. Time is cut into chunks of C steps (the
+    last one shorter when C does not divide T). (1) Every chunk is scanned from a zero state at
+    once, by a loop over its C positions whose every operation covers all chunks. (2) A loop over
+    the chunks carries the state across their boundaries: ``start_{n+1} = lam^C start_n + local_end_n``.
+    (3) ``h = local + lam^(c+1) start`` everywhere. That is about C + T/C small operations and a few
+    passes over x, instead of T steps. No division: it rounds like the loop, whatever |lam|.
 
     Args:
-        lam: (H,) coefficients; b: (B, T, H); h0: (B, H), entering before the first step (after
-            the last one when ``reverse``, which runs ``h_t = lam h_{t+1} + b_t``).
+        x: (B, T, 2, H) real; ``x[:, t, 0]`` and ``x[:, t, 1]`` the real and imaginary parts of the
+            input b_t. Overwritten by the states h_t (returned). Any strides with the last dim's views
+            of equal shape (a slice of the H dim is fine).
+        lam: (2, H) real and imaginary parts of the coefficients.
+        h0: (B, 2, H) the state entering before the first step (after the last one when
+            ``reverse``, which runs ``h_t = lam h_{t+1} + b_t``), or None for zeros.
         chunk: C, steps per chunk.
 
     Returns:
-        h: (B, T, H).
+        x, holding h (B, T, 2, H).
     """
-    if reverse:
-        return time_invariant_scan(lam, b.flip(1), h0, chunk=chunk).flip(1)
-    batch, steps, hidden = b.shape
-    chunks = -(-steps // chunk)
-    powers = torch.cat([torch.ones_like(lam)[None], lam[None].expand(chunk, hidden)]).cumprod(0)  # (C+1, H): lam^k
-    lag = torch.arange(chunk, device=b.device)[:, None] - torch.arange(chunk, device=b.device)[None, :]  # (C, C): c - k
-    toeplitz = powers[lag.clamp_min(0)] * (lag >= 0)[..., None]  # (C, C, H): lam^(c-k) below the diagonal
-    padded = F.pad(b, (0, 0, 0, chunks * chunk - steps))  # (B, N*C, H): zeros after the end change nothing before it
-    # each chunk from a zero state: local[b, n, c, h] = sum_k K[c, k, h] b[b, n, k, h], a batched matmul over h
-    columns = padded.view(batch * chunks, chunk, hidden).permute(2, 1, 0)  # (H, C, B*N)
-    local = torch.matmul(toeplitz.permute(2, 0, 1), columns)  # (H, C, B*N)
-    local = local.permute(2, 1, 0).contiguous().view(batch, chunks, chunk, hidden)  # (B, N, C, H)
-    starts = torch.empty(batch, chunks, hidden, dtype=b.dtype, device=b.device)  # (B, N, H)
+    batch, steps, _, hidden = x.shape
+    chunk = max(1, min(chunk, steps))
+    full = steps // chunk * chunk
+    powers = _pair_powers(lam, chunk)  # (C+1, 2, H): lam^0 .. lam^C
+    blocks = [x[:, :full].view(batch, full // chunk, chunk, 2, hidden)]  # (B, N, C, 2, H)
+    if full < steps:
+        blocks.append(x[:, full:].unsqueeze(1))  # (B, 1, T - N C, 2, H): the shorter last chunk
     state = h0
-    for n in range(chunks):
+    for block in reversed(blocks) if reverse else blocks:
+        state = _pair_blocks_(block, powers, state, reverse)
+    return x
+
+
+def _pair_powers(lam: Tensor, chunk: int) -> Tensor:
+    """lam (2, H) real pairs -> (C+1, 2, H) real pairs of lam^0 .. lam^C, multiplied in double precision."""
+    wide = torch.complex(lam[0].double(), lam[1].double())  # (H,)
+    powers = torch.cat([torch.ones_like(wide)[None], wide[None].expand(chunk, -1)]).cumprod(0)  # (C+1, H)
+    return torch.stack([powers.real, powers.imag], dim=1).to(lam.dtype)  # (C+1, 2, H)
+
+
+def _pair_mac_(out: Tensor, a: Tensor, z: Tensor) -> None:
+    """out += a * z in complex arithmetic on real pairs: each (..., 2, H), broadcastable; z must not overlap out."""
+    out_re, out_im, a_re, a_im, z_re, z_im = out[..., 0, :], out[..., 1, :], a[..., 0, :], a[..., 1, :], z[..., 0, :], z[..., 1, :]
+    out_re.addcmul_(a_re, z_re).addcmul_(a_im, z_im, value=-1)
+    out_im.addcmul_(a_im, z_re).addcmul_(a_re, z_im)
+
+
+def _pair_blocks_(block: Tensor, powers: Tensor, state: Tensor | None, reverse: bool) -> Tensor | None:
+    """Scan the chunks of ``block`` (B, N, C, 2, H) in place from ``state`` (B, 2, H) or None; returns the
+    state after the last chunk in scan order."""
+    batch, chunks, length, _, hidden = block.shape
+    lam = powers[1]  # (2, H)
+    # (1) every chunk from a zero state, one position at a time, all chunks at once
+    for c in range(length - 2, -1, -1) if reverse else range(1, length):
+        _pair_mac_(block[:, :, c], lam, block[:, :, c + 1 if reverse else c - 1])  # (B, N, 2, H)
+    # (2) the state entering each chunk, carried from chunk to chunk
+    edge = 0 if reverse else length - 1
+    starts = block.new_zeros(batch, chunks, 2, hidden)  # (B, N, 2, H)
+    for n in reversed(range(chunks)) if reverse else range(chunks):
+        local_end = block[:, n, edge]  # (B, 2, H)
+        if state is None:
+            state = local_end.clone()
+            continue
         starts[:, n] = state
-        state = torch.addcmul(local[:, n, -1], powers[chunk], state)
-    h = local.addcmul_(powers[1:], starts[:, :, None])  # (B, N, C, H): + lam^(c+1) * start
-    return h.view(batch, chunks * chunk, hidden)[:, :steps]
+        state = local_end.clone()
+        _pair_mac_(state, powers[length], starts[:, n])
+    # (3) the carried start reaches position c as lam^(c+1) start (lam^(C-c) start when reverse)
+    reach = powers[1 : length + 1]  # (C, 2, H)
+    _pair_mac_(block, reach.flip(0) if reverse else reach, starts[:, :, None])  # (B, N, C, 2, H)
+    return state
 
 
 def _scan(coef: Tensor, b: Tensor, h0: Tensor, *, impl: str, chunk: int, reverse: bool) -> Tensor:
