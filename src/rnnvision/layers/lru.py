@@ -15,9 +15,9 @@ B_re, B_im ~ N(0, 1 / (2 I)); C_re, C_im ~ N(0, 1 / N); D ~ N(0, 1).
 ``impl="reference"`` is the loop above, on complex tensors (the specification, and :meth:`LRU.step`
 for streaming). ``"scan"`` (and ``"auto"``) computes the same layer in real pairs: gamma is folded
 into the rows of B, so ``gamma * B u`` comes out of one matrix multiply as (B, T, 2, S) real and
-imaginary planes; the recurrence runs in place on those planes by the chunked scan of
-:func:`~rnnvision.ops.scan.complex_diagonal_scan_` (every operation a real ``addcmul_`` on a view,
-about C + T/C of them); the readout ``Re(C x) = [C_re, -C_im] [x_re; x_im]`` reads the planes
+imaginary planes; the recurrence runs on those planes by the chunked scan of
+:func:`~rnnvision.ops.scan.complex_diagonal_scan` (every operation a real ``addcmul`` on a view,
+about 2 C + T/C of them); the readout ``Re(C x) = [C_re, -C_im] [x_re; x_im]`` reads the planes
 without a copy. Complex elementwise arithmetic and complex copies are 10-20x slower than real ones
 on our CPU, which is why the fast path avoids them (BENCHMARKS.md, "LRU training step").
 Because lambda does not depend on the input, the scan's backward is the same scan run backwards
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.impl import LRUImpl, check_impl
-from rnnvision.ops.scan import complex_diagonal_scan_, default_chunk
+from rnnvision.ops.scan import complex_diagonal_scan, default_chunk
 
 
 class LRU(nn.Module):
@@ -224,10 +224,11 @@ class _PairScan(torch.autograd.Function):
     def forward(ctx: Any, lam: Tensor, drive: Tensor, h0: Tensor | None, split: int, chunk: int) -> Tensor:
         dtype = torch.promote_types(drive.dtype, torch.float32)
         lam = lam.to(dtype)
-        x = torch.empty(drive.shape, dtype=dtype, device=drive.device).copy_(drive)  # (B, T, 2, S), scanned in place
-        complex_diagonal_scan_(x[..., :split], lam[:, :split], None if h0 is None else h0.to(dtype), chunk=chunk)
+        x = torch.empty(drive.shape, dtype=dtype, device=drive.device)  # (B, T, 2, S)
+        h0 = None if h0 is None else h0.to(dtype)
+        complex_diagonal_scan(drive[..., :split], lam[:, :split], h0, chunk=chunk, out=x[..., :split])
         if split < x.shape[-1]:
-            complex_diagonal_scan_(x[..., split:], lam[:, split:], None, chunk=chunk, reverse=True)
+            complex_diagonal_scan(drive[..., split:], lam[:, split:], None, chunk=chunk, reverse=True, out=x[..., split:])
         ctx.save_for_backward(lam, x, h0)
         ctx.split, ctx.chunk = split, chunk
         return x
@@ -239,14 +240,14 @@ class _PairScan(torch.autograd.Function):
         split, chunk = ctx.split, ctx.chunk
         conj = lam.clone()
         conj[1].neg_()  # (2, S): conj(lam)
-        g = torch.empty_like(x).copy_(grad_x)  # (B, T, 2, S), scanned in place
-        complex_diagonal_scan_(g[..., :split], conj[:, :split], None, chunk=chunk, reverse=True)
+        g = torch.empty_like(x)  # (B, T, 2, S)
+        complex_diagonal_scan(grad_x[..., :split], conj[:, :split], None, chunk=chunk, reverse=True, out=g[..., :split])
         grad_lam = torch.empty_like(lam)  # (2, S)
         grad_lam[:, :split] = _sum_times_conj(g[:, 1:, :, :split], x[:, :-1, :, :split])  # x_{t-1}
         if h0 is not None:
             grad_lam[:, :split] += _sum_times_conj(g[:, :1, :, :split], h0[:, None].to(g.dtype))
         if split < x.shape[-1]:
-            complex_diagonal_scan_(g[..., split:], conj[:, split:], None, chunk=chunk)
+            complex_diagonal_scan(grad_x[..., split:], conj[:, split:], None, chunk=chunk, out=g[..., split:])
             grad_lam[:, split:] = _sum_times_conj(g[:, :-1, :, split:], x[:, 1:, :, split:])  # x_{t+1}
         grad_h0 = None
         if h0 is not None and ctx.needs_input_grad[2]:

@@ -127,42 +127,48 @@ class _LinearScan(torch.autograd.Function):
         return grad_log_a, g, g[:, 0] * a[:, 0], None, None
 
 
-def complex_diagonal_scan_(x: Tensor, lam: Tensor, h0: Tensor | None, *, chunk: int, reverse: bool = False) -> Tensor:
-    """In place, no autograd: ``h_t = lam * h_{t-1} + x_t`` for a complex diagonal ``lam``, the same at every step,
-    in real pairs (the linear time-invariant recurrence of the LRU).
+def complex_diagonal_scan(
+    b: Tensor, lam: Tensor, h0: Tensor | None, *, chunk: int, reverse: bool = False, out: Tensor | None = None
+) -> Tensor:
+    """``h_t = lam * h_{t-1} + b_t`` for a complex diagonal ``lam``, the same at every step, in real pairs;
+    no autograd (the linear time-invariant recurrence of the LRU).
 
     The chunked scan of :func:`linear_scan` specialised to a time-invariant complex coefficient and
-    written on (real, imaginary) planes, so that every operation is a real ``addcmul_`` on a view:
+    written on (real, imaginary) planes, so that every operation is a real ``addcmul`` on a view:
     no complex tensor, no padding, flip or permute copy. Time is cut into chunks of C steps (the
-    last one shorter when C does not divide T). (1) Every chunk is scanned from a zero state at
-    once, by a loop over its C positions whose every operation covers all chunks. (2) A loop over
-    the chunks carries the state across their boundaries: ``start_{n+1} = lam^C start_n + local_end_n``.
-    (3) ``h = local + lam^(c+1) start`` everywhere. That is about C + T/C small operations and a few
-    passes over x, instead of T steps. No division: it rounds like the loop, whatever |lam|.
+    last one shorter when C does not divide T). (1) The end of every chunk's scan from a zero state,
+    by a loop over its C positions whose every operation covers all chunks and writes only a
+    (B, chunks, 2, H) accumulator. (2) A loop over the chunks carries the state across their
+    boundaries: ``start_{n+1} = lam^C start_n + end_n``. (3) The loop over the C positions again,
+    from the true starts, writing h: ``h_c = b_c + lam h_{c-1}``. About 2 C + T/C small steps (4 real
+    operations each), one read of b and one write of h; no division, so it rounds like the loop
+    whatever |lam|.
 
     Args:
-        x: (B, T, 2, H) real; ``x[:, t, 0]`` and ``x[:, t, 1]`` the real and imaginary parts of the
-            input b_t. Overwritten by the states h_t (returned). Any strides with the last dim's views
-            of equal shape (a slice of the H dim is fine).
+        b: (B, T, 2, H) real, any float dtype; ``b[:, t, 0]`` and ``b[:, t, 1]`` the real and
+            imaginary parts of the input at step t. Views are fine (a slice of the H dim).
         lam: (2, H) real and imaginary parts of the coefficients.
         h0: (B, 2, H) the state entering before the first step (after the last one when
             ``reverse``, which runs ``h_t = lam h_{t+1} + b_t``), or None for zeros.
         chunk: C, steps per chunk.
+        out: (B, T, 2, H) where to write h (``b`` itself to scan in place); None for a new tensor
+            in lam's dtype.
 
     Returns:
-        x, holding h (B, T, 2, H).
+        h (B, T, 2, H): ``out``, or the new tensor.
     """
-    batch, steps, _, hidden = x.shape
+    batch, steps, _, hidden = b.shape
+    out = torch.empty(b.shape, dtype=lam.dtype, device=b.device) if out is None else out
     chunk = max(1, min(chunk, steps))
     full = steps // chunk * chunk
     powers = _pair_powers(lam, chunk)  # (C+1, 2, H): lam^0 .. lam^C
-    blocks = [x[:, :full].view(batch, full // chunk, chunk, 2, hidden)]  # (B, N, C, 2, H)
-    if full < steps:
-        blocks.append(x[:, full:].unsqueeze(1))  # (B, 1, T - N C, 2, H): the shorter last chunk
+    blocks = [(b[:, :full].view(batch, full // chunk, chunk, 2, hidden), out[:, :full].view(batch, full // chunk, chunk, 2, hidden))]
+    if full < steps:  # the shorter last chunk, (B, 1, T - N C, 2, H)
+        blocks.append((b[:, full:].unsqueeze(1), out[:, full:].unsqueeze(1)))
     state = h0
-    for block in reversed(blocks) if reverse else blocks:
-        state = _pair_blocks_(block, powers, state, reverse)
-    return x
+    for block, out_block in reversed(blocks) if reverse else blocks:  # each (B, N, C, 2, H)
+        state = _pair_blocks(block, out_block, powers, state, reverse)
+    return out
 
 
 def _pair_powers(lam: Tensor, chunk: int) -> Tensor:
@@ -172,35 +178,42 @@ def _pair_powers(lam: Tensor, chunk: int) -> Tensor:
     return torch.stack([powers.real, powers.imag], dim=1).to(lam.dtype)  # (C+1, 2, H)
 
 
-def _pair_mac_(out: Tensor, a: Tensor, z: Tensor) -> None:
-    """out += a * z in complex arithmetic on real pairs: each (..., 2, H), broadcastable; z must not overlap out."""
-    out_re, out_im, a_re, a_im, z_re, z_im = out[..., 0, :], out[..., 1, :], a[..., 0, :], a[..., 1, :], z[..., 0, :], z[..., 1, :]
-    out_re.addcmul_(a_re, z_re).addcmul_(a_im, z_im, value=-1)
-    out_im.addcmul_(a_im, z_re).addcmul_(a_re, z_im)
+def _pair_fma(out: Tensor, base: Tensor, a: Tensor, z: Tensor) -> None:
+    """out = base + a * z in complex arithmetic on real pairs (..., 2, H), broadcastable; out may be base, not z.
+
+    Four ``addcmul`` on single planes (re: a_re z_re - a_im z_im; im: a_im z_re + a_re z_im): measured
+    faster on our CPU than two over both planes with a broadcast plane of z."""
+    for part, (first, second) in enumerate(((0, 1), (1, 0))):
+        torch.addcmul(base[..., part, :], a[..., first, :], z[..., 0, :], out=out[..., part, :])
+        out[..., part, :].addcmul_(a[..., second, :], z[..., 1, :], value=-1.0 if part == 0 else 1.0)
 
 
-def _pair_blocks_(block: Tensor, powers: Tensor, state: Tensor | None, reverse: bool) -> Tensor | None:
-    """Scan the chunks of ``block`` (B, N, C, 2, H) in place from ``state`` (B, 2, H) or None; returns the
-    state after the last chunk in scan order."""
+def _pair_blocks(block: Tensor, out: Tensor, powers: Tensor, state: Tensor | None, reverse: bool) -> Tensor:
+    """Scan the chunks of ``block`` (B, N, C, 2, H) into ``out`` (same shape) from ``state`` (B, 2, H)
+    or None; returns the state after the last chunk in scan order."""
     batch, chunks, length, _, hidden = block.shape
     lam = powers[1]  # (2, H)
-    # (1) every chunk from a zero state, one position at a time, all chunks at once
-    for c in range(length - 2, -1, -1) if reverse else range(1, length):
-        _pair_mac_(block[:, :, c], lam, block[:, :, c + 1 if reverse else c - 1])  # (B, N, 2, H)
+    order = range(length - 1, -1, -1) if reverse else range(length)  # positions in scan order
+    # (1) the end of every chunk's scan from a zero state, all chunks at once
+    end, spare = out.new_empty(batch, chunks, 2, hidden), out.new_empty(batch, chunks, 2, hidden)  # (B, N, 2, H)
+    end.copy_(block[:, :, order[0]])
+    for c in order[1:]:
+        _pair_fma(spare, block[:, :, c], lam, end)
+        end, spare = spare, end
     # (2) the state entering each chunk, carried from chunk to chunk
-    edge = 0 if reverse else length - 1
-    starts = block.new_zeros(batch, chunks, 2, hidden)  # (B, N, 2, H)
+    starts = out.new_zeros(batch, chunks, 2, hidden)  # (B, N, 2, H)
     for n in reversed(range(chunks)) if reverse else range(chunks):
-        local_end = block[:, n, edge]  # (B, 2, H)
         if state is None:
-            state = local_end.clone()
+            state = end[:, n]
             continue
         starts[:, n] = state
-        state = local_end.clone()
-        _pair_mac_(state, powers[length], starts[:, n])
-    # (3) the carried start reaches position c as lam^(c+1) start (lam^(C-c) start when reverse)
-    reach = powers[1 : length + 1]  # (C, 2, H)
-    _pair_mac_(block, reach.flip(0) if reverse else reach, starts[:, :, None])  # (B, N, C, 2, H)
+        state = torch.empty_like(state)
+        _pair_fma(state, end[:, n], powers[length], starts[:, n])
+    # (3) every position from the true starts
+    previous = starts
+    for c in order:
+        _pair_fma(out[:, :, c], block[:, :, c], lam, previous)
+        previous = out[:, :, c]
     return state
 
 
