@@ -10,15 +10,27 @@ import torch
 from rnnvision.layers.lru import LRU, lru_recurrence, lru_recurrence_reference
 
 
-def _layer(bidirectional: bool, **kwargs) -> LRU:
+def _layer(bidirectional: bool, regime: str = "ring", **kwargs) -> LRU:
+    """``ring``: |lambda| in [0.5, 0.99]; ``r_min=0``: the whole disc; ``extremes``: |lambda| = 0 exactly,
+    2e-9, 0.066, 0.5, 0.87 and 1 - 2^-20 (the largest the nu guard allows)."""
     torch.manual_seed(0)
-    return LRU(5, 7, bidirectional=bidirectional, r_min=0.5, r_max=0.99, max_phase=math.pi, **kwargs).double()
+    r_min, r_max = (0.5, 0.99) if regime == "ring" else (0.0, 1.0)
+    layer = LRU(5, 7, bidirectional=bidirectional, r_min=r_min, r_max=r_max, max_phase=math.pi, **kwargs).double()
+    if regime == "extremes":
+        with torch.no_grad():  # |lambda| = exp(-exp(nu_log))
+            values = torch.tensor([10.0, 3.0, -0.37, -15.0, -30.0, 1.0, -2.0], dtype=torch.float64)
+            layer.nu_log.copy_(values.repeat(layer.nu_log.numel() // 7))
+    return layer
 
 
+@pytest.mark.parametrize("regime", ["ring", "r_min=0", "extremes"])
 @pytest.mark.parametrize("bidirectional,with_state", [(False, False), (False, True), (True, False)])
-@pytest.mark.parametrize("steps,chunk", [(13, None), (13, 4), (1, None), (30, 30)])
-def test_scan_equals_reference_on_outputs_and_every_gradient(bidirectional, with_state, steps, chunk):
-    layer = _layer(bidirectional, chunk=chunk)
+@pytest.mark.parametrize("steps,chunk", [(13, None), (13, 4), (1, None), (30, 30), (31, 8)])
+def test_scan_equals_reference_on_outputs_and_every_gradient(bidirectional, with_state, steps, chunk, regime):
+    layer = _layer(bidirectional, regime, chunk=chunk)
+    if regime == "extremes":
+        modulus = layer.eigenvalues().abs()
+        assert modulus.min() == 0 and 1 - modulus.max() < 1e-6  # the regimes the scan must survive
     u = torch.randn(3, steps, 5, dtype=torch.float64)
     state = torch.randn(3, 7, dtype=torch.complex128) if with_state else None
     weights = torch.randn(3, steps, 5, dtype=torch.float64)
@@ -56,9 +68,10 @@ def test_recurrence_scan_matches_loop_and_autograd_of_the_loop():
     torch.testing.assert_close(lru_recurrence(lam, drive, h0, chunk=3), lru_recurrence_reference(lam, drive, h0))
 
 
+@pytest.mark.parametrize("regime", ["ring", "extremes"])
 @pytest.mark.parametrize("impl", ["reference", "scan"])
-def test_step_mode_equals_the_full_call_with_carried_state(impl):
-    layer = _layer(False, impl=impl)
+def test_step_mode_equals_the_full_call_with_carried_state(impl, regime):
+    layer = _layer(False, regime, impl=impl, chunk=4)
     u = torch.randn(2, 9, 5, dtype=torch.float64)
     full, last = layer(u)
     state, outputs = None, []
