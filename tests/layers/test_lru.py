@@ -58,14 +58,17 @@ def test_scan_equals_reference_on_outputs_and_every_gradient(bidirectional, with
         torch.testing.assert_close(gp_s[name], gp_r[name], atol=1e-10, rtol=1e-10, msg=name)
 
 
-def test_recurrence_scan_matches_loop_and_autograd_of_the_loop():
+def test_recurrence_on_pairs_matches_the_loop_and_gradcheck():
     torch.manual_seed(1)
     lam = torch.polar(torch.rand(4, dtype=torch.float64) * 0.99, torch.rand(4, dtype=torch.float64) * 6)
     drive = torch.randn(2, 11, 4, dtype=torch.complex128)
     h0 = torch.randn(2, 4, dtype=torch.complex128)
+    lam_p, h0_p = torch.stack([lam.real, lam.imag]), torch.stack([h0.real, h0.imag], dim=1)
+    drive_p = torch.stack([drive.real, drive.imag], dim=2)  # (B, T, 2, N)
     assert torch.autograd.gradcheck(lambda a, b, c: lru_recurrence(a, b, c, chunk=3),
-                                    (lam.requires_grad_(), drive.requires_grad_(), h0.requires_grad_()))
-    torch.testing.assert_close(lru_recurrence(lam, drive, h0, chunk=3), lru_recurrence_reference(lam, drive, h0))
+                                    (lam_p.requires_grad_(), drive_p.requires_grad_(), h0_p.requires_grad_()))
+    expected = lru_recurrence_reference(lam, drive, h0)
+    torch.testing.assert_close(lru_recurrence(lam_p, drive_p, h0_p, chunk=3), torch.stack([expected.real, expected.imag], dim=2))
 
 
 @pytest.mark.parametrize("regime", ["ring", "extremes"])

@@ -199,13 +199,20 @@ def lru_recurrence_reference(lam: Tensor, drive: Tensor, h0: Tensor) -> Tensor:
     return torch.stack(states, dim=1)  # (B, T, N)
 
 
-def lru_recurrence(lam: Tensor, drive: Tensor, h0: Tensor, *, chunk: int | None = None) -> Tensor:
-    """The same recurrence by the chunked scan on real pairs; same contract as :func:`lru_recurrence_reference`."""
-    steps, n = drive.shape[1], drive.shape[2]
-    chunk = min(chunk or default_chunk(steps), steps)
-    pairs = torch.stack([drive.real, drive.imag], dim=2)  # (B, T, 2, N)
-    x = _PairScan.apply(torch.view_as_real(lam.to(drive.dtype)).t(), pairs, torch.stack([h0.real, h0.imag], dim=1), n, chunk)
-    return torch.complex(x[:, :, 0], x[:, :, 1])  # (B, T, N)
+def lru_recurrence(lam: Tensor, drive: Tensor, h0: Tensor | None = None, *, chunk: int | None = None) -> Tensor:
+    """The recurrence of :func:`lru_recurrence_reference` by the chunked scan, on real pairs (the fast path's form).
+
+    Args:
+        lam: (2, N) real and imaginary parts of lambda.
+        drive: (B, T, 2, N) real and imaginary parts of the drive, planes ``[:, :, 0]`` and ``[:, :, 1]``.
+        h0: (B, 2, N) the state before the first step, or None for zeros.
+        chunk: steps per chunk; default about sqrt(T).
+
+    Returns:
+        x: (B, T, 2, N) in float32 (float64 for float64 drive), differentiable in all three inputs.
+    """
+    steps, n = drive.shape[1], drive.shape[3]
+    return _PairScan.apply(lam, drive, h0, n, min(chunk or default_chunk(steps), steps))
 
 
 class _PairScan(torch.autograd.Function):
