@@ -231,7 +231,10 @@ class _PairScan(torch.autograd.Function):
     def forward(ctx: Any, lam: Tensor, drive: Tensor, h0: Tensor | None, split: int, chunk: int) -> Tensor:
         dtype = torch.promote_types(drive.dtype, torch.float32)
         lam = lam.to(dtype)
-        x = torch.empty(drive.shape, dtype=dtype, device=drive.device)  # (B, T, 2, S)
+        if drive.dtype == dtype:
+            x = torch.empty(drive.shape, dtype=dtype, device=drive.device)  # (B, T, 2, S)
+        else:  # bfloat16 under autocast: one conversion, then the scan in place (mixed-dtype addcmul is slower)
+            drive = x = drive.to(dtype)
         h0 = None if h0 is None else h0.to(dtype)
         complex_diagonal_scan(drive[..., :split], lam[:, :split], h0, chunk=chunk, out=x[..., :split])
         if split < x.shape[-1]:
