@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnvision.impl import LRUImpl
 from rnnvision.layers.lru import LRU, lru_recurrence, lru_recurrence_reference
 from rnnvision.models import create_model
 
@@ -51,7 +52,8 @@ def _lstm_matching(input_size: int, target: int) -> nn.LSTM:
 def _timed(fn: Callable[[], object], repeats: int, min_seconds: float) -> tuple[float, float]:
     """(wall, CPU) median seconds of one call of ``fn`` after one warm-up call."""
     fn()
-    walls, cpus = [], []
+    walls: list[float] = []
+    cpus: list[float] = []
     started = time.perf_counter()
     while len(walls) < repeats or time.perf_counter() - started < min_seconds:
         wall, cpu = time.perf_counter(), time.process_time()
@@ -82,9 +84,11 @@ def _layer_mode(args: argparse.Namespace) -> None:
     weight = torch.randn(args.batch, args.steps, args.input)
 
     results = {}
-    for impl in ("scan", "reference"):
+    impls: tuple[LRUImpl, ...] = ("scan", "reference")
+    for impl in impls:
         lru.impl = impl
         _step(lru, x, weight)
+        assert x.grad is not None
         results[impl] = (lru(x)[0].detach(), x.grad.clone())
     torch.testing.assert_close(results["scan"][0], results["reference"][0], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(results["scan"][1], results["reference"][1], rtol=1e-4, atol=1e-4)
@@ -114,10 +118,11 @@ def _layer_mode(args: argparse.Namespace) -> None:
         (lru_recurrence(lam_pairs, drive_pairs) * pairs_weight).sum().backward()
 
     times = {}
-    for name, module, impl in (("LRU scan", lru, "scan"), ("LRU reference loop", lru, "reference"), ("torch.nn.LSTM", lstm, None)):
-        if impl:
-            module.impl = impl
-        times[name] = _timed(lambda m=module: _step(m, x, weight), args.repeats, args.min_seconds)
+    lru.impl = "scan"
+    times["LRU scan"] = _timed(lambda: _step(lru, x, weight), args.repeats, args.min_seconds)
+    lru.impl = "reference"
+    times["LRU reference loop"] = _timed(lambda: _step(lru, x, weight), args.repeats, args.min_seconds)
+    times["torch.nn.LSTM"] = _timed(lambda: _step(lstm, x, weight), args.repeats, args.min_seconds)
     times["LRU projections alone (B u, C x)"] = _timed(projections, args.repeats, args.min_seconds)
     times["LRU recurrence alone: scan (real pairs)"] = _timed(scan, args.repeats, args.min_seconds)
     times["LRU recurrence alone: loop (complex)"] = _timed(loop, args.repeats, args.min_seconds)

@@ -188,7 +188,7 @@ def _pair_fma(out: Tensor, base: Tensor, a: Tensor, z: Tensor) -> None:
         out[..., part, :].addcmul_(a[..., second, :], z[..., 1, :], value=-1.0 if part == 0 else 1.0)
 
 
-def _pair_blocks(block: Tensor, out: Tensor, powers: Tensor, state: Tensor | None, reverse: bool) -> Tensor:
+def _pair_blocks(block: Tensor, out: Tensor, powers: Tensor, state: Tensor | None, reverse: bool) -> Tensor | None:
     """Scan the chunks of ``block`` (B, N, C, 2, H) into ``out`` (same shape) from ``state`` (B, 2, H)
     or None; returns the state after the last chunk in scan order."""
     batch, chunks, length, _, hidden = block.shape
