@@ -1,10 +1,23 @@
-"""LRU training step (forward + backward) at T = 784: the complex chunked scan vs its reference loop vs torch.nn.LSTM.
+"""LRU training step at T = 784: the real-pair chunked scan vs its reference loop vs torch.nn.LSTM.
 
-One process, the same inputs (B, T, I): the scan and the loop must agree (outputs and input
-gradients, ``allclose``) before anything is timed; torch.nn.LSTM gets the hidden size that gives it
-the LRU's parameter count. The step is ``(out * w).sum().backward()``.
+One process, the same inputs. Every row is timed twice: wall clock and the process's CPU time
+(``time.process_time``: user + system, so page faults count). On a shared machine the wall clock
+includes the time other processes held the core; the CPU time does not, and is the figure to
+compare. Medians over ``--repeats`` calls after one warm-up.
+
+Layer mode (default): LRU(I, N) on (B, T, I); the scan and the loop must agree (outputs and input
+gradients, ``allclose``) before anything is timed; torch.nn.LSTM gets the hidden size that gives
+it the LRU's parameter count. The step is ``(out * w).sum().backward()``. Two more rows split the
+LRU's time: its two projections alone (``B u`` and ``C x``, the matrix multiplies that every
+implementation runs) and its recurrence alone (scan vs loop on a ready complex drive).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_lru.py --batch 32 --steps 784
+
+``--model pixel_lru``: one training step (forward, cross-entropy, backward, AdamW step) of
+``pixel_lru`` as configs/mnist_pixel_lru.yaml builds it (dim 64, state 128, depth 4) on a batch of
+random 28 x 28 images, float32 and bfloat16 autocast, scan vs reference loop.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_lru.py --model pixel_lru --batch 32
 """
 
 from __future__ import annotations
@@ -12,12 +25,17 @@ from __future__ import annotations
 import argparse
 import math
 import platform
+import statistics
+import time
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from rnnvision.bench.timing import time_call
-from rnnvision.layers.lru import LRU
+from rnnvision.impl import LRUImpl
+from rnnvision.layers.lru import LRU, lru_recurrence, lru_recurrence_reference
+from rnnvision.models import create_model
 
 
 def _params(module: nn.Module) -> int:
@@ -31,6 +49,20 @@ def _lstm_matching(input_size: int, target: int) -> nn.LSTM:
     return nn.LSTM(input_size, hidden, batch_first=True)
 
 
+def _timed(fn: Callable[[], object], repeats: int, min_seconds: float) -> tuple[float, float]:
+    """(wall, CPU) median seconds of one call of ``fn`` after one warm-up call."""
+    fn()
+    walls: list[float] = []
+    cpus: list[float] = []
+    started = time.perf_counter()
+    while len(walls) < repeats or time.perf_counter() - started < min_seconds:
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        cpus.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - wall)
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def _step(module: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> None:
     x.grad = None
     module.zero_grad(set_to_none=True)
@@ -38,42 +70,108 @@ def _step(module: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> None:
     (out * weight[..., : out.shape[-1]]).sum().backward()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=784)
-    parser.add_argument("--input", type=int, default=128, help="I, the LRU's input and output width")
-    parser.add_argument("--state", type=int, default=128, help="N, complex states")
-    parser.add_argument("--min-seconds", type=float, default=2.0)
-    parser.add_argument("--repeats", type=int, default=3, help="at least this many timed calls (the median is reported)")
-    args = parser.parse_args()
-    torch.manual_seed(0)
+def _table(header: str, times: dict[str, tuple[float, float]], base: str) -> None:
+    print(f"| {header} | wall ms | CPU ms | CPU time relative to {base} |")
+    print("|---|---:|---:|---:|")
+    for name, (wall, cpu) in times.items():
+        print(f"| {name} | {wall * 1e3:,.1f} | {cpu * 1e3:,.1f} | {cpu / times[base][1]:.2f}x |")
+
+
+def _layer_mode(args: argparse.Namespace) -> None:
     lru = LRU(args.input, args.state, r_min=0.9, r_max=0.999, max_phase=math.pi)
     lstm = _lstm_matching(args.input, _params(lru))
     x = torch.randn(args.batch, args.steps, args.input, requires_grad=True)
     weight = torch.randn(args.batch, args.steps, args.input)
 
     results = {}
-    for impl in ("scan", "reference"):
+    impls: tuple[LRUImpl, ...] = ("scan", "reference")
+    for impl in impls:
         lru.impl = impl
         _step(lru, x, weight)
+        assert x.grad is not None
         results[impl] = (lru(x)[0].detach(), x.grad.clone())
     torch.testing.assert_close(results["scan"][0], results["reference"][0], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(results["scan"][1], results["reference"][1], rtol=1e-4, atol=1e-4)
 
+    w_in = torch.randn(2 * args.state, args.input, requires_grad=True)
+    w_out = torch.randn(args.input, 2 * args.state, requires_grad=True)
+
+    def projections() -> None:  # B u, then C x on its result: the shapes of the LRU's two matrix multiplies
+        x.grad = None
+        (F.linear(F.linear(x, w_in), w_out) * weight).sum().backward()
+
+    # the recurrence alone, each in its own form: the loop on complex numbers, the scan on real pairs
+    lam = lru.eigenvalues().detach().requires_grad_(True)  # (N,) complex
+    drive = torch.randn(args.batch, args.steps, args.state, dtype=torch.complex64, requires_grad=True)
+    h0 = torch.zeros(args.batch, args.state, dtype=torch.complex64)
+    drive_weight = torch.randn_like(drive)
+    lam_pairs = torch.stack([lam.real, lam.imag]).detach().requires_grad_(True)  # (2, N)
+    drive_pairs = torch.stack([drive.real, drive.imag], dim=2).detach().requires_grad_(True)  # (B, T, 2, N)
+    pairs_weight = torch.stack([drive_weight.real, drive_weight.imag], dim=2)
+
+    def loop() -> None:
+        drive.grad = lam.grad = None
+        (lru_recurrence_reference(lam, drive, h0) * drive_weight).real.sum().backward()
+
+    def scan() -> None:
+        drive_pairs.grad = lam_pairs.grad = None
+        (lru_recurrence(lam_pairs, drive_pairs) * pairs_weight).sum().backward()
+
     times = {}
-    for name, module, impl in (("LRU scan", lru, "scan"), ("LRU reference loop", lru, "reference"), ("torch.nn.LSTM", lstm, None)):
-        if impl:
-            module.impl = impl
-        times[name] = time_call(lambda m=module: _step(m, x, weight), warmup=1, min_seconds=args.min_seconds,
-                                min_repeats=args.repeats)
-    print(f"machine: {platform.processor() or platform.machine()}; torch {torch.__version__}; "
-          f"threads {torch.get_num_threads()}; B {args.batch} T {args.steps} I {args.input} N {args.state}")
-    print(f"parameters: LRU {_params(lru):,}, torch.nn.LSTM(hidden {lstm.hidden_size}) {_params(lstm):,}")
-    print("| implementation | fwd+bwd ms | LRU scan speed-up |")
-    print("|---|---:|---:|")
-    for name, seconds in times.items():
-        print(f"| {name} | {seconds * 1e3:.1f} | {seconds / times['LRU scan']:.1f}x |")
+    lru.impl = "scan"
+    times["LRU scan"] = _timed(lambda: _step(lru, x, weight), args.repeats, args.min_seconds)
+    lru.impl = "reference"
+    times["LRU reference loop"] = _timed(lambda: _step(lru, x, weight), args.repeats, args.min_seconds)
+    times["torch.nn.LSTM"] = _timed(lambda: _step(lstm, x, weight), args.repeats, args.min_seconds)
+    times["LRU projections alone (B u, C x)"] = _timed(projections, args.repeats, args.min_seconds)
+    times["LRU recurrence alone: scan (real pairs)"] = _timed(scan, args.repeats, args.min_seconds)
+    times["LRU recurrence alone: loop (complex)"] = _timed(loop, args.repeats, args.min_seconds)
+    print(f"B {args.batch} T {args.steps} I {args.input} N {args.state}; "
+          f"parameters: LRU {_params(lru):,}, torch.nn.LSTM(hidden {lstm.hidden_size}) {_params(lstm):,}")
+    _table("implementation (fwd+bwd)", times, "LRU scan")
+
+
+def _model_mode(args: argparse.Namespace) -> None:
+    images = torch.rand(args.batch, 1, 28, 28)
+    labels = torch.randint(0, 10, (args.batch,))
+    models = {impl: create_model("pixel_lru", dim=64, state_size=128, depth=4, r_min=0.9, r_max=0.999,
+                                 max_phase=3.14159, pool="mean", impl=impl) for impl in ("scan", "reference")}
+    models["reference"].load_state_dict(models["scan"].state_dict())
+    print(f"pixel_lru (dim 64, state 128, depth 4), {_params(models['scan']):,} parameters, batch {args.batch}, T 784")
+    for bf16 in (False, True):
+        times = {}
+        for impl, model in models.items():
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+            def train_step(model: nn.Module = model, optimizer: torch.optim.Optimizer = optimizer) -> None:
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    loss = F.cross_entropy(model(images).float(), labels)
+                loss.backward()
+                optimizer.step()
+
+            times[f"{impl}, {'bf16 autocast' if bf16 else 'float32'}"] = _timed(train_step, args.repeats, args.min_seconds)
+        _table("pixel_lru training step", times, f"scan, {'bf16 autocast' if bf16 else 'float32'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=["pixel_lru"], default=None, help="time a whole model's training step")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=784)
+    parser.add_argument("--input", type=int, default=128, help="I, the LRU's input and output width")
+    parser.add_argument("--state", type=int, default=128, help="N, complex states")
+    parser.add_argument("--min-seconds", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=3, help="at least this many timed calls (the medians are reported)")
+    args = parser.parse_args()
+    if min(args.batch, args.steps, args.input, args.state, args.repeats) < 1:
+        parser.error("--batch, --steps, --input, --state and --repeats must be positive")
+    torch.manual_seed(0)
+    print(f"machine: {platform.processor() or platform.machine()}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    if args.model:
+        _model_mode(args)
+    else:
+        _layer_mode(args)
 
 
 if __name__ == "__main__":

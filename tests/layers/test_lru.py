@@ -10,15 +10,27 @@ import torch
 from rnnvision.layers.lru import LRU, lru_recurrence, lru_recurrence_reference
 
 
-def _layer(bidirectional: bool, **kwargs) -> LRU:
+def _layer(bidirectional: bool, regime: str = "ring", **kwargs) -> LRU:
+    """``ring``: |lambda| in [0.5, 0.99]; ``r_min=0``: the whole disc; ``extremes``: |lambda| = 0 exactly,
+    2e-9, 0.066, 0.5, 0.87 and 1 - 2^-20 (the largest the nu guard allows)."""
     torch.manual_seed(0)
-    return LRU(5, 7, bidirectional=bidirectional, r_min=0.5, r_max=0.99, max_phase=math.pi, **kwargs).double()
+    r_min, r_max = (0.5, 0.99) if regime == "ring" else (0.0, 1.0)
+    layer = LRU(5, 7, bidirectional=bidirectional, r_min=r_min, r_max=r_max, max_phase=math.pi, **kwargs).double()
+    if regime == "extremes":
+        with torch.no_grad():  # |lambda| = exp(-exp(nu_log))
+            values = torch.tensor([10.0, 3.0, -0.37, -15.0, -30.0, 1.0, -2.0], dtype=torch.float64)
+            layer.nu_log.copy_(values.repeat(layer.nu_log.numel() // 7))
+    return layer
 
 
+@pytest.mark.parametrize("regime", ["ring", "r_min=0", "extremes"])
 @pytest.mark.parametrize("bidirectional,with_state", [(False, False), (False, True), (True, False)])
-@pytest.mark.parametrize("steps,chunk", [(13, None), (13, 4), (1, None), (30, 30)])
-def test_scan_equals_reference_on_outputs_and_every_gradient(bidirectional, with_state, steps, chunk):
-    layer = _layer(bidirectional, chunk=chunk)
+@pytest.mark.parametrize("steps,chunk", [(13, None), (13, 4), (1, None), (30, 30), (31, 8)])
+def test_scan_equals_reference_on_outputs_and_every_gradient(bidirectional, with_state, steps, chunk, regime):
+    layer = _layer(bidirectional, regime, chunk=chunk)
+    if regime == "extremes":
+        modulus = layer.eigenvalues().abs()
+        assert modulus.min() == 0 and 1 - modulus.max() < 1e-6  # the regimes the scan must survive
     u = torch.randn(3, steps, 5, dtype=torch.float64)
     state = torch.randn(3, 7, dtype=torch.complex128) if with_state else None
     weights = torch.randn(3, steps, 5, dtype=torch.float64)
@@ -46,19 +58,23 @@ def test_scan_equals_reference_on_outputs_and_every_gradient(bidirectional, with
         torch.testing.assert_close(gp_s[name], gp_r[name], atol=1e-10, rtol=1e-10, msg=name)
 
 
-def test_recurrence_scan_matches_loop_and_autograd_of_the_loop():
+def test_recurrence_on_pairs_matches_the_loop_and_gradcheck():
     torch.manual_seed(1)
     lam = torch.polar(torch.rand(4, dtype=torch.float64) * 0.99, torch.rand(4, dtype=torch.float64) * 6)
     drive = torch.randn(2, 11, 4, dtype=torch.complex128)
     h0 = torch.randn(2, 4, dtype=torch.complex128)
+    lam_p, h0_p = torch.stack([lam.real, lam.imag]), torch.stack([h0.real, h0.imag], dim=1)
+    drive_p = torch.stack([drive.real, drive.imag], dim=2)  # (B, T, 2, N)
     assert torch.autograd.gradcheck(lambda a, b, c: lru_recurrence(a, b, c, chunk=3),
-                                    (lam.requires_grad_(), drive.requires_grad_(), h0.requires_grad_()))
-    torch.testing.assert_close(lru_recurrence(lam, drive, h0, chunk=3), lru_recurrence_reference(lam, drive, h0))
+                                    (lam_p.requires_grad_(), drive_p.requires_grad_(), h0_p.requires_grad_()))
+    expected = lru_recurrence_reference(lam, drive, h0)
+    torch.testing.assert_close(lru_recurrence(lam_p, drive_p, h0_p, chunk=3), torch.stack([expected.real, expected.imag], dim=2))
 
 
+@pytest.mark.parametrize("regime", ["ring", "extremes"])
 @pytest.mark.parametrize("impl", ["reference", "scan"])
-def test_step_mode_equals_the_full_call_with_carried_state(impl):
-    layer = _layer(False, impl=impl)
+def test_step_mode_equals_the_full_call_with_carried_state(impl, regime):
+    layer = _layer(False, regime, impl=impl, chunk=4)
     u = torch.randn(2, 9, 5, dtype=torch.float64)
     full, last = layer(u)
     state, outputs = None, []
@@ -114,9 +130,15 @@ def test_bad_arguments_raise_value_errors():
 
 def test_bfloat16_autocast_runs_the_recurrence_in_float32():
     torch.manual_seed(0)
-    layer = LRU(6, 8)
+    layer = LRU(6, 8, bidirectional=True)
     u = torch.randn(2, 50, 6)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y, _ = layer(u)
-    y.float().sum().backward()
-    assert torch.isfinite(y.float()).all() and all(torch.isfinite(p.grad).all() for p in layer.parameters())
+    outputs = {}
+    for impl in ("scan", "reference"):
+        layer.impl = impl
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y, _ = layer(u)
+        outputs[impl] = y.float()
+    outputs["scan"].sum().backward()
+    assert torch.isfinite(outputs["scan"]).all() and all(torch.isfinite(p.grad).all() for p in layer.parameters())
+    scale = outputs["reference"].abs().max()
+    assert (outputs["scan"] - outputs["reference"]).abs().max() < 0.02 * scale  # bfloat16 projections, float32 scans

@@ -12,15 +12,18 @@ Initialisation (section 3.2): lambda uniform on the ring r_min <= |lambda| <= r_
 [0, max_phase]: ``nu = log(-log(r) )`` with ``r^2 ~ U(r_min^2, r_max^2)``, ``theta = log(max_phase * U(0, 1))``;
 B_re, B_im ~ N(0, 1 / (2 I)); C_re, C_im ~ N(0, 1 / N); D ~ N(0, 1).
 
-``impl="reference"`` is the loop above (the specification, and :meth:`LRU.step` for streaming);
-``"scan"`` runs the same recurrence on the chunked scan of :mod:`rnnvision.ops.scan` for a
-time-invariant coefficient (:func:`~rnnvision.ops.scan.time_invariant_scan`: each chunk one
-Toeplitz matrix multiply, then a loop over the chunks) in complex arithmetic (``exp(-exp(nu))`` is computed, not rounded through a log); ``"auto"`` is the scan.
+``impl="reference"`` is the loop above, on complex tensors (the specification, and :meth:`LRU.step`
+for streaming). ``"scan"`` (and ``"auto"``) computes the same layer in real pairs: gamma is folded
+into the rows of B, so ``gamma * B u`` comes out of one matrix multiply as (B, T, 2, S) real and
+imaginary planes; the recurrence runs on those planes by the chunked scan of
+:func:`~rnnvision.ops.scan.complex_diagonal_scan` (every operation a real ``addcmul`` on a view,
+about 2 C + T/C of them); the readout ``Re(C x) = [C_re, -C_im] [x_re; x_im]`` reads the planes
+without a copy. Complex elementwise arithmetic and complex copies are 10-20x slower than real ones
+on our CPU, which is why the fast path avoids them (BENCHMARKS.md, "LRU training step").
 Because lambda does not depend on the input, the scan's backward is the same scan run backwards
 with conj(lambda) (PyTorch's convention for complex gradients: conjugate Wirtinger derivatives).
 Bidirectional: a second set of (nu, theta, gamma, B) reads the sequence right to left; C reads
-both states. The recurrence runs in float32 (complex64) under bfloat16 autocast, or complex128
-for float64 inputs.
+both states. The recurrence runs in float32 under bfloat16 autocast, or float64 for float64 inputs.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.impl import LRUImpl, check_impl
-from rnnvision.ops.scan import default_chunk, time_invariant_scan
+from rnnvision.ops.scan import complex_diagonal_scan, default_chunk
 
 
 class LRU(nn.Module):
@@ -138,21 +141,39 @@ class LRU(nn.Module):
             raise ValueError("a bidirectional LRU reads the whole sequence; it takes no initial state")
         if state is not None and state.shape != (u.shape[0], self.state_size):
             raise ValueError(f"state must be (batch, state_size) = {(u.shape[0], self.state_size)}, got {tuple(state.shape)}")
+        if self.impl == "reference":
+            return self._forward_reference(u, state)
+        return self._forward_pairs(u, state)
+
+    def _forward_reference(self, u: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """The specification: complex drive, the loop, complex readout."""
         lam = self.eigenvalues()  # (S,)
         drive = self._input_term(u)  # (B, T, S)
         n = self.state_size
-        parts = [self._recur(lam[:n], drive[..., :n], state)]
+        h0 = drive.new_zeros(drive.shape[0], n) if state is None else state.to(drive.dtype)
+        parts = [lru_recurrence_reference(lam[:n], drive[..., :n], h0)]
         if self.bidirectional:  # the reverse units read the sequence right to left
-            parts.append(self._recur(lam[n:], drive[..., n:].flip(1), None).flip(1))
+            parts.append(lru_recurrence_reference(lam[n:], drive[..., n:].flip(1), torch.zeros_like(h0)).flip(1))
         x = torch.cat(parts, dim=-1)  # (B, T, S)
         return self._readout(x, u), (None if self.bidirectional else x[:, -1])
 
-    def _recur(self, lam: Tensor, drive: Tensor, state: Tensor | None) -> Tensor:
-        """x_t = lam * x_{t-1} + drive_t: lam (N,), drive (B, T, N), state (B, N) or None -> (B, T, N)."""
-        h0 = drive.new_zeros(drive.shape[0], drive.shape[2]) if state is None else state.to(drive.dtype)
-        if self.impl == "reference":
-            return lru_recurrence_reference(lam, drive, h0)
-        return lru_recurrence(lam, drive, h0, chunk=self.chunk)
+    def _forward_pairs(self, u: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """The fast path: the same layer on (real, imaginary) planes, no complex tensor of size (B, T, S)."""
+        batch, steps, _ = u.shape
+        states, n = self.nu_log.shape[0], self.state_size
+        dtype = torch.promote_types(self.B.dtype, torch.float32)
+        gamma = self.gamma_log.to(dtype).exp().repeat(2)  # (2S,): the rows [B_re; B_im] both scaled
+        drive = F.linear(u, self.B * gamma[:, None]).view(batch, steps, 2, states)  # (B, T, 2, S): Re, Im of gamma B u
+        lam = torch.view_as_real(self.eigenvalues()).t()  # (2, S)
+        h0 = None if state is None else torch.stack([state.real, state.imag], dim=1).to(dtype)  # (B, 2, N)
+        chunk = min(self.chunk or default_chunk(steps), steps)
+        x = _PairScan.apply(lam, drive, h0, n, chunk)  # (B, T, 2, S) float32 (float64)
+        sign = torch.ones(2, states, dtype=self.C.dtype, device=self.C.device)
+        sign[1] = -1.0
+        readout = F.linear(x.view(batch, steps, 2 * states).to(self.C.dtype), self.C * sign.view(-1))  # Re(C x)
+        y = torch.addcmul(readout, self.D, u).to(u.dtype)  # + D * u
+        last = None if self.bidirectional else torch.complex(x[:, -1, 0, :n], x[:, -1, 1, :n])  # (B, N)
+        return y, last
 
     def step(self, u_t: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One step for streaming: u_t (B, I), state (B, N) complex or None -> (y_t (B, I), state (B, N))."""
@@ -178,33 +199,82 @@ def lru_recurrence_reference(lam: Tensor, drive: Tensor, h0: Tensor) -> Tensor:
     return torch.stack(states, dim=1)  # (B, T, N)
 
 
-def lru_recurrence(lam: Tensor, drive: Tensor, h0: Tensor, *, chunk: int | None = None) -> Tensor:
-    """The same recurrence by the chunked scan; same contract as :func:`lru_recurrence_reference`."""
-    chunk = min(chunk or default_chunk(drive.shape[1]), drive.shape[1])
-    return _ComplexScan.apply(lam.to(drive.dtype), drive, h0, chunk)
+def lru_recurrence(lam: Tensor, drive: Tensor, h0: Tensor | None = None, *, chunk: int | None = None) -> Tensor:
+    """The recurrence of :func:`lru_recurrence_reference` by the chunked scan, on real pairs (the fast path's form).
+
+    Args:
+        lam: (2, N) real and imaginary parts of lambda.
+        drive: (B, T, 2, N) real and imaginary parts of the drive, planes ``[:, :, 0]`` and ``[:, :, 1]``.
+        h0: (B, 2, N) the state before the first step, or None for zeros.
+        chunk: steps per chunk; default about sqrt(T).
+
+    Returns:
+        x: (B, T, 2, N) in float32 (float64 for float64 drive), differentiable in all three inputs.
+    """
+    steps, n = drive.shape[1], drive.shape[3]
+    return _PairScan.apply(lam, drive, h0, n, min(chunk or default_chunk(steps), steps))
 
 
-class _ComplexScan(torch.autograd.Function):
-    """Forward: the time-invariant chunked scan. Backward: the same scan backwards, with conj(lam).
+class _PairScan(torch.autograd.Function):
+    """The LRU's recurrence on real pairs: units ``[:split]`` run left to right from h0, units ``[split:]``
+    right to left from zero. Backward: the same scans in the other direction, with conj(lam).
 
-    With g_t = dL/dx_t* (conjugate Wirtinger gradients, PyTorch's convention):
+    Shapes: lam (2, S), drive (B, T, 2, S), h0 (B, 2, split) or None -> x (B, T, 2, S), computed in
+    float32 (float64 for float64 drive). With g_t = dL/dx_t as the pair (dL/dRe, dL/dIm), read as the
+    complex number g_re + i g_im (PyTorch's conjugate Wirtinger convention): left-to-right units have
     ``g_t = grad_t + conj(lam) g_{t+1}``, ``dL/ddrive_t = g_t``, ``dL/dh0 = conj(lam) g_1`` and
-    ``dL/dlam = sum_t g_t conj(x_{t-1})``.
+    ``dL/dlam = sum_t g_t conj(x_{t-1})``; right-to-left units the same with t+1 and t-1 swapped.
+    Saved for backward: x (which the readout keeps anyway), lam and h0.
     """
 
     @staticmethod
-    def forward(ctx: Any, lam: Tensor, drive: Tensor, h0: Tensor, chunk: int) -> Tensor:
-        x = time_invariant_scan(lam, drive, h0, chunk=chunk)  # (B, T, N)
+    def forward(ctx: Any, lam: Tensor, drive: Tensor, h0: Tensor | None, split: int, chunk: int) -> Tensor:
+        dtype = torch.promote_types(drive.dtype, torch.float32)
+        lam = lam.to(dtype)
+        if drive.dtype == dtype:
+            x = torch.empty(drive.shape, dtype=dtype, device=drive.device)  # (B, T, 2, S)
+        else:  # bfloat16 under autocast: one conversion, then the scan in place (mixed-dtype addcmul is slower)
+            drive = x = drive.to(dtype)
+        h0 = None if h0 is None else h0.to(dtype)
+        complex_diagonal_scan(drive[..., :split], lam[:, :split], h0, chunk=chunk, out=x[..., :split])
+        if split < x.shape[-1]:
+            complex_diagonal_scan(drive[..., split:], lam[:, split:], None, chunk=chunk, reverse=True, out=x[..., split:])
         ctx.save_for_backward(lam, x, h0)
-        ctx.chunk = chunk
+        ctx.split, ctx.chunk = split, chunk
         return x
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_x: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
+    def backward(ctx: Any, grad_x: Tensor) -> tuple[Tensor, Tensor, Tensor | None, None, None]:
         lam, x, h0 = ctx.saved_tensors
-        conj = lam.conj().resolve_conj()
-        g = time_invariant_scan(conj, grad_x.contiguous(), torch.zeros_like(h0), chunk=ctx.chunk, reverse=True)
-        previous = torch.cat([h0[:, None], x[:, :-1]], dim=1)  # x_{t-1}, (B, T, N)
-        grad_lam = (g * previous.conj()).sum(dim=(0, 1))  # (N,)
-        return grad_lam, g, conj * g[:, 0], None
+        split, chunk = ctx.split, ctx.chunk
+        conj = lam.clone()
+        conj[1].neg_()  # (2, S): conj(lam)
+        g = torch.empty_like(x)  # (B, T, 2, S)
+        complex_diagonal_scan(grad_x[..., :split], conj[:, :split], None, chunk=chunk, reverse=True, out=g[..., :split])
+        grad_lam = torch.empty_like(lam)  # (2, S)
+        grad_lam[:, :split] = _sum_times_conj(g[:, 1:, :, :split], x[:, :-1, :, :split])  # x_{t-1}
+        if h0 is not None:
+            grad_lam[:, :split] += _sum_times_conj(g[:, :1, :, :split], h0[:, None].to(g.dtype))
+        if split < x.shape[-1]:
+            complex_diagonal_scan(grad_x[..., split:], conj[:, split:], None, chunk=chunk, out=g[..., split:])
+            grad_lam[:, split:] = _sum_times_conj(g[:, :-1, :, split:], x[:, 1:, :, split:])  # x_{t+1}
+        grad_h0 = None
+        if h0 is not None and ctx.needs_input_grad[2]:
+            (c_re, c_im), g_re, g_im = conj[:, :split], g[:, 0, 0, :split], g[:, 0, 1, :split]
+            grad_h0 = torch.stack([c_re * g_re - c_im * g_im, c_im * g_re + c_re * g_im], dim=1)  # (B, 2, split)
+        return grad_lam, g, grad_h0, None, None
+
+
+def _sum_times_conj(g: Tensor, x: Tensor) -> Tensor:
+    """sum over (B, T) of g * conj(x) on real pairs: g, x (B, T, 2, H) -> (2, H).
+
+    One batch row at a time into two reused buffers, which stay in cache: about twice as fast on
+    our CPU as whole-tensor products (each a fresh (B, T, 2, H) temporary)."""
+    row, plane = g.new_empty(g.shape[1:]), g.new_empty(g.shape[1], g.shape[3])  # (T, 2, H), (T, H)
+    real, imag = g.new_zeros(g.shape[3]), g.new_zeros(g.shape[3])  # (H,)
+    for g_b, x_b in zip(g, x):  # each (T, 2, H)
+        real += torch.mul(g_b, x_b, out=row).sum(dim=(0, 1))  # g_re x_re + g_im x_im
+        imag += torch.mul(g_b[:, 1], x_b[:, 0], out=plane).sum(dim=0)  # g_im x_re
+        imag -= torch.mul(g_b[:, 0], x_b[:, 1], out=plane).sum(dim=0)  # - g_re x_im
+    return torch.stack([real, imag])
