@@ -1,6 +1,6 @@
 """Exported models against torch eager, in one process on the same inputs: speed, and accuracy after int8.
 
-    python benchmarks/bench_export.py speed [--runs /work/runs-weights] [--threads 2]
+    python benchmarks/bench_export.py speed [--runs /work/runs-weights] [--threads 2] [--clock cpu] [--data-dir ...]
     python benchmarks/bench_export.py accuracy [--runs /work/runs-weights] [--data-dir /work/alldata] [--recipes ...]
     python benchmarks/bench_export.py sampling [--runs /work/runs-weights] [--threads 1] [--rounds 3]
 
@@ -9,10 +9,12 @@
 (``torch.inference_mode``), onnxruntime on the float32 export, onnxruntime on the int8 export.
 Each model is the recipe's trained ``<runs>/<recipe>/best.pt`` when present, else a freshly
 initialised model of the recipe's size (the ``source`` column says which). torch and onnxruntime
-use the same number of intra-op threads (``--threads``).
+use the same number of intra-op threads (``--threads``). With ``--data-dir`` a trained recipe also
+gets the int8 export whose convolutions are quantized statically, calibrated on its first 64 training images.
 
 ``accuracy`` evaluates every trained checkpoint present among the recipes of ``ACCURACY_RECIPES``
-on its test split (or its first ``--limit`` items) three ways: torch, onnxruntime float32, onnxruntime int8.
+on its test split (or its first ``--limit`` items) four ways: torch, onnxruntime float32, onnxruntime int8,
+and onnxruntime int8 with the convolutions quantized statically (calibrated on 64 training images).
 ``sampling`` samples 16 images with the PixelRNN recipes (``SAMPLING_RECIPES``, trained or freshly
 initialised as for ``speed``): torch's incremental stepping against onnxruntime running the
 exported sampling graphs (:mod:`rnnvision.export.sampling`), interleaved rounds.
@@ -71,8 +73,8 @@ def recipe_model(recipe: str, runs: Path) -> tuple[nn.Module, dict, str]:
 
 def calibration_batches(state: dict, data_dir: str | None, *, items: int = 64, batch: int = 16) -> list[dict] | None:
     """The first ``items`` images of the recipe's training split as input batches, for int8's static convolutions
-    (None for a freshly initialised model, which has no data)."""
-    if "config" not in state:
+    (None for a freshly initialised model, which has no data, or without a data root)."""
+    if "config" not in state or data_dir is None:
         return None
     options = dict(state["config"]["data"])
     data = build_dataset(options.pop("name"), split="train", root=data_dir, **options)
@@ -97,23 +99,29 @@ def exports(model: nn.Module, state: dict, folder: Path, threads: int, calibrati
     return runners
 
 
-def interleaved_times(calls: list, *, rounds: int, warmup: int = 2) -> list[list[float]]:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def interleaved_times(calls: list, *, rounds: int, warmup: int = 2, clock: str = "wall") -> list[list[float]]:
     """Seconds of each call in each round; the calls alternate within a round, so a machine whose load
-    changes (other work beside) slows all of them alike rather than whichever ran during a busy spell."""
+    changes (other work beside) slows all of them alike rather than whichever ran during a busy spell.
+    ``clock="cpu"`` counts this process's CPU seconds instead of wall seconds: on cores shared with
+    other work it leaves out the time spent waiting for a core (with 1 thread, what the kernels took)."""
+    now = CLOCKS[clock]
     for _ in range(warmup):
         for call in calls:
             call()
     times: list[list[float]] = [[] for _ in calls]
     for _ in range(rounds):
         for k, call in enumerate(calls):
-            started = time.perf_counter()
+            started = now()
             call()
-            times[k].append(time.perf_counter() - started)
+            times[k].append(now() - started)
     return times
 
 
 def speed(args: argparse.Namespace) -> None:
-    print(f"threads: {args.threads} (torch.set_num_threads and onnxruntime intra_op_num_threads); {args.rounds} "
+    print(f"threads: {args.threads} (torch.set_num_threads and onnxruntime intra_op_num_threads); {args.clock} clock; {args.rounds} "
           "interleaved rounds; ms as median (fastest round); speed-ups as the median of the per-round ratios "
           "(ratio of the fastest rounds); int8 + static conv: calibrated on 64 training images")
     print("| model | source | batch | torch eager ms | ORT fp32 ms | ORT int8 ms | ORT int8 + static conv ms | "
@@ -136,7 +144,8 @@ def speed(args: argparse.Namespace) -> None:
                         model(*inputs)
 
                 calls = [eager, *(lambda r=r: r(*inputs) for r in runners.values())]
-                eager_t, fp32_t, *int8_ts = interleaved_times(calls, rounds=args.rounds if batch == 1 else max(3, args.rounds // 4))
+                rounds = args.rounds if batch == 1 else max(3, args.rounds // 4)
+                eager_t, fp32_t, *int8_ts = interleaved_times(calls, rounds=rounds, clock=args.clock)
                 ms = [f"{1e3 * statistics.median(t):.1f} ({1e3 * min(t):.1f})" for t in (eager_t, fp32_t, *int8_ts)]
                 gains = [_gain(eager_t, fp32_t), *(_gain(fp32_t, t) for t in int8_ts)]
                 cells = ms[:3] + [ms[3] if len(ms) > 3 else "-"] + gains[:2] + [gains[2] if len(gains) > 2 else "-"]
@@ -206,6 +215,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=0, help="accuracy: only the first N test items (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of torch and onnxruntime")
     parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (accuracy)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="speed: wall seconds, or this process's CPU seconds (on a loaded machine)")
     parser.add_argument("--rounds", type=int, default=40, help="interleaved timing rounds at batch 1 (a quarter at 32)")
     return parser
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,10 +43,13 @@ def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str], calibrat
 
     with atomic_path(out) as tmp, tempfile.TemporaryDirectory() as work:
         current = str(source)
-        if calibration and any(n.op_type in ONNX_CALIBRATED_OPS for n in onnx.load(current).graph.node):
+        model = onnx.load(current)
+        if calibration and any(n.op_type in ONNX_CALIBRATED_OPS for n in model.graph.node):
+            _read_weights_directly(model.graph)
+            onnx.save(model, str(Path(work) / "float.onnx"))
             current = str(Path(work) / "convolutions.onnx")
             quantize_static(
-                str(source), current, _Feeds(calibration), op_types_to_quantize=list(ONNX_CALIBRATED_OPS),
+                str(Path(work) / "float.onnx"), current, _Feeds(calibration), op_types_to_quantize=list(ONNX_CALIBRATED_OPS),
                 quant_format=QuantFormat.QOperator, per_channel=True, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
             )
@@ -55,6 +59,19 @@ def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str], calibrat
         set_metadata(graph, metadata)
         onnx.save(graph, str(tmp))
     return out
+
+
+def _read_weights_directly(graph: Any) -> None:
+    """Let nodes read an initializer that the exporter passed through ``Identity`` (it shares equal
+    tensors, such as two zero biases, that way) directly: the static quantizer wants weights as initializers."""
+    initializers = {t.name for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    alias = {n.output[0]: n.input[0] for n in graph.node
+             if n.op_type == "Identity" and n.input[0] in initializers and n.output[0] not in outputs}
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name in alias:
+                node.input[k] = alias[name]
 
 
 class _Feeds:
