@@ -187,8 +187,8 @@ def test_int8_onnx_quantizes_the_mdlstm_scan_body():
 def test_int8_with_calibration_quantizes_the_convolutions_statically(name, tmp_path):
     import onnx
 
-    calibration = [{key: t for key, t in zip(export_spec(tiny_model(name), task=get_model_entry(name).task).input_names,
-                                             inputs)} for inputs in input_sets(name)]
+    names = export_spec(tiny_model(name), task=get_model_entry(name).task).input_names
+    calibration = [dict(zip(names, inputs)) for inputs in input_sets(name)]
     out = export_model(tiny_model(name), tiny_state(name), out=tmp_path / "q.onnx", quantize="int8", calibration=calibration)
     graph = onnx.load(str(out))
     ops = all_ops(graph.graph)

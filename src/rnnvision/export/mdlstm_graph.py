@@ -5,18 +5,21 @@ placeholder node (``rnnvision::MDLSTM2dScan``: the input image and the layer's t
 tensors) per layer; :func:`expand_mdlstm_nodes` replaces each with standard ONNX operators that
 compute :func:`~rnnvision.ops.mdlstm.mdlstm2d_reference`'s result for any height and width:
 
-- outside the loop, once: the input terms ``W x + b`` of every direction as one 1x1 ``Conv``, each
-  direction mirrored so that its corner is at the top left (``Slice`` with step -1), then skewed
-  (row i shifted right by i, by padding, flattening and cutting, as :func:`rnnvision.ops.skew.skew`)
-  so that anti-diagonal k is column k: (K, D, Hi*B, 5H) for K = Hi + Wi - 1 steps;
-- a ``Scan`` over the K columns whose body (about 20 nodes) computes only the rows that hold a
+- outside the loop, once: the input terms ``W x + b`` of every pixel and direction as one batched
+  ``MatMul`` on the pixels laid out channels last, then one ``Gather`` that puts them in skewed
+  order — step k, row i holds pixel (i, k - i) of that direction's image mirrored so that its
+  corner is at the top left: (K, D, Hi*B, 5H) for K = Hi + Wi - 1 steps (a first version that
+  mirrored with ``Slice`` and skewed by padding and reshaping spent more time in its
+  ``Transpose`` and copies than in the loop);
+- a ``Scan`` over the K columns whose body (22 nodes) computes only the rows that hold a
   pixel of the diagonal, rows lo..hi — as the wavefront does, half the skewed map's arithmetic on a
   square image — from per-step row bounds precomputed as scanned tables: one ``MatMul`` for both
   predecessors and all directions (the carried state has a zero row above row 0, and
   ``[h_{row-1}; h_row] @ [U_h | U_v]`` serves the vertical predecessor from the rows shifted by one),
   one ``Sum`` for the pre-activations, and ``Pad`` back to the full column (zero state outside the
   diagonal, which the next diagonal reads as "no predecessor");
-- after it, the states unskewed and mirrored back: (D, B, H, Hi, Wi), what the traced model expects.
+- after it, one ``Gather`` reads each direction's pixels back from their step and row (unskewed and
+  mirrored back) and a ``Transpose`` gives (D, B, H, Hi, Wi), what the traced model expects.
 """
 
 from __future__ import annotations
@@ -28,14 +31,15 @@ import numpy as np
 from rnnvision.ops.mdlstm import CORNERS, ONNX_DOMAIN, ONNX_SCAN_OP
 
 _INT_MAX = np.iinfo(np.int64).max
-_INT_MIN = np.iinfo(np.int64).min
 
 
 class _Builder:
     """Collects the nodes and initializers of one expansion, named under a unique prefix."""
 
     def __init__(self, prefix: str) -> None:
-        self.prefix, self.nodes, self.initializers, self.count = prefix, [], [], 0
+        self.prefix, self.count = prefix, 0
+        self.nodes: list[Any] = []  # onnx.NodeProto
+        self.initializers: list[Any] = []  # onnx.TensorProto
 
     def name(self, hint: str) -> str:
         self.count += 1
@@ -55,16 +59,6 @@ class _Builder:
         names = [self.name(hint or op_type.lower()) for _ in range(outputs)]
         self.nodes.append(helper.make_node(op_type, list(inputs), names, name=self.name(op_type), **attrs))
         return names[0] if outputs == 1 else names
-
-
-def _flip_slice(b: _Builder, x: str, *, axis: int, index: int, corner: str, rows: int, cols: int) -> str:
-    """``x[index]`` along ``axis`` (kept as size 1), mirrored along the ``rows``/``cols`` axes as ``corner`` says."""
-    flip_rows, flip_cols = CORNERS[corner]
-    starts, ends, axes, steps = [index], [index + 1], [axis], [1]
-    for flip, dim in ((flip_rows, rows), (flip_cols, cols)):
-        if flip:
-            starts, ends, axes, steps = starts + [-1], ends + [_INT_MIN], axes + [dim], steps + [-1]
-    return b.op("Slice", x, b.const(starts), b.const(ends), b.const(axes), b.const(steps), hint="mirror")
 
 
 def _scan_body(b: _Builder, *, u: str, hidden: int, slices: dict[str, str]) -> Any:
@@ -201,7 +195,7 @@ def expand_mdlstm_nodes(model: Any) -> int:
         corners = next(a.s.decode() for a in node.attribute if a.name == "corners").split(",")
         weights = [numpy_helper.to_array(values[name]).astype(np.float32) for name in node.input[1:]]
         builder = _Builder(f"mdlstm{expanded}")
-        _expand(builder, node.input[0], node.output[0], *weights, corners=corners)
+        _expand(builder, node.input[0], node.output[0], weights[0], weights[1], weights[2], corners=corners)
         nodes += builder.nodes
         graph.initializer.extend(builder.initializers)
         expanded += 1

@@ -239,13 +239,15 @@ class _OnnxScanPlaceholder(torch.autograd.Function):
     attribute ``corners``), expanded into standard operators after the export."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor, corners: str) -> Tensor:  # type: ignore[override]
-        state = torch._C._get_tracing_state()  # the result's values only: the placeholder's symbolic is what is exported
-        torch._C._set_tracing_state(None)
+    def forward(ctx, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor, corners: str) -> Tensor:  # type: ignore[no-untyped-def]
+        # the values only, with the tracer paused: what is exported is the symbolic's one node (the
+        # wavefront's own operations, recorded inside this function's node, break the exporter's passes)
+        state = torch._C._get_tracing_state()
+        torch._C._set_tracing_state(None)  # type: ignore[attr-defined]
         try:
             return mdlstm2d_wavefront(x, weight_ih, weight_hh, bias, corners=tuple(corners.split(",")))
         finally:
-            torch._C._set_tracing_state(state)
+            torch._C._set_tracing_state(state)  # type: ignore[attr-defined]
 
     @staticmethod
     def symbolic(g, x, weight_ih, weight_hh, bias, corners: str):  # type: ignore[no-untyped-def]  # torch.onnx's graph context
