@@ -1,6 +1,6 @@
 """Exported models against torch eager, in one process on the same inputs: speed, and accuracy after int8.
 
-    python benchmarks/bench_export.py speed [--runs /work/runs-weights] [--threads 2]
+    python benchmarks/bench_export.py speed [--runs /work/runs-weights] [--threads 2] [--clock cpu] [--data-dir ...]
     python benchmarks/bench_export.py accuracy [--runs /work/runs-weights] [--data-dir /work/alldata] [--recipes ...]
     python benchmarks/bench_export.py sampling [--runs /work/runs-weights] [--threads 1] [--rounds 3]
 
@@ -9,10 +9,12 @@
 (``torch.inference_mode``), onnxruntime on the float32 export, onnxruntime on the int8 export.
 Each model is the recipe's trained ``<runs>/<recipe>/best.pt`` when present, else a freshly
 initialised model of the recipe's size (the ``source`` column says which). torch and onnxruntime
-use the same number of intra-op threads (``--threads``).
+use the same number of intra-op threads (``--threads``). With ``--data-dir`` a trained recipe also
+gets the int8 export whose convolutions are quantized statically, calibrated on its first 64 training images.
 
 ``accuracy`` evaluates every trained checkpoint present among the recipes of ``ACCURACY_RECIPES``
-on its test split (or its first ``--limit`` items) three ways: torch, onnxruntime float32, onnxruntime int8.
+on its test split (or its first ``--limit`` items) four ways: torch, onnxruntime float32, onnxruntime int8,
+and onnxruntime int8 with the convolutions quantized statically (calibrated on 64 training images).
 ``sampling`` samples 16 images with the PixelRNN recipes (``SAMPLING_RECIPES``, trained or freshly
 initialised as for ``speed``): torch's incremental stepping against onnxruntime running the
 exported sampling graphs (:mod:`rnnvision.export.sampling`), interleaved rounds.
@@ -69,40 +71,68 @@ def recipe_model(recipe: str, runs: Path) -> tuple[nn.Module, dict, str]:
     return model, {"task": task, "meta": meta}, "freshly initialised"
 
 
-def exports(model: nn.Module, state: dict, folder: Path, threads: int) -> dict[str, nn.Module]:
-    """{"onnxruntime fp32": ..., "onnxruntime int8": ...} run by onnxruntime with ``threads`` threads."""
+def calibration_batches(state: dict, data_dir: str | None, *, items: int = 64, batch: int = 16) -> list[dict] | None:
+    """The first ``items`` images of the recipe's training split as input batches, for int8's static convolutions
+    (None for a freshly initialised model, which has no data, or without a data root)."""
+    if "config" not in state or data_dir is None:
+        return None
+    options = dict(state["config"]["data"])
+    data = build_dataset(options.pop("name"), split="train", root=data_dir, **options)
+    task = make_task(state["task"], state["meta"])
+    names = ("images", "widths") if state["task"] == "recognize" else ("images",)
+    batches = (task.collate([data[i] for i in range(start, start + batch)]) for start in range(0, items, batch))
+    # a recognition batch is a dict; the other tasks' are (images, targets)
+    return [{name: b[name] for name in names} if isinstance(b, dict) else {"images": b[0]} for b in batches]
+
+
+def exports(model: nn.Module, state: dict, folder: Path, threads: int, calibration: list[dict] | None) -> dict[str, nn.Module]:
+    """{"onnxruntime fp32": ..., "onnxruntime int8": ...[, "onnxruntime int8 + static conv": ...]} run by
+    onnxruntime with ``threads`` threads; the last when ``calibration`` is given."""
+    variants = {"fp32": (None, None), "int8": ("int8", None)}
+    if calibration is not None:
+        variants["int8 + static conv"] = ("int8", calibration)
     runners = {}
-    for quantize in (None, "int8"):
-        path = export_model(model, state, out=folder / f"{id(model)}-{quantize}.onnx", quantize=quantize)
-        runners[f"onnxruntime {quantize or 'fp32'}"] = load_onnx(path, threads=threads)[0]
+    for name, (quantize, batches) in variants.items():
+        path = export_model(model, state, out=folder / f"{id(model)}-{name.replace(' ', '')}.onnx", quantize=quantize,
+                            calibration=batches)
+        runners[f"onnxruntime {name}"] = load_onnx(path, threads=threads)[0]
     return runners
 
 
-def interleaved_times(calls: list, *, rounds: int, warmup: int = 2) -> list[list[float]]:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def interleaved_times(calls: list, *, rounds: int, warmup: int = 2, clock: str = "wall") -> list[list[float]]:
     """Seconds of each call in each round; the calls alternate within a round, so a machine whose load
-    changes (other work beside) slows all of them alike rather than whichever ran during a busy spell."""
+    changes (other work beside) slows all of them alike rather than whichever ran during a busy spell.
+    ``clock="cpu"`` counts this process's CPU seconds instead of wall seconds: on cores shared with
+    other work it leaves out the time spent waiting for a core (with 1 thread, what the kernels took)."""
+    now = CLOCKS[clock]
     for _ in range(warmup):
         for call in calls:
             call()
     times: list[list[float]] = [[] for _ in calls]
     for _ in range(rounds):
         for k, call in enumerate(calls):
-            started = time.perf_counter()
+            started = now()
             call()
-            times[k].append(time.perf_counter() - started)
+            times[k].append(now() - started)
     return times
 
 
 def speed(args: argparse.Namespace) -> None:
-    print(f"threads: {args.threads} (torch.set_num_threads and onnxruntime intra_op_num_threads); {args.rounds} "
+    print(f"threads: {args.threads} (torch.set_num_threads and onnxruntime intra_op_num_threads); {args.clock} clock; {args.rounds} "
           "interleaved rounds; ms as median (fastest round); speed-ups as the median of the per-round ratios "
-          "(ratio of the fastest rounds)")
-    print("| model | source | batch | torch eager ms | ORT fp32 ms | ORT int8 ms | ORT fp32 vs eager | int8 vs fp32 |")
-    print("|---|---|---|---|---|---|---|---|")
+          "(ratio of the fastest rounds); int8 + static conv: calibrated on 64 training images")
+    print("| model | source | batch | torch eager ms | ORT fp32 ms | ORT int8 ms | ORT int8 + static conv ms | "
+          "ORT fp32 vs eager | int8 vs fp32 | int8 + static conv vs fp32 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for recipe, (_, shape, task) in SPEED_RECIPES.items():
+            if args.recipes and recipe not in args.recipes:
+                continue
             model, state, source = recipe_model(recipe, Path(args.runs))
-            runners = exports(model, state, Path(tmp), args.threads)
+            runners = exports(model, state, Path(tmp), args.threads, calibration_batches(state, args.data_dir))
             for batch in (1, 32):
                 generator = torch.Generator().manual_seed(0)
                 inputs: tuple[torch.Tensor, ...] = (torch.rand(batch, *shape, generator=generator),)
@@ -114,23 +144,30 @@ def speed(args: argparse.Namespace) -> None:
                         model(*inputs)
 
                 calls = [eager, *(lambda r=r: r(*inputs) for r in runners.values())]
-                eager_t, fp32_t, int8_t = interleaved_times(calls, rounds=args.rounds if batch == 1 else max(3, args.rounds // 4))
-                ms = [f"{1e3 * statistics.median(t):.1f} ({1e3 * min(t):.1f})" for t in (eager_t, fp32_t, int8_t)]
-                fp32_gain = statistics.median(e / f for e, f in zip(eager_t, fp32_t)), min(eager_t) / min(fp32_t)
-                int8_gain = statistics.median(f / q for f, q in zip(fp32_t, int8_t)), min(fp32_t) / min(int8_t)
-                print(f"| {recipe} ({model.model_name}) | {source} | {batch} | {' | '.join(ms)} | "
-                      f"{fp32_gain[0]:.2f}x ({fp32_gain[1]:.2f}x) | {int8_gain[0]:.2f}x ({int8_gain[1]:.2f}x) |", flush=True)
+                rounds = args.rounds if batch == 1 else max(3, args.rounds // 4)
+                eager_t, fp32_t, *int8_ts = interleaved_times(calls, rounds=rounds, clock=args.clock)
+                ms = [f"{1e3 * statistics.median(t):.1f} ({1e3 * min(t):.1f})" for t in (eager_t, fp32_t, *int8_ts)]
+                gains = [_gain(eager_t, fp32_t), *(_gain(fp32_t, t) for t in int8_ts)]
+                cells = ms[:3] + [ms[3] if len(ms) > 3 else "-"] + gains[:2] + [gains[2] if len(gains) > 2 else "-"]
+                print(f"| {recipe} ({model.model_name}) | {source} | {batch} | {' | '.join(cells)} |", flush=True)
+
+
+def _gain(before: list[float], after: list[float]) -> str:
+    """Median of the per-round ratios (ratio of the fastest rounds)."""
+    median = statistics.median(b / a for b, a in zip(before, after))
+    return f"{median:.2f}x ({min(before) / min(after):.2f}x)"
 
 
 def accuracy(args: argparse.Namespace) -> None:
-    print("| recipe | metric | torch | ORT fp32 | ORT int8 | int8 change (points) | eval seconds torch / fp32 / int8 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| recipe | metric | torch | ORT fp32 | ORT int8 | int8 change (points) | ORT int8 + static conv | its change "
+          "(points) | eval seconds torch / fp32 / int8 / int8 + static conv |")
+    print("|---|---|---|---|---|---|---|---|---|")
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in args.recipes or ACCURACY_RECIPES:
             checkpoint = Path(args.runs) / recipe / "best.pt"
             if not checkpoint.is_file():
-                print(f"| {recipe} | no checkpoint at {checkpoint} | | | | | |", flush=True)
+                print(f"| {recipe} | no checkpoint at {checkpoint} | | | | | | | |", flush=True)
                 continue
             model, state = load_model(checkpoint)
             options = dict(state["config"]["data"])
@@ -140,13 +177,15 @@ def accuracy(args: argparse.Namespace) -> None:
             task = make_task(state["task"], state["meta"])
             key = METRICS[state["task"]]
             scores, seconds = [], []
-            for runner in (model, *exports(model, state, Path(tmp), args.threads).values()):
+            calibration = calibration_batches(state, args.data_dir)
+            for runner in (model, *exports(model, state, Path(tmp), args.threads, calibration).values()):
                 started = time.perf_counter()
                 metrics, _ = evaluate(runner, data, task, batch_size=args.batch_size, device=cpu)
                 seconds.append(time.perf_counter() - started)
                 scores.append(100 * metrics[key])
+            static = f"{scores[3]:.2f} | {scores[3] - scores[0]:+.2f}" if len(scores) > 3 else "- | -"
             print(f"| {recipe} | {key} (%) | {scores[0]:.2f} | {scores[1]:.2f} | {scores[2]:.2f} | "
-                  f"{scores[2] - scores[0]:+.2f} | {' / '.join(f'{s:.0f}' for s in seconds)} |", flush=True)
+                  f"{scores[2] - scores[0]:+.2f} | {static} | {' / '.join(f'{s:.0f}' for s in seconds)} |", flush=True)
 
 
 def sampling(args: argparse.Namespace) -> None:
@@ -170,11 +209,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("speed", "accuracy", "sampling"))
     parser.add_argument("--runs", default="/work/runs-weights", help="folder of <recipe>/best.pt (read only)")
-    parser.add_argument("--data-dir", default=None, help="data root for the test splits")
-    parser.add_argument("--recipes", nargs="+", choices=ACCURACY_RECIPES, help="accuracy: only these recipes")
+    parser.add_argument("--data-dir", default=None, help="data root for the test splits and the calibration images")
+    parser.add_argument("--recipes", nargs="+", choices=sorted({*ACCURACY_RECIPES, *SPEED_RECIPES}),
+                        help="accuracy, speed: only these recipes")
     parser.add_argument("--limit", type=int, default=0, help="accuracy: only the first N test items (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of torch and onnxruntime")
     parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (accuracy)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="speed: wall seconds, or this process's CPU seconds (on a loaded machine)")
     parser.add_argument("--rounds", type=int, default=40, help="interleaved timing rounds at batch 1 (a quarter at 32)")
     return parser
 

@@ -160,6 +160,46 @@ def test_int8_onnx_quantizes_the_weights_and_stays_close(name):
         assert float((model(*inputs) - reference).abs().max()) <= 0.05 * float(reference.abs().max())
 
 
+def all_ops(graph) -> list[str]:
+    """Op types of ``graph`` and of its subgraphs (a Scan or Loop body)."""
+    ops = [node.op_type for node in graph.node]
+    for node in graph.node:
+        ops += [op for a in node.attribute if a.HasField("g") for op in all_ops(a.g)]
+    return ops
+
+
+def close_to_torch(name: str, model, *, tolerance: float) -> None:
+    for inputs in input_sets(name):
+        with torch.no_grad():
+            reference = tiny_model(name)(*inputs)
+        assert float((model(*inputs) - reference).abs().max()) <= tolerance * float(reference.abs().max()), name
+
+
+def test_int8_onnx_quantizes_the_mdlstm_scan_body():
+    import onnx
+
+    ops = all_ops(onnx.load(str(exported("mdlstm_seg", "onnx", "int8"))).graph)
+    assert "MatMul" not in ops and ops.count("MatMulInteger") >= 3  # the input terms and the step of both layers
+    close_to_torch("mdlstm_seg", load_onnx(exported("mdlstm_seg", "onnx", "int8"), threads=1)[0], tolerance=0.1)
+
+
+@pytest.mark.parametrize("name", ["crnn", "mdlstm_seg"])
+def test_int8_with_calibration_quantizes_the_convolutions_statically(name, tmp_path):
+    import onnx
+
+    names = export_spec(tiny_model(name), task=get_model_entry(name).task).input_names
+    calibration = [dict(zip(names, inputs)) for inputs in input_sets(name)]
+    out = export_model(tiny_model(name), tiny_state(name), out=tmp_path / "q.onnx", quantize="int8", calibration=calibration)
+    graph = onnx.load(str(out))
+    ops = all_ops(graph.graph)
+    assert "QLinearConv" in ops and "Conv" not in ops
+    assert {p.key: p.value for p in graph.metadata_props}["quantization"] == "int8 dynamic, convolutions static (calibrated)"
+    # activations quantized to 8 bits with ranges from three small batches: a tenth of the scale
+    close_to_torch(name, load_onnx(out, threads=1)[0], tolerance=0.1)
+    with pytest.raises(UserError, match="calibration inputs serve only an int8 ONNX export"):
+        export_model(tiny_model(name), tiny_state(name), out=tmp_path / "f.onnx", calibration=calibration)
+
+
 def test_int8_torchscript_runs_its_linear_layers_in_int8():
     module, state = load_torchscript(exported("row_lstm", "torchscript", "int8"))
     assert "quantized" in str(module.inlined_graph)

@@ -17,6 +17,7 @@ from torch import nn
 
 from rnnvision.errors import UserError
 from rnnvision.export.metadata import export_metadata
+from rnnvision.export.quantize import Calibration
 from rnnvision.export.spec import export_spec
 
 Format = Literal["onnx", "torchscript"]
@@ -25,12 +26,14 @@ QUANTIZE = ("int8",)
 
 
 def export_model(
-    model: nn.Module, state: dict[str, Any], *, out: str | Path, format: Format = "onnx", quantize: str | None = None
+    model: nn.Module, state: dict[str, Any], *, out: str | Path, format: Format = "onnx", quantize: str | None = None,
+    calibration: Calibration | None = None,
 ) -> Path:
     """Export ``model`` (with its checkpoint ``state``: ``task``, ``meta``) to ``out``; returns the path.
 
     ``quantize="int8"`` stores the recurrent and linear weights as int8 (see
-    :mod:`rnnvision.export.quantize`). An existing ``out`` is never overwritten.
+    :mod:`rnnvision.export.quantize`); with ``calibration`` (batches of the graph's inputs by input
+    name, ONNX only) the convolutions too. An existing ``out`` is never overwritten.
     """
     if format not in FORMATS:
         raise UserError(f"unknown export format {format!r}; choose {' or '.join(FORMATS)}")
@@ -42,7 +45,10 @@ def export_model(
     model = model.cpu().eval()
     spec = export_spec(model, task=state["task"])
     name = getattr(model, "model_name", type(model).__name__)
-    extra = {"quantization": f"{quantize} dynamic" if quantize else "none"}
+    if calibration is not None and (format != "onnx" or not quantize):
+        raise UserError("calibration inputs serve only an int8 ONNX export")
+    convolutions = ", convolutions static (calibrated)" if calibration else ""
+    extra = {"quantization": f"{quantize} dynamic{convolutions}" if quantize else "none"}
     metadata = export_metadata(model_name=name, task=state["task"], meta=state["meta"], spec=spec, **extra)
     if format == "torchscript":
         from rnnvision.export.quantize import quantize_linear_layers
@@ -61,7 +67,7 @@ def export_model(
 
         with tempfile.TemporaryDirectory() as tmp:
             float_graph = write_onnx(model, spec, Path(tmp) / "float.onnx", metadata=metadata)
-            quantize_onnx(float_graph, out, metadata=metadata)
+            quantize_onnx(float_graph, out, metadata=metadata, calibration=calibration)
     if exports_sampling(model):  # the incremental sampling step as graphs of their own (float32 even with int8)
         write_sampling_graphs(model, out, metadata=metadata)
     return out

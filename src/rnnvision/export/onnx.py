@@ -17,9 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from rnnvision.errors import UserError
+from rnnvision.export.mdlstm_graph import expand_mdlstm_nodes
 from rnnvision.export.metadata import state_from_metadata
 from rnnvision.export.spec import ExportSpec
 from rnnvision.files import atomic_path
+from rnnvision.ops.mdlstm import ONNX_DOMAIN
 
 OPSET = 17
 
@@ -34,8 +36,10 @@ def write_onnx(model: nn.Module, spec: ExportSpec, out: Path, *, metadata: dict[
         torch.onnx.export(
             model, spec.example_inputs, str(tmp), input_names=list(spec.input_names),
             output_names=list(spec.output_names), dynamic_axes=spec.dynamic_axes, opset_version=OPSET, dynamo=False,
+            custom_opsets={ONNX_DOMAIN: 1},
         )
         graph = onnx.load(str(tmp))
+        expand_mdlstm_nodes(graph)  # the MDLSTM layers' placeholders -> standard operators
         set_metadata(graph, metadata)
         onnx.save(graph, str(tmp))
     return out

@@ -1,38 +1,88 @@
-"""int8 dynamic quantization of the recurrent and linear weights of an exported model.
+"""int8 quantization of an exported model's weights: dynamic, plus the convolutions static when calibrated.
 
 Dynamic quantization stores weights as int8 and quantizes activations on the fly per call, so it
 needs no calibration data. ONNX: onnxruntime's ``quantize_dynamic`` on the ``MatMul`` (linear
-layers on sequences) and ``LSTM`` nodes; onnxruntime has no int8 ``GRU``/``RNN`` kernel and
-leaves those, the convolutions and the ``Gemm`` of 2-D linear heads in float32. TorchScript:
-``torch.ao`` dynamic quantization of the ``nn.Linear`` layers before tracing (the recurrent
-layers here call torch's float kernels directly, which ``torch.ao`` cannot swap).
+layers on sequences, and the recurrent product inside an MDLSTM layer's ``Scan`` body) and ``LSTM``
+nodes; onnxruntime has no int8 ``GRU``/``RNN`` kernel and leaves those and the ``Gemm`` of 2-D
+linear heads in float32. Its dynamic convolution (``ConvInteger``) measured 2.5x slower than the
+float ``Conv`` at batch 1 (BENCHMARKS.md), so convolutions are quantized only when calibration
+inputs are given: then statically (``QLinearConv``, per-channel int8 weights, uint8 activations
+whose ranges are the calibration inputs' min/max), before the dynamic pass. TorchScript:
+``torch.ao`` dynamic quantization of the ``nn.Linear`` layers before tracing (the recurrent layers
+here call torch's float kernels directly, which ``torch.ao`` cannot swap).
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from rnnvision.files import atomic_path
 
 ONNX_QUANTIZED_OPS = ("MatMul", "LSTM")
+ONNX_CALIBRATED_OPS = ("Conv",)
+Calibration = Sequence[dict[str, Tensor]]  # batches of the exported graph's inputs, by input name
 
 
-def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str]) -> Path:
-    """Write an int8 dynamically quantized copy of the ONNX file ``source`` to ``out``, with ``metadata``."""
+def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str], calibration: Calibration | None = None) -> Path:
+    """Write an int8 quantized copy of the ONNX file ``source`` to ``out``, with ``metadata``.
+
+    With ``calibration`` (input batches, typically a few dozen training images) the convolutions
+    are quantized statically first; the recurrent and linear weights are always quantized dynamically.
+    """
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     from rnnvision.export.onnx import set_metadata
 
-    with atomic_path(out) as tmp:
-        quantize_dynamic(str(source), str(tmp), op_types_to_quantize=list(ONNX_QUANTIZED_OPS), weight_type=QuantType.QInt8)
+    with atomic_path(out) as tmp, tempfile.TemporaryDirectory() as work:
+        current = str(source)
+        model = onnx.load(current)
+        if calibration and any(n.op_type in ONNX_CALIBRATED_OPS for n in model.graph.node):
+            _read_weights_directly(model.graph)
+            onnx.save(model, str(Path(work) / "float.onnx"))
+            current = str(Path(work) / "convolutions.onnx")
+            quantize_static(
+                str(Path(work) / "float.onnx"), current, _Feeds(calibration), op_types_to_quantize=list(ONNX_CALIBRATED_OPS),
+                quant_format=QuantFormat.QOperator, per_channel=True, activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+        quantize_dynamic(current, str(tmp), op_types_to_quantize=list(ONNX_QUANTIZED_OPS), weight_type=QuantType.QInt8,
+                         extra_options={"EnableSubgraph": True})
         graph = onnx.load(str(tmp))
         set_metadata(graph, metadata)
         onnx.save(graph, str(tmp))
     return out
+
+
+def _read_weights_directly(graph: Any) -> None:
+    """Let nodes read an initializer that the exporter passed through ``Identity`` (it shares equal
+    tensors, such as two zero biases, that way) directly: the static quantizer wants weights as initializers."""
+    initializers = {t.name for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    alias = {n.output[0]: n.input[0] for n in graph.node
+             if n.op_type == "Identity" and n.input[0] in initializers and n.output[0] not in outputs}
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name in alias:
+                node.input[k] = alias[name]
+
+
+class _Feeds:
+    """The calibration batches as onnxruntime's ``CalibrationDataReader`` reads them (``get_next``)."""
+
+    def __init__(self, batches: Calibration) -> None:
+        self._batches: Iterator[dict[str, Tensor]] = iter(batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {name: value.detach().cpu().numpy() for name, value in batch.items()}
 
 
 def quantize_linear_layers(model: nn.Module) -> nn.Module:

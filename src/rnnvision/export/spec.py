@@ -5,7 +5,8 @@ One place decides, per model family, which axes stay dynamic in an exported grap
 - recognizers (``crnn``, ``crnn_gru``): ``images`` (B, C, H, W) and ``widths`` (B,) -> ``scores``
   (B, T, K), batch and width dynamic (T = W // 4);
 - ``reseg``, ``mdlstm_seg`` and ``pixelcnn``: batch, height and width dynamic (``mdlstm_seg``
-  through the skewed scan of :func:`rnnvision.ops.mdlstm.mdlstm2d_skewed`, an ONNX ``Loop``);
+  through the skewed scan of :func:`rnnvision.ops.mdlstm.mdlstm2d_skewed`: in ONNX one ``Scan``
+  per layer, :mod:`rnnvision.export.mdlstm_graph`; in TorchScript a scripted loop);
 - every other model: batch dynamic, the image size fixed at the size it was built for (the
   classifiers read a fixed number of rows or pixels, the PixelRNN layers unroll their loops over
   rows or diagonals for one image size while the graph is traced).

@@ -201,10 +201,16 @@ def mdlstm2d_skewed(x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tenso
     The wavefront lays out its steps in Python for one (Hi, Wi), so a traced graph is fixed to that
     size. Here each direction's image is skewed — row i shifted right by i, so anti-diagonal k
     becomes column k of a (Hi, Hi + Wi - 1) map, with zero-state padding outside the image — and
-    the scripted :func:`_skewed_scan` walks the columns: exported, its loop becomes an ONNX
-    ``Loop`` whose trip count is Hi + Wi - 1. Each step computes a whole column (padding
-    included), about twice the wavefront's work. Shapes as :func:`mdlstm2d_reference`.
+    the scripted :func:`_skewed_scan` walks the columns: traced (TorchScript), its loop follows
+    Hi + Wi - 1. Each step computes a whole column (padding included), about twice the wavefront's
+    work. Shapes as :func:`mdlstm2d_reference`.
+
+    Under ``torch.onnx.export`` it records one placeholder node (:data:`ONNX_SCAN_OP`) instead,
+    which :func:`rnnvision.export.mdlstm_graph.expand_mdlstm_nodes` writes out as a lean ONNX
+    ``Scan`` that computes only the diagonal's rows at each step.
     """
+    if torch.onnx.is_in_onnx_export():
+        return _OnnxScanPlaceholder.apply(x, weight_ih, weight_hh, bias, ",".join(corners))
     batch, chans, height, width = x.shape
     steps = height + width - 1
     images = torch.stack([_mirror(x, corner) for corner in corners])  # (D, B, C, Hi, Wi), each corner at the top left
@@ -223,6 +229,32 @@ def mdlstm2d_skewed(x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tenso
     unskew = torch.arange(width, device=x.device)[None, :] + rows  # (Hi, Wi): skewed column of (i, j) is i + j
     out = states.permute(1, 2, 4, 3, 0).gather(4, unskew.expand(*states.shape[1:3], hidden, -1, -1))  # (D, B, H, Hi, Wi)
     return torch.stack([_mirror(o, corner) for o, corner in zip(out, corners)])
+
+
+ONNX_DOMAIN, ONNX_SCAN_OP = "rnnvision", "MDLSTM2dScan"
+
+
+class _OnnxScanPlaceholder(torch.autograd.Function):
+    """:func:`mdlstm2d_skewed` as one ONNX node of :data:`ONNX_DOMAIN` (inputs x and the three weights,
+    attribute ``corners``), expanded into standard operators after the export."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor, corners: str) -> Tensor:  # type: ignore[no-untyped-def]
+        # the values only, with the tracer paused: what is exported is the symbolic's one node (the
+        # wavefront's own operations, recorded inside this function's node, break the exporter's passes)
+        state = torch._C._get_tracing_state()
+        torch._C._set_tracing_state(None)  # type: ignore[attr-defined]
+        try:
+            return mdlstm2d_wavefront(x, weight_ih, weight_hh, bias, corners=tuple(corners.split(",")))
+        finally:
+            torch._C._set_tracing_state(state)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def symbolic(g, x, weight_ih, weight_hh, bias, corners: str):  # type: ignore[no-untyped-def]  # torch.onnx's graph context
+        out = g.op(f"{ONNX_DOMAIN}::{ONNX_SCAN_OP}", x, weight_ih, weight_hh, bias, corners_s=corners)
+        dirs, gates = weight_ih.type().sizes()[:2]
+        out.setType(x.type().with_sizes([dirs, None, gates // 5, None, None]))
+        return out
 
 
 def _mirror(x: Tensor, corner: str) -> Tensor:
