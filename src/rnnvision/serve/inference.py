@@ -22,7 +22,7 @@ import base64
 import io
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +36,7 @@ from torch import nn
 from rnnvision.data.digit_frame import frame_digit
 from rnnvision.data.transforms import to_8bit
 from rnnvision.errors import UserError
+from rnnvision.models.classifier import ReadingClassifier
 from rnnvision.tasks import Task, make_task
 from rnnvision.tasks.recognize import RecognitionTask
 
@@ -243,8 +244,7 @@ def predict_uploads(served: ServedModel, uploads: Sequence[Upload], *, max_pixel
 
 
 def _has_row_gates(model: nn.Module) -> bool:
-    rnn = getattr(model, "rnn", None)
-    return hasattr(model, "gates") and getattr(model, "reader", None) == "rows" and bool(getattr(rnn, "gate_names", ()))
+    return isinstance(model, ReadingClassifier) and model.reading_order == "rows" and bool(model.gate_names())
 
 
 @contextmanager
@@ -268,18 +268,17 @@ def _classify(served: ServedModel, images: list[Image.Image], names: list[str]) 
     gates row by row (T = H steps) and, unidirectional, the class probabilities after each row."""
     model, meta = served.model, served.meta
     gated = _has_row_gates(model)
-    with _recording(model, *([model.rnn] if gated else [])) as calls:
+    with _recording(model) as calls, (model.record_gates() if gated else nullcontext([])) as records:
         results = served.task.predict_images(model, images, names, meta, device=_CPU)
     [((batch, *_), logits)] = calls[0]  # batch (B, C, H, W) as the model saw it, logits (B, K)
     probs = F.softmax(logits.float(), dim=1)  # (B, K), as predict_images computes them
     extras: list[dict[str, Any]] = [{"probabilities": _round(p), "input": encode_picture(x.mean(0))} for p, x in zip(probs, batch)]
     if gated:
-        [((sequence, *_), (outputs, *_))] = calls[1]  # (B, T, F) rows in, (B, T, D*H) hidden states out
-        gates = model.rnn.first_layer_gates(sequence, outputs)  # name -> (B, T, H)
+        [record] = records  # the first layer's gates, name -> (B, T, H), T = the image's rows
         for b, extra in enumerate(extras):
-            extra["gates"] = {name: encode_picture(g[b], low=-1.0 if name in _TANH_GATES else 0.0) for name, g in gates.items()}
-        if not model.rnn.bidirectional:  # the class probabilities had the image ended after each row
-            rows = F.softmax(model.forward_head(outputs).float(), dim=-1)  # (B, T, K)
+            extra["gates"] = {name: encode_picture(g[b], low=-1.0 if name in _TANH_GATES else 0.0) for name, g in record.gates.items()}
+        if record.step_logits is not None:  # unidirectional: the class probabilities had the image ended after each row
+            rows = F.softmax(record.step_logits.float(), dim=-1)  # (B, T, K)
             for extra, p in zip(extras, rows):
                 extra["row_probabilities"] = _round(p)
     return [{**result, **extra} for result, extra in zip(results, extras)]
