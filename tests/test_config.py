@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 
 from rnnvision.config import TrainConfig, config_from_dict, load_config
+from rnnvision.data import build_dataset
 from rnnvision.demo import demo_config
+from rnnvision.engine.trainer import resolve_model_kwargs
 from rnnvision.errors import UserError
+from rnnvision.models import create_model, get_model_entry
+from rnnvision.models.classifier import ReaderOptions
+from rnnvision.options import shared_options
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -65,3 +70,27 @@ def test_bad_files_give_one_line_errors(tmp_path):
         config_from_dict({"model": {"name": "row_lstm"}, "data": {"name": "digits"}, "optimizer": {}})
     with pytest.raises(UserError, match="data.name is required"):
         config_from_dict({"model": {"name": "row_lstm"}})
+
+
+CLASSIFIERS = ["row_rnn", "row_gru", "row_lstm", "row_bilstm", "pixel_lstm", "pixel_gru"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_shared_classifier_options_are_checked_and_filled_like_a_builders_own(name):
+    options = get_model_entry(name).options()
+    assert shared_options(ReaderOptions).items() <= options.items()  # same annotation and default
+    data = {"name": "digits"}
+    with pytest.raises(UserError, match="^config: unknown key model.hiden_size; model keys are .*hidden_size"):
+        config_from_dict({"model": {"name": name, "hiden_size": 8}, "data": data})
+    with pytest.raises(UserError, match="^model.hidden_size must be int, got 'big'"):
+        config_from_dict({"model": {"name": name, "hidden_size": "big"}, "data": data})
+    with pytest.raises(UserError, match=r"^model.img_size must be int \| tuple\[int, int\], got \[8, 'x'\]"):
+        config_from_dict({"model": {"name": name, "img_size": [8, "x"]}, "data": data})
+    config = config_from_dict({"model": {"name": name, "hidden_size": 8, "img_size": [8, 6]}, "data": data})
+    assert config.model == {"name": name, "hidden_size": 8, "img_size": (8, 6)}
+    kwargs = resolve_model_kwargs(config.model, build_dataset("digits", split="test").info)
+    assert kwargs["impl"] == "auto" and kwargs["in_chans"] == 1 and kwargs["num_classes"] == 10
+    model = create_model(name, **{k: v for k, v in kwargs.items() if k != "name"})
+    assert model.rnn.hidden_size == 8 and model.img_size == (8, 6)
+    default = create_model(name)  # the shared options' defaults when none is given
+    assert (default.rnn.hidden_size, default.img_size, default.num_classes, default.in_chans) == (128, (28, 28), 10, 1)

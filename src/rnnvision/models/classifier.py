@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import Unpack
 
 from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.recurrent import GateInit, make_recurrent
 from rnnvision.models.interface import GateRecord, ReadingOrder, recurrence_gate_names, recurrence_gates
 from rnnvision.models.registry import register_model
 from rnnvision.ops.sequences import image_to_pixels, image_to_sequence, pixel_permutation, sequence_shape
+from rnnvision.options import Default, with_defaults
 
 ImageSize = int | tuple[int, int]
 
@@ -228,67 +230,65 @@ class SequenceClassifier(ReadingClassifier):
             handle.remove()
 
 
+class ReaderOptions(TypedDict, total=False):
+    """The options every builder of this module takes, with their defaults (MNIST's classes, channels, size)."""
+
+    num_classes: Annotated[int, Default(10)]
+    in_chans: Annotated[int, Default(1)]
+    img_size: Annotated[ImageSize, Default(28)]
+    hidden_size: Annotated[int, Default(128)]
+    impl: Annotated[RecurrentImpl, Default("auto")]
+
+
+def _sequence_classifier(cell: str, reader: ReadingOrder, shared: ReaderOptions, **own: Any) -> SequenceClassifier:
+    return SequenceClassifier(cell=cell, reader=reader, **with_defaults(ReaderOptions, shared), **own)
+
+
 _TINY = {"hidden_size": 8, "img_size": 8}
 
 
 @register_model(task="classify", tiny=_TINY)
-def row_rnn(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    dropout: float = 0.0, impl: RecurrentImpl = "auto",
-) -> SequenceClassifier:
+def row_rnn(*, dropout: float = 0.0, **options: Unpack[ReaderOptions]) -> SequenceClassifier:
     """Elman RNN (tanh) over image rows -> linear classifier."""
-    return SequenceClassifier(cell="rnn", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, dropout=dropout, impl=impl)
+    return _sequence_classifier("rnn", "rows", options, dropout=dropout)
 
 
 @register_model(task="classify", tiny=_TINY)
-def row_gru(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    head_hidden: int = 64, dropout: float = 0.1, impl: RecurrentImpl = "auto",
-) -> SequenceClassifier:
+def row_gru(*, head_hidden: int = 64, dropout: float = 0.1, **options: Unpack[ReaderOptions]) -> SequenceClassifier:
     """GRU over image rows -> dense layers."""
-    return SequenceClassifier(cell="gru", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, head_hidden=head_hidden, dropout=dropout, impl=impl)
+    return _sequence_classifier("gru", "rows", options, head_hidden=head_hidden, dropout=dropout)
 
 
 @register_model(task="classify", tiny=_TINY)
-def row_lstm(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    head_hidden: int = 64, dropout: float = 0.1, impl: RecurrentImpl = "auto",
-) -> SequenceClassifier:
+def row_lstm(*, head_hidden: int = 64, dropout: float = 0.1, **options: Unpack[ReaderOptions]) -> SequenceClassifier:
     """LSTM over image rows -> dense layers -> softmax: the textbook example."""
-    return SequenceClassifier(cell="lstm", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, head_hidden=head_hidden, dropout=dropout, impl=impl)
+    return _sequence_classifier("lstm", "rows", options, head_hidden=head_hidden, dropout=dropout)
 
 
 @register_model(task="classify", tiny=_TINY)
 def row_bilstm(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    num_layers: int = 2, head_hidden: int = 128, dropout: float = 0.2, impl: RecurrentImpl = "auto",
+    *, num_layers: int = 2, head_hidden: int = 128, dropout: float = 0.2, **options: Unpack[ReaderOptions]
 ) -> SequenceClassifier:
     """2-layer bidirectional LSTM over image rows -> dense layers."""
-    return SequenceClassifier(cell="lstm", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, num_layers=num_layers, bidirectional=True,
-                              head_hidden=head_hidden, dropout=dropout, impl=impl)
+    return _sequence_classifier("lstm", "rows", options, num_layers=num_layers, bidirectional=True,
+                                head_hidden=head_hidden, dropout=dropout)
 
 
 @register_model(task="classify", tiny=_TINY)
 def pixel_lstm(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: RecurrentImpl = "auto", gate_init: GateInit = "default",
+    *, permutation_seed: int | None = None, dropout: float = 0.0, gate_init: GateInit = "default",
+    **options: Unpack[ReaderOptions],
 ) -> SequenceClassifier:
     """LSTM over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted MNIST."""
-    return SequenceClassifier(cell="lstm", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl,
-                              gate_init=gate_init)
+    return _sequence_classifier("lstm", "pixels", options, permutation_seed=permutation_seed, dropout=dropout,
+                                gate_init=gate_init)
 
 
 @register_model(task="classify", tiny=_TINY)
 def pixel_gru(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: RecurrentImpl = "auto", gate_init: GateInit = "default",
+    *, permutation_seed: int | None = None, dropout: float = 0.0, gate_init: GateInit = "default",
+    **options: Unpack[ReaderOptions],
 ) -> SequenceClassifier:
     """GRU over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
-    return SequenceClassifier(cell="gru", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl,
-                              gate_init=gate_init)
+    return _sequence_classifier("gru", "pixels", options, permutation_seed=permutation_seed, dropout=dropout,
+                                gate_init=gate_init)
