@@ -57,7 +57,7 @@ def crnn_calls(batch: int) -> dict[str, Callable[[], object]]:
     torch.manual_seed(0)
     data = build_dataset("digit-strings", split="test", source="sklearn", test_size=batch)
     task = make_task("recognize", dataset_meta(data.info))
-    model = create_model("crnn", size="small", num_classes=len(data.info.charset) + 1, in_chans=1, img_height=32)
+    model = create_model("crnn", variant="small", num_classes=len(data.info.charset) + 1, in_chans=1, img_height=32)
     optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
     lines = task.collate([data[i] for i in range(batch)])
     original = model.rnn.forward

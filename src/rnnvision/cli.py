@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -153,13 +155,24 @@ class _ProgressBar:
             self.bar.close()
 
 
+@contextmanager
+def _requests_as_user_errors() -> Iterator[None]:
+    """A model refuses a request it cannot serve (``--n 0``, ``--method incremental`` on a model without
+    recurrent state) with ``ValueError``; here, at the CLI, that becomes the one-line user error."""
+    try:
+        yield
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from rnnvision.tasks.generate import generate_to_file
 
     size = tuple(args.size) if args.size else None
-    path = generate_to_file(
-        _model_source(args), n=args.n, out=args.out, seed=args.seed, method=args.method, size=size, device=args.device
-    )
+    with _requests_as_user_errors():
+        path = generate_to_file(
+            _model_source(args), n=args.n, out=args.out, seed=args.seed, method=args.method, size=size, device=args.device
+        )
     print(f"wrote {args.n} samples to {path}")
     return 0
 
@@ -168,10 +181,11 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     from rnnvision.tasks.generate import complete_to_file
 
     source, images = _source_and_images(args)
-    path = complete_to_file(
-        source, images, out=args.out, known_rows=args.known_rows, samples=args.samples, seed=args.seed,
-        method=args.method, device=args.device,
-    )
+    with _requests_as_user_errors():
+        path = complete_to_file(
+            source, images, out=args.out, known_rows=args.known_rows, samples=args.samples, seed=args.seed,
+            method=args.method, device=args.device,
+        )
     print(f"wrote {path}: per image the occluded input, {args.samples} completions, the original")
     return 0
 

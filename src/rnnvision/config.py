@@ -200,6 +200,7 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfi
             raise UserError(f"{source}: {section}.name is required")
 
     model_entry = get_model_entry(model_raw.pop("name"))
+    model_raw = model_entry.current_names(model_raw)  # configs and checkpoints from before an option's rename
     model = {"name": model_entry.name, **_check_options("model", model_raw, model_entry.options(), source)}
     data_entry = get_dataset_entry(data_raw.pop("name"))
     data = {"name": data_entry.name, **_check_options("data", data_raw, data_entry.options(), source)}
@@ -274,5 +275,19 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = (), *, base:
         raw.setdefault(section, {})
         if not isinstance(raw[section], dict):
             raise UserError(f"{source}: section {section} must be a mapping")
+        if section == "model":
+            _drop_other_name(raw[section], key)
         raw[section][key] = value
     return config_from_dict(raw, source=source)
+
+
+def _drop_other_name(model: dict[str, Any], key: str) -> None:
+    """Remove the option ``key`` replaces under its other name (old or new, a renamed option of the model)."""
+    from rnnvision.models.registry import get_model_entry, list_models
+
+    if model.get("name") not in list_models():
+        return  # config_from_dict reports it
+    renamed = get_model_entry(model["name"]).renamed
+    for old, new in renamed.items():
+        if key in (old, new):
+            model.pop(new if key == old else old, None)

@@ -10,20 +10,58 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+import typing_extensions
 
 from rnnvision.errors import UserError
 
+_UNPACK = {typing_extensions.Unpack, getattr(typing, "Unpack", typing_extensions.Unpack)}
+
+
+@dataclass(frozen=True)
+class Default:
+    """The default of an option in a ``TypedDict`` of options that builders share: ``Annotated[int, Default(10)]``."""
+
+    value: Any
+
 
 def builder_options(fn: Callable[..., Any]) -> dict[str, tuple[Any, Any]]:
-    """Keyword options of a builder function: name -> (resolved annotation, default)."""
+    """Keyword options of a builder function: name -> (resolved annotation, default).
+
+    Options shared by several builders come in as ``**options: Unpack[SharedOptions]``, a
+    ``TypedDict`` whose fields carry their defaults (:class:`Default`); they count as the builder's own.
+    """
     hints = typing.get_type_hints(fn)
-    return {
-        name: (hints.get(name, Any), param.default)
-        for name, param in inspect.signature(fn).parameters.items()
-        if param.kind in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD)
-    }
+    options: dict[str, tuple[Any, Any]] = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if param.kind in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD):
+            options[name] = (hints.get(name, Any), param.default)
+        elif param.kind == param.VAR_KEYWORD and typing.get_origin(hints.get(name)) in _UNPACK:
+            (shared,) = typing.get_args(hints[name])
+            options.update(shared_options(shared))
+    return options
+
+
+def shared_options(shared: type) -> dict[str, tuple[Any, Any]]:
+    """The fields of a ``TypedDict`` of shared options: name -> (annotation, its :class:`Default`'s value).
+
+    Every field carries a :class:`Default` (a builder given none of them still builds).
+    """
+    options = {}
+    for name, hint in typing.get_type_hints(shared, include_extras=True).items():
+        defaults = [m.value for m in getattr(hint, "__metadata__", ()) if isinstance(m, Default)]
+        if not defaults:
+            raise TypeError(f"{shared.__name__}.{name} needs a default: Annotated[type, Default(value)]")
+        options[name] = (hint.__origin__, defaults[0])  # Annotated[X, ...].__origin__ is X
+    return options
+
+
+def with_defaults(shared: type, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` shared options (a ``TypedDict`` of ``shared``) with the defaults of those not given."""
+    return {**{name: default for name, (_, default) in shared_options(shared).items()}, **given}
 
 
 def _convert(value: Any, annotation: Any) -> Any:

@@ -130,3 +130,14 @@ def test_demo_trains_and_draws_in_under_a_minute(tmp_path, capsys):
     for name in ("metrics.jsonl", "curves.png", "confusion.png", "predictions.png", "gates.png", "best.pt"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     assert main(["demo", "--out", str(tmp_path / "demo"), "--quiet"]) == 0  # a second demo replaces the first
+
+
+def test_a_model_option_its_builder_refuses_exits_2_with_one_line(tmp_path):
+    """The model raises ValueError (2x2 digits cannot be cut into 3x3 patches); the CLI says so in one line."""
+    config = tmp_path / "renet.yaml"
+    config.write_text("model:\n  name: renet\n  hidden_sizes: [4]\n  patch_sizes: [3]\ndata:\n  name: digits\n"
+                      "train:\n  epochs: 1\n")
+    done = run_cli("train", str(config), "--out", str(tmp_path / "run"), "--quiet")
+    assert done.returncode == 2, done.stderr
+    assert "model 'renet': img_size 8x8 must be a multiple of the product of patch_sizes (3)" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr and done.stdout == ""

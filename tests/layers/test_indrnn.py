@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnvision.layers.indrnn import IndRNN, indrnn_fused, indrnn_reference
+from rnnvision.layers.indrnn import IndRNN
+from rnnvision.ops.indrnn import indrnn_fused, indrnn_reference
 
 
 def _pair(num_layers: int) -> tuple[IndRNN, IndRNN]:

@@ -145,14 +145,14 @@ def test_completion_keeps_the_known_pixels_and_fills_the_rest(name):
     assert torch.equal(everything, images)
 
 
-def test_bad_requests_raise_user_errors():
-    with pytest.raises(UserError, match="no recurrent state"):
+def test_bad_requests_raise_value_errors_and_bad_options_user_errors():
+    with pytest.raises(ValueError, match="no recurrent state"):
         make("pixelcnn").sample(1, method="incremental")
-    with pytest.raises(UserError, match="method must be"):
+    with pytest.raises(ValueError, match="method must be"):
         make("pixelrnn_row").sample(1, method="fast")
-    with pytest.raises(UserError, match=r"expected images of shape \(B, 1, H, W\)"):
+    with pytest.raises(ValueError, match=r"expected images of shape \(B, 1, H, W\)"):
         make("pixelrnn_row")(torch.zeros(2, 3, 4, 4))
     with pytest.raises(UserError, match="in_chans"):
         create_model("pixelrnn_diag", in_chans=2)
-    with pytest.raises(UserError, match="at least 1"):
+    with pytest.raises(ValueError, match="at least 1"):
         make("pixelrnn_row").sample(0)

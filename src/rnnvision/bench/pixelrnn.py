@@ -72,7 +72,7 @@ def bench_sampling(
     """
     device = torch.device(device)
     torch.manual_seed(0)
-    model = cast(AutoregressiveImageModel, create_model(model_name, layers=layers, hidden=hidden, img_size=size).to(device).eval())
+    model = cast(AutoregressiveImageModel, create_model(model_name, num_layers=layers, hidden_size=hidden, img_size=size).to(device).eval())
     samples, seconds = {}, {}
     for method in ("incremental", "naive"):
         def call(method: str = method) -> None:

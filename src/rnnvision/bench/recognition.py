@@ -32,7 +32,7 @@ def bench_crnn_latency(
     """
     device = torch.device(device)
     torch.manual_seed(0)
-    model = (model or cast(CRNN, create_model("crnn", size=size, num_classes=num_classes, img_height=height))).to(device).eval()
+    model = (model or cast(CRNN, create_model("crnn", variant=size, num_classes=num_classes, img_height=height))).to(device).eval()
     params = sum(p.numel() for p in model.parameters())
     rows: list[BenchRow] = []
     single = None

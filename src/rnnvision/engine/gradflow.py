@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from rnnvision.data import build_dataset
 from rnnvision.engine.distributed import pick_device
 from rnnvision.errors import UserError
+from rnnvision.models.interface import HasGates
 from rnnvision.tasks import make_task
 from rnnvision.weights.loading import resolve
 
@@ -87,10 +88,8 @@ def gradient_flow(
     (grad,) = torch.autograd.grad(loss, seq)
     grad_norm = grad.norm(dim=-1).mean(0).cpu()  # (T,): ||dL_i/dx_t|| averaged over examples
     gates: dict[str, Tensor] = {}
-    rnn = getattr(model, "rnn", None)
-    gate_names: tuple[str, ...] = getattr(rnn, "gate_names", ())
-    if rnn is not None and gate_names:
+    if isinstance(model, HasGates) and model.gate_names():
         with torch.no_grad():
-            _, _, all_gates = rnn(seq.detach(), return_gates=True)  # name -> (L, D, B, T, H)
+            all_gates = model.sequence_gates(seq.detach())  # name -> (L, D, B, T, H)
         gates = {g: all_gates[g].mean(dim=(0, 1, 2, 4)).cpu() for g in KEEP_GATES if g in all_gates}
     return GradientFlow(model_name=name, grad_norm=grad_norm, gates=gates, n=count)

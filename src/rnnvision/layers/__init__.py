@@ -1,12 +1,13 @@
 """Recurrent layers: cells (one step), sequence layers (the loop, directions, stacking), 2D
-recurrences and the PixelRNN layers. Every public layer is importable from here."""
+recurrences and the PixelRNN layers. Every public layer is importable from here; the functions
+they run (step functions, kernels and their references) are in :mod:`rnnvision.ops`."""
 
-from rnnvision.layers.cells import GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step
+from rnnvision.layers.cells import GRUCell, LSTMCell, RNNCell
 from rnnvision.layers.cross_scan import CrossScan2d
 from rnnvision.layers.indrnn import IndRNN
 from rnnvision.layers.lru import LRU
 from rnnvision.layers.mdlstm import MDLSTM2d
-from rnnvision.layers.minrnn import MinGRU, MinLSTM, MinRNNBlock, MinRNNStack, mingru_step, minlstm_step
+from rnnvision.layers.minrnn import MinGRU, MinLSTM, MinRNNBlock, MinRNNStack
 from rnnvision.layers.pixelrnn import DiagonalBiLSTM, MaskedConv2d, MaskedResidualBlock, RowLSTM
 from rnnvision.layers.recurrent import GRU, LSTM, RNN, make_recurrent
 from rnnvision.layers.renet import ReNetLayer, renet_reference
@@ -31,11 +32,6 @@ __all__ = [
     "RNNCell",
     "ReNetLayer",
     "RowLSTM",
-    "gru_step",
-    "lstm_step",
     "make_recurrent",
-    "mingru_step",
-    "minlstm_step",
     "renet_reference",
-    "rnn_step",
 ]

@@ -26,8 +26,8 @@ In scan form (:mod:`rnnvision.ops.min_gates`, log a computed without rounding):
 - minLSTM: with ``d = softplus(-k_f) - softplus(-k_i) = log i - log f``:
   ``log a = log f' = -softplus(d)``, ``b = i' g(k_h) = σ(d) g(k_h)``.
 
-``impl="reference"`` loops over the step functions below (the specification, and ``step`` for
-streaming); ``"chunked"`` and ``"log"`` are the two scans of :mod:`rnnvision.ops.scan`; ``"auto"``
+``impl="reference"`` loops over the step functions of :mod:`rnnvision.ops.min_gates` (the
+specification, and ``step`` for streaming); ``"chunked"`` and ``"log"`` are the two scans of :mod:`rnnvision.ops.scan`; ``"auto"``
 (default) is the chunked scan.
 """
 
@@ -37,22 +37,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnvision.impl import MinImpl, check_impl
-from rnnvision.ops.min_gates import g, mingru_coefficients, minlstm_coefficients
+from rnnvision.ops.min_gates import mingru_coefficients, mingru_step, minlstm_coefficients, minlstm_step
 from rnnvision.ops.scan import linear_scan
-
-
-def mingru_step(x_proj: Tensor, h: Tensor) -> Tensor:
-    """One minGRU step. x_proj (B, 2H) = [k_z, k_h] (the input projection), h (B, H) -> h_t (B, H)."""
-    k_z, k_h = x_proj.chunk(2, dim=-1)  # each (B, H)
-    z = torch.sigmoid(k_z)
-    return (1 - z) * h + z * g(k_h)
-
-
-def minlstm_step(x_proj: Tensor, h: Tensor) -> Tensor:
-    """One minLSTM step. x_proj (B, 3H) = [k_f, k_i, k_h], h (B, H) -> h_t (B, H)."""
-    k_f, k_i, k_h = x_proj.chunk(3, dim=-1)  # each (B, H)
-    f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
-    return f / (f + i) * h + i / (f + i) * g(k_h)
 
 
 class _MinRNN(nn.Module):

@@ -20,7 +20,7 @@ Both recurrent layers have ``impl="fused"`` (whole rows / diagonals per step, th
 (:meth:`RowLSTM.pixel_step`, :meth:`DiagonalBiLSTM.pixel_step`) are also what incremental
 sampling runs, one pixel at a time (:class:`RowLSTMStepping`, :class:`DiagonalBiLSTMStepping`),
 in :mod:`rnnvision.models.autoregressive` and in the exported sampling graphs. The cell update
-itself is :func:`rnnvision.layers.cells.lstm_step` (gate blocks [input, forget, cell, output]),
+itself is :func:`rnnvision.ops.cells.lstm_step` (gate blocks [input, forget, cell, output]),
 fed with the taps of the state-to-state convolution as its "hidden state" input.
 """
 
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.impl import RecurrentImpl, check_impl
-from rnnvision.layers.cells import lstm_step
+from rnnvision.ops.cells import lstm_step
 from rnnvision.ops.skew import diagonal_order
 
 MaskType = Literal["A", "B"]

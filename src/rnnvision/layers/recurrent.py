@@ -6,9 +6,9 @@ Both implementations share one set of parameters, named and laid out exactly as 
 loads into ``torch.nn`` too.
 
 - ``impl="fused"``: torch's cuDNN (GPU) / native or oneDNN (CPU) kernels, the fast path.
-- ``impl="reference"``: a plain Python loop over the cell step functions of
-  :mod:`rnnvision.layers.cells`; the specification, and the only path that can return the gate
-  activations.
+- ``impl="reference"``: a plain Python loop over the cell step functions,
+  :func:`rnnvision.ops.cells.recurrence_reference` for every layer and direction; the
+  specification, and the only path that can return the gate activations.
 - ``impl="auto"`` (default): fused unless the call needs the reference (``return_gates=True``).
   Naming ``"fused"`` for a call it cannot serve raises a ``ValueError``.
 
@@ -40,6 +40,7 @@ direction of each sequence starts at its own last valid step.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -48,7 +49,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnvision.impl import RecurrentImpl, check_impl
-from rnnvision.layers.cells import GRU_GATES, LSTM_GATES, GateDict, gru_step, lstm_step, rnn_step
+from rnnvision.ops.cells import GRU_GATES, LSTM_GATES, GateDict, gru_step, lstm_step, recurrence_reference, rnn_step
 
 GateInit = Literal["default", "chrono"]
 GATE_INITS = ("default", "chrono")
@@ -308,15 +309,12 @@ class _RecurrentLayer:
             for direction in range(self._directions):
                 k = layer * self._directions + direction
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                out, final, dir_gates = self._run_direction(
-                    layer_input,
+                w_ih, b_ih = getattr(self, "weight_ih" + suffix), getattr(self, "bias_ih" + suffix, None)
+                w_hh, b_hh = getattr(self, "weight_hh" + suffix), getattr(self, "bias_hh" + suffix, None)
+                out, final, dir_gates = recurrence_reference(
+                    partial(self._step, w_hh=w_hh, b_hh=b_hh),
+                    F.linear(layer_input, w_ih, b_ih),  # (B, T, G*H): the input term of every step at once
                     tuple(s[k] for s in initial),
-                    weights=(
-                        getattr(self, "weight_ih" + suffix),
-                        getattr(self, "bias_ih" + suffix, None),
-                        getattr(self, "weight_hh" + suffix),
-                        getattr(self, "bias_hh" + suffix, None),
-                    ),
                     reverse=bool(direction),
                     mask=mask,
                     keep_gates=return_gates,
@@ -333,38 +331,6 @@ class _RecurrentLayer:
         shape = (self.num_layers, self._directions, batch, steps, self.hidden_size)
         gate_tensors = {name: torch.stack(values).reshape(shape) for name, values in gates.items() if values}
         return layer_input, ((h_n, c_n[0]) if self.has_cell_state else h_n), gate_tensors
-
-    def _run_direction(
-        self,
-        x: Tensor,
-        state: tuple[Tensor, ...],
-        *,
-        weights: tuple[Tensor, Tensor | None, Tensor, Tensor | None],
-        reverse: bool,
-        mask: Tensor | None,
-        keep_gates: bool,
-    ) -> tuple[Tensor, tuple[Tensor, ...], GateDict]:
-        """Loop one direction of one layer over time. x (B, T, I) -> out (B, T, H)."""
-        w_ih, b_ih, w_hh, b_hh = weights
-        x_proj = F.linear(x, w_ih, b_ih)  # (B, T, G*H): the input term of every step at once
-        steps = x.shape[1]
-        outputs: list[Tensor] = [x_proj.new_empty(0)] * steps
-        gate_steps: dict[str, list[Tensor]] = {name: [x_proj.new_empty(0)] * steps for name in self.gate_names}
-        for t in reversed(range(steps)) if reverse else range(steps):
-            new_state, step_gates = self._step(x_proj[:, t], state, w_hh, b_hh)
-            if mask is None:
-                state, out = new_state, new_state[0]
-            else:
-                valid = mask[:, t, None]  # (B, 1)
-                state = tuple(torch.where(valid, new, old) for new, old in zip(new_state, state))
-                out = new_state[0] * valid
-                step_gates = {name: g * valid for name, g in step_gates.items()}
-            outputs[t] = out
-            if keep_gates:
-                for name, g in step_gates.items():
-                    gate_steps[name][t] = g
-        gates = {name: torch.stack(values, dim=1) for name, values in gate_steps.items()} if keep_gates else {}
-        return torch.stack(outputs, dim=1), state, gates
 
 
 class RNN(_RecurrentLayer, nn.RNN):  # type: ignore[misc]  # forward takes lengths= and return_gates=

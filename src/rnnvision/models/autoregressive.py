@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnvision.errors import UserError
 from rnnvision.layers.pixelrnn import DiagonalBiLSTM, DiagonalBiLSTMStepping, MaskedConv2d, RowLSTM, RowLSTMStepping
 
 METHODS = ("auto", "incremental", "naive")
@@ -71,11 +70,11 @@ class AutoregressiveImageModel(nn.Module):
     ) -> None:
         super().__init__()
         if in_chans not in (1, 3):
-            raise UserError(f"in_chans must be 1 (grey or binary) or 3 (RGB), got {in_chans}")
+            raise ValueError(f"in_chans must be 1 (grey or binary) or 3 (RGB), got {in_chans}")
         if levels < 2:
-            raise UserError(f"levels must be at least 2 (2 = binary images, 256 = 8-bit), got {levels}")
+            raise ValueError(f"levels must be at least 2 (2 = binary images, 256 = 8-bit), got {levels}")
         if channels < in_chans or out_hidden < in_chans:
-            raise UserError(f"hidden sizes must be at least in_chans={in_chans} to split the colour channels")
+            raise ValueError(f"hidden sizes must be at least in_chans={in_chans} to split the colour channels")
         self.in_chans, self.levels = in_chans, levels
         self.img_size = (img_size, img_size) if isinstance(img_size, int) else (int(img_size[0]), int(img_size[1]))
         outputs = in_chans if levels == 2 else in_chans * levels
@@ -95,7 +94,7 @@ class AutoregressiveImageModel(nn.Module):
     # -- one pass ---------------------------------------------------------------------------------
     def _check_images(self, x: Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise UserError(f"expected images of shape (B, {self.in_chans}, H, W), got {tuple(x.shape)}")
+            raise ValueError(f"expected images of shape (B, {self.in_chans}, H, W), got {tuple(x.shape)}")
 
     def _layout(self, raw: Tensor) -> Tensor:
         """Head output (B, C * L, ...) -> logits (B, C, ...) for binary or (B, L, C, ...)."""
@@ -127,11 +126,11 @@ class AutoregressiveImageModel(nn.Module):
 
     def _resolve_method(self, method: str) -> str:
         if method not in METHODS:
-            raise UserError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if method == "auto":
             return "incremental" if self.has_incremental() else "naive"
         if method == "incremental" and not self.has_incremental():
-            raise UserError(f"{type(self).__name__} has no recurrent state to carry; use method='naive'")
+            raise ValueError(f"{type(self).__name__} has no recurrent state to carry; use method='naive'")
         return method
 
     def start_stepping(self, batch: int, width: int, like: Tensor) -> list[State]:
@@ -194,10 +193,10 @@ class AutoregressiveImageModel(nn.Module):
     ) -> Tensor:
         """``n`` new images, (n, C, H, W) in [0, 1]; ``size`` defaults to the training size."""
         if n < 1:
-            raise UserError(f"the number of samples must be at least 1, got {n}")
+            raise ValueError(f"the number of samples must be at least 1, got {n}")
         height, width = self.img_size if size is None else ((size, size) if isinstance(size, int) else size)
         if height < 1 or width < 1:
-            raise UserError(f"the image size must be positive, got {height} x {width}")
+            raise ValueError(f"the image size must be positive, got {height} x {width}")
         weight = self.stem.weight
         canvas = torch.zeros(n, self.in_chans, height, width, device=weight.device, dtype=weight.dtype)
         return self.autoregress(canvas, torch.zeros_like(canvas, dtype=torch.bool), method=method, generator=generator)[0]

@@ -9,13 +9,20 @@ pixels it is permuted MNIST.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Annotated, Any, TypedDict
+
 import torch
 from torch import Tensor, nn
+from typing_extensions import Unpack
 
 from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.recurrent import GateInit, make_recurrent
+from rnnvision.models.interface import GateRecord, ReadingOrder, recurrence_gate_names, recurrence_gates
 from rnnvision.models.registry import register_model
 from rnnvision.ops.sequences import image_to_pixels, image_to_sequence, pixel_permutation, sequence_shape
+from rnnvision.options import Default, with_defaults
 
 ImageSize = int | tuple[int, int]
 
@@ -50,8 +57,33 @@ class ImageClassifier(nn.Module):
 class ReadingClassifier(ImageClassifier):
     """An image classifier that reads the image as a sequence: ``to_sequence`` then ``sequence_features``.
 
-    ``to_sequence`` and ``forward_sequence`` let ``rnnvision gradflow`` differentiate by step.
+    ``to_sequence`` and ``forward_sequence`` let ``rnnvision gradflow`` differentiate by step;
+    ``reading_order``, ``gate_names``, ``gates`` and ``record_gates`` are what tasks and the server
+    may ask of it (:mod:`rnnvision.models.interface`). Without a gated recurrence it has no gates.
     """
+
+    reading_order: ReadingOrder
+
+    @property
+    def recurrence_name(self) -> str:
+        """The name of the recurrence, for the titles of pictures."""
+        return type(self).__name__
+
+    def gate_names(self) -> tuple[str, ...]:
+        """The gates :meth:`sequence_gates` reports, ``()`` for none."""
+        return ()
+
+    def sequence_gates(self, seq: Tensor) -> dict[str, Tensor]:
+        """Every gate at every step of ``seq`` (B, T, F): name -> (L, D, B, T, H)."""
+        raise ValueError(f"{type(self).__name__} has no gates to return")
+
+    def gates(self, images: Tensor) -> dict[str, Tensor]:
+        """Every gate at every step of the images (B, C, H, W) read in this model's order: name -> (L, D, B, T, H)."""
+        return self.sequence_gates(self.to_sequence(images))
+
+    def record_gates(self) -> AbstractContextManager[list[GateRecord]]:
+        """While the ``with`` block runs, a :class:`GateRecord` of each forward pass, in a list."""
+        raise ValueError(f"{type(self).__name__} has no gates to record")
 
     def to_sequence(self, images: Tensor) -> Tensor:
         raise NotImplementedError
@@ -80,6 +112,7 @@ class PixelClassifier(ReadingClassifier):
         if pool not in ("last", "mean"):
             raise ValueError(f"pool must be 'last' or 'mean', got {pool!r}")
         self.in_chans, self.img_size, self.num_classes, self.pool = in_chans, _pair(img_size), num_classes, pool
+        self.reading_order = "pixels"
         steps = self.img_size[0] * self.img_size[1]
         if permutation_seed is None:
             self.permutation = None
@@ -107,7 +140,7 @@ class SequenceClassifier(ReadingClassifier):
         self,
         *,
         cell: str,
-        reader: str,
+        reader: ReadingOrder,
         num_classes: int,
         in_chans: int,
         img_size: ImageSize,
@@ -122,7 +155,8 @@ class SequenceClassifier(ReadingClassifier):
     ) -> None:
         super().__init__()
         height, width = _pair(img_size)
-        self.in_chans, self.img_size, self.num_classes, self.reader = in_chans, (height, width), num_classes, reader
+        self.in_chans, self.img_size, self.num_classes = in_chans, (height, width), num_classes
+        self.reading_order = reader
         steps, features = sequence_shape(reader, in_chans, height, width)
         self.steps = steps
         if permutation_seed is not None:
@@ -152,7 +186,7 @@ class SequenceClassifier(ReadingClassifier):
 
     def to_sequence(self, images: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, T, F) in this model's reading order."""
-        return image_to_sequence(images, self.reader, permutation=self.permutation)
+        return image_to_sequence(images, self.reading_order, permutation=self.permutation)
 
     def sequence_features(self, seq: Tensor) -> Tensor:
         """(B, T, F) -> (B, D*H): the last layer's final hidden state, both directions."""
@@ -161,73 +195,100 @@ class SequenceClassifier(ReadingClassifier):
         directions = 2 if self.rnn.bidirectional else 1
         return torch.cat(list(h_n[-directions:]), dim=-1)  # (B, D*H)
 
-    def gates(self, images: Tensor) -> dict[str, Tensor]:
-        """Every gate activation at every step: name -> (L, D, B, T, H) (LSTM and GRU only)."""
-        _, _, gates = self.rnn(self.to_sequence(images), return_gates=True)
-        return gates
+    @property
+    def recurrence_name(self) -> str:
+        """``"RNN"``, ``"LSTM"`` or ``"GRU"``."""
+        return type(self.rnn).__name__
+
+    def gate_names(self) -> tuple[str, ...]:
+        """The LSTM's or GRU's gates; ``()`` for the Elman RNN."""
+        return recurrence_gate_names(self.rnn)
+
+    def sequence_gates(self, seq: Tensor) -> dict[str, Tensor]:
+        """Every gate activation at every step of ``seq`` (B, T, F): name -> (L, D, B, T, H) (LSTM and GRU only)."""
+        return recurrence_gates(self.rnn, seq)
+
+    @contextmanager
+    def record_gates(self) -> Iterator[list[GateRecord]]:
+        """While the ``with`` block runs, each forward pass's first-layer gates (computed at once
+        from the recurrence's inputs and outputs, :meth:`~rnnvision.layers.recurrent.LSTM.first_layer_gates`)
+        and, unidirectional, the class scores after each step."""
+        if not self.gate_names():
+            raise ValueError(f"{self.recurrence_name} has no gates to record")
+        records: list[GateRecord] = []
+
+        def record(_: nn.Module, inputs: tuple[Any, ...], output: tuple[Tensor, Any]) -> None:
+            seq, outputs = inputs[0], output[0]  # (B, T, F) in, (B, T, D*H) out
+            with torch.no_grad():
+                step_logits = None if self.rnn.bidirectional else self.forward_head(outputs)  # (B, T, K)
+                records.append(GateRecord(self.rnn.first_layer_gates(seq, outputs), step_logits))
+
+        handle = self.rnn.register_forward_hook(record)
+        try:
+            yield records
+        finally:
+            handle.remove()
+
+
+class ReaderOptions(TypedDict, total=False):
+    """The options every builder of this module takes, with their defaults (MNIST's classes, channels, size)."""
+
+    num_classes: Annotated[int, Default(10)]
+    in_chans: Annotated[int, Default(1)]
+    img_size: Annotated[ImageSize, Default(28)]
+    hidden_size: Annotated[int, Default(128)]
+    impl: Annotated[RecurrentImpl, Default("auto")]
+
+
+def _sequence_classifier(cell: str, reader: ReadingOrder, shared: ReaderOptions, **own: Any) -> SequenceClassifier:
+    return SequenceClassifier(cell=cell, reader=reader, **with_defaults(ReaderOptions, shared), **own)
 
 
 _TINY = {"hidden_size": 8, "img_size": 8}
 
 
 @register_model(task="classify", tiny=_TINY)
-def row_rnn(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    dropout: float = 0.0, impl: RecurrentImpl = "auto",
-) -> SequenceClassifier:
+def row_rnn(*, dropout: float = 0.0, **options: Unpack[ReaderOptions]) -> SequenceClassifier:
     """Elman RNN (tanh) over image rows -> linear classifier."""
-    return SequenceClassifier(cell="rnn", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, dropout=dropout, impl=impl)
+    return _sequence_classifier("rnn", "rows", options, dropout=dropout)
 
 
 @register_model(task="classify", tiny=_TINY)
-def row_gru(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    head_hidden: int = 64, dropout: float = 0.1, impl: RecurrentImpl = "auto",
-) -> SequenceClassifier:
+def row_gru(*, head_hidden: int = 64, dropout: float = 0.1, **options: Unpack[ReaderOptions]) -> SequenceClassifier:
     """GRU over image rows -> dense layers."""
-    return SequenceClassifier(cell="gru", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, head_hidden=head_hidden, dropout=dropout, impl=impl)
+    return _sequence_classifier("gru", "rows", options, head_hidden=head_hidden, dropout=dropout)
 
 
 @register_model(task="classify", tiny=_TINY)
-def row_lstm(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    head_hidden: int = 64, dropout: float = 0.1, impl: RecurrentImpl = "auto",
-) -> SequenceClassifier:
+def row_lstm(*, head_hidden: int = 64, dropout: float = 0.1, **options: Unpack[ReaderOptions]) -> SequenceClassifier:
     """LSTM over image rows -> dense layers -> softmax: the textbook example."""
-    return SequenceClassifier(cell="lstm", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, head_hidden=head_hidden, dropout=dropout, impl=impl)
+    return _sequence_classifier("lstm", "rows", options, head_hidden=head_hidden, dropout=dropout)
 
 
 @register_model(task="classify", tiny=_TINY)
 def row_bilstm(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    num_layers: int = 2, head_hidden: int = 128, dropout: float = 0.2, impl: RecurrentImpl = "auto",
+    *, num_layers: int = 2, head_hidden: int = 128, dropout: float = 0.2, **options: Unpack[ReaderOptions]
 ) -> SequenceClassifier:
     """2-layer bidirectional LSTM over image rows -> dense layers."""
-    return SequenceClassifier(cell="lstm", reader="rows", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, num_layers=num_layers, bidirectional=True,
-                              head_hidden=head_hidden, dropout=dropout, impl=impl)
+    return _sequence_classifier("lstm", "rows", options, num_layers=num_layers, bidirectional=True,
+                                head_hidden=head_hidden, dropout=dropout)
 
 
 @register_model(task="classify", tiny=_TINY)
 def pixel_lstm(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: RecurrentImpl = "auto", gate_init: GateInit = "default",
+    *, permutation_seed: int | None = None, dropout: float = 0.0, gate_init: GateInit = "default",
+    **options: Unpack[ReaderOptions],
 ) -> SequenceClassifier:
     """LSTM over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted MNIST."""
-    return SequenceClassifier(cell="lstm", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl,
-                              gate_init=gate_init)
+    return _sequence_classifier("lstm", "pixels", options, permutation_seed=permutation_seed, dropout=dropout,
+                                gate_init=gate_init)
 
 
 @register_model(task="classify", tiny=_TINY)
 def pixel_gru(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 128,
-    permutation_seed: int | None = None, dropout: float = 0.0, impl: RecurrentImpl = "auto", gate_init: GateInit = "default",
+    *, permutation_seed: int | None = None, dropout: float = 0.0, gate_init: GateInit = "default",
+    **options: Unpack[ReaderOptions],
 ) -> SequenceClassifier:
     """GRU over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
-    return SequenceClassifier(cell="gru", reader="pixels", num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                              hidden_size=hidden_size, permutation_seed=permutation_seed, dropout=dropout, impl=impl,
-                              gate_init=gate_init)
+    return _sequence_classifier("gru", "pixels", options, permutation_seed=permutation_seed, dropout=dropout,
+                                gate_init=gate_init)

@@ -28,10 +28,10 @@ from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.recurrent import make_recurrent
 from rnnvision.models.registry import register_model
 
-Size = Literal["tiny", "small", "medium", "base"]
+Variant = Literal["tiny", "small", "medium", "base"]
 
-# conv channels (6 convolutions; the height-collapsing one keeps the last) and hidden size per size
-SIZES: dict[str, tuple[tuple[int, ...], int]] = {
+# conv channels (6 convolutions; the height-collapsing one keeps the last) and hidden size per variant
+VARIANTS: dict[str, tuple[tuple[int, ...], int]] = {
     "tiny": ((4, 8, 8, 8, 16, 16), 8),  # for tests
     "small": ((16, 32, 64, 64, 128, 128), 128),  # 1.0M parameters, ~1/16 of base's convolution work
     "medium": ((32, 64, 128, 128, 256, 256), 192),  # 3.1M, ~1/4
@@ -190,35 +190,36 @@ class CRNN(nn.Module):
         return images * column_mask(widths, images.shape[-1]), widths
 
 
-def _crnn(cell: str, size: str, **kwargs: Any) -> CRNN:
-    if size not in SIZES:
-        raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
-    channels, hidden = SIZES[size]
+def _crnn(cell: str, variant: str, **kwargs: Any) -> CRNN:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    channels, hidden = VARIANTS[variant]
     return CRNN(cell=cell, channels=channels, hidden_size=kwargs.pop("hidden_size") or hidden, **kwargs)
 
 
-_TINY = {"size": "tiny", "img_height": 16}
+_TINY = {"variant": "tiny", "img_height": 16}
+_RENAMED = {"size": "variant"}  # the option's name before the naming scheme of CONTRIBUTING.md
 
 
-@register_model(task="recognize", tiny=_TINY)
+@register_model(task="recognize", tiny=_TINY, renamed=_RENAMED)
 def crnn(
-    *, num_classes: int = 37, in_chans: int = 1, img_height: int = 32, size: Size = "base", hidden_size: int = 0,
+    *, num_classes: int = 37, in_chans: int = 1, img_height: int = 32, variant: Variant = "base", hidden_size: int = 0,
     dropout: float = 0.0, impl: RecurrentImpl = "auto",
 ) -> CRNN:
-    """CRNN (Shi et al. 2015): conv columns -> 2-layer BiLSTM -> CTC; sizes tiny, small, medium, base.
+    """CRNN (Shi et al. 2015): conv columns -> 2-layer BiLSTM -> CTC; variants tiny, small, medium, base.
 
-    ``num_classes`` counts the CTC blank; ``hidden_size`` 0 takes the size's default (base: the
+    ``num_classes`` counts the CTC blank; ``hidden_size`` 0 takes the variant's default (base: the
     paper's 64-512 channels and 256 hidden units; medium: half the channels; small: a quarter).
     """
-    return _crnn("lstm", size, num_classes=num_classes, in_chans=in_chans, img_height=img_height,
+    return _crnn("lstm", variant, num_classes=num_classes, in_chans=in_chans, img_height=img_height,
                  hidden_size=hidden_size, dropout=dropout, impl=impl)
 
 
-@register_model(task="recognize", tiny=_TINY)
+@register_model(task="recognize", tiny=_TINY, renamed=_RENAMED)
 def crnn_gru(
-    *, num_classes: int = 37, in_chans: int = 1, img_height: int = 32, size: Size = "base", hidden_size: int = 0,
+    *, num_classes: int = 37, in_chans: int = 1, img_height: int = 32, variant: Variant = "base", hidden_size: int = 0,
     dropout: float = 0.0, impl: RecurrentImpl = "auto",
 ) -> CRNN:
     """CRNN with a 2-layer bidirectional GRU in place of the LSTM."""
-    return _crnn("gru", size, num_classes=num_classes, in_chans=in_chans, img_height=img_height,
+    return _crnn("gru", variant, num_classes=num_classes, in_chans=in_chans, img_height=img_height,
                  hidden_size=hidden_size, dropout=dropout, impl=impl)

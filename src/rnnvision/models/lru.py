@@ -1,6 +1,6 @@
 """``pixel_lru``: stacked LRU blocks over the pixels of an image (Orvieto et al. 2023, section 3 and Figure 1).
 
-The paper's deep LRU: a linear encoder lifts each pixel to ``dim`` features, then ``depth``
+The paper's deep LRU: a linear encoder lifts each pixel to ``hidden_size`` features, then ``num_layers``
 residual blocks, each ``x + dropout(GLU(GELU(LRU(norm(x)))))`` with pre-normalisation, a gated
 linear unit ``W_1 y * sigmoid(W_2 y)`` as the position-wise MLP; a final norm, the mean over the
 steps (or the last step) and a linear classifier. ``permutation_seed`` reads the pixels in a fixed
@@ -75,13 +75,16 @@ class PixelLRU(PixelClassifier):
         return x.mean(1) if self.pool == "mean" else x[:, -1]
 
 
-@register_model(task="classify", tiny={"dim": 8, "state_size": 6, "depth": 2, "img_size": 5})
+@register_model(
+    task="classify", tiny={"hidden_size": 8, "state_size": 6, "num_layers": 2, "img_size": 5},
+    renamed={"dim": "hidden_size", "depth": "num_layers"},  # the names before the naming scheme of CONTRIBUTING.md
+)
 def pixel_lru(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, dim: int = 64, state_size: int = 128,
-    depth: int = 4, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = math.pi, pool: str = "mean",
+    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 64, state_size: int = 128,
+    num_layers: int = 4, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = math.pi, pool: str = "mean",
     bidirectional: bool = False, dropout: float = 0.0, permutation_seed: int | None = None, impl: LRUImpl = "auto",
 ) -> PixelLRU:
     """LRU blocks over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted MNIST."""
-    return PixelLRU(num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=dim, state_size=state_size,
-                    depth=depth, r_min=r_min, r_max=r_max, max_phase=max_phase, pool=pool, bidirectional=bidirectional,
+    return PixelLRU(num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=hidden_size, state_size=state_size,
+                    depth=num_layers, r_min=r_min, r_max=r_max, max_phase=max_phase, pool=pool, bidirectional=bidirectional,
                     dropout=dropout, permutation_seed=permutation_seed, impl=impl)

@@ -96,36 +96,38 @@ class CrossMinRNN(ImageClassifier):
         return self.norm(self.blocks(x)).mean((1, 2))  # (B, D)
 
 
-_TINY_PIXEL = {"dim": 8, "depth": 2, "img_size": 5}
+_TINY_PIXEL = {"hidden_size": 8, "num_layers": 2, "img_size": 5}
+# option names before the naming scheme of CONTRIBUTING.md; configs and checkpoints may still use them
+_RENAMED = {"dim": "hidden_size", "depth": "num_layers"}
 
 
-@register_model(task="classify", tiny=_TINY_PIXEL)
+@register_model(task="classify", tiny=_TINY_PIXEL, renamed=_RENAMED)
 def pixel_mingru(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, dim: int = 64, depth: int = 3,
+    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 64, num_layers: int = 3,
     mlp_ratio: float = 2.0, dropout: float = 0.0, permutation_seed: int | None = None, pool: str = "last",
     impl: MinImpl = "auto",
 ) -> PixelMinRNN:
     """Residual minGRU blocks over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted."""
-    return PixelMinRNN(cell="mingru", num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=dim, depth=depth,
+    return PixelMinRNN(cell="mingru", num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=hidden_size, depth=num_layers,
                        mlp_ratio=mlp_ratio, dropout=dropout, permutation_seed=permutation_seed, pool=pool, impl=impl)
 
 
-@register_model(task="classify", tiny=_TINY_PIXEL)
+@register_model(task="classify", tiny=_TINY_PIXEL, renamed=_RENAMED)
 def pixel_minlstm(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, dim: int = 64, depth: int = 3,
+    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 64, num_layers: int = 3,
     mlp_ratio: float = 2.0, dropout: float = 0.0, permutation_seed: int | None = None, pool: str = "last",
     impl: MinImpl = "auto",
 ) -> PixelMinRNN:
     """Residual minLSTM blocks over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
-    return PixelMinRNN(cell="minlstm", num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=dim, depth=depth,
+    return PixelMinRNN(cell="minlstm", num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=hidden_size, depth=num_layers,
                        mlp_ratio=mlp_ratio, dropout=dropout, permutation_seed=permutation_seed, pool=pool, impl=impl)
 
 
-@register_model(task="classify", tiny={"dim": 8, "depth": 1, "img_size": 8, "patch_size": 2})
+@register_model(task="classify", tiny={"hidden_size": 8, "num_layers": 1, "img_size": 8, "patch_size": 2}, renamed=_RENAMED)
 def cross_mingru(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, patch_size: int = 2, dim: int = 64,
-    depth: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, impl: MinImpl = "auto",
+    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, patch_size: int = 2, hidden_size: int = 64,
+    num_layers: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, impl: MinImpl = "auto",
 ) -> CrossMinRNN:
     """Patch embedding, then minGRU blocks scanning the patch grid in four orders (VMamba cross-scan)."""
-    return CrossMinRNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size, patch_size=patch_size, dim=dim,
-                       depth=depth, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl)
+    return CrossMinRNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size, patch_size=patch_size, dim=hidden_size,
+                       depth=num_layers, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl)

@@ -7,7 +7,7 @@ arguments that make a tiny instance for fast tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,29 +21,48 @@ Builder = Callable[..., nn.Module]
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A registered model: its builder, its task and the options of a tiny test instance."""
+    """A registered model: its builder, its task, the options of a tiny test instance, and the old
+    names of renamed options (old -> new), which configs and checkpoints written before may hold."""
 
     name: str
     builder: Builder
     task: str
     tiny: dict[str, Any] = field(default_factory=dict)
+    renamed: dict[str, str] = field(default_factory=dict)
 
     def options(self) -> dict[str, tuple[Any, Any]]:
         """Keyword options of the builder: name -> (type annotation, default)."""
         return builder_options(self.builder)
 
+    def current_names(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` with every old option name replaced by its new one; an option given under both
+        names raises :class:`UserError`."""
+        given = dict(options)
+        for old, new in self.renamed.items():
+            if old in given:
+                if new in given:
+                    raise UserError(f"model {self.name!r}: {old} is the old name of {new}; give only {new}")
+                given[new] = given.pop(old)
+        return given
+
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(*, task: str, tiny: dict[str, Any] | None = None) -> Callable[[Builder], Builder]:
-    """Decorator: register a builder under its function name. A duplicate name raises ``ValueError``."""
+def register_model(
+    *, task: str, tiny: dict[str, Any] | None = None, renamed: dict[str, str] | None = None
+) -> Callable[[Builder], Builder]:
+    """Decorator: register a builder under its function name. A duplicate name raises ``ValueError``.
+
+    ``renamed`` maps the old names of renamed options to the new ones: configs, ``--set`` and
+    checkpoints (shipped weights too) that use an old name still build the model.
+    """
 
     def decorate(builder: Builder) -> Builder:
         name = builder.__name__
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
-        _REGISTRY[name] = ModelEntry(name=name, builder=builder, task=task, tiny=dict(tiny or {}))
+        _REGISTRY[name] = ModelEntry(name=name, builder=builder, task=task, tiny=dict(tiny or {}), renamed=dict(renamed or {}))
         return builder
 
     return decorate
@@ -72,6 +91,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     """
     entry = get_model_entry(name)
     options = entry.options()
+    kwargs = entry.current_names(kwargs)
     unknown = sorted(set(kwargs) - set(options))
     if unknown:
         raise UserError(f"model {name!r} has no option {', '.join(unknown)}; its options are {', '.join(options)}")

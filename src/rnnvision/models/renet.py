@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnvision.errors import UserError
 from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.renet import ReNetLayer
 from rnnvision.models.classifier import ImageClassifier
@@ -33,7 +32,7 @@ def renet_encoder(
 ) -> nn.Sequential:
     """Stacked ReNet layers (dropout between them): (B, C, H, W) -> (B, 2 * hidden_sizes[-1], H / prod(p), W / prod(p))."""
     if len(hidden_sizes) != len(patch_sizes) or not hidden_sizes:
-        raise UserError(f"hidden_sizes {hidden_sizes} and patch_sizes {patch_sizes} must be non-empty and equally long")
+        raise ValueError(f"hidden_sizes {hidden_sizes} and patch_sizes {patch_sizes} must be non-empty and equally long")
     layers: list[nn.Module] = []
     chans = in_chans
     for index, (hidden, patch) in enumerate(zip(hidden_sizes, patch_sizes)):
@@ -55,7 +54,7 @@ class ReNetClassifier(ImageClassifier):
         height, width = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
         stride = math.prod(patch_sizes)
         if height % stride or width % stride:
-            raise UserError(f"img_size {height}x{width} must be a multiple of the product of patch_sizes ({stride})")
+            raise ValueError(f"img_size {height}x{width} must be a multiple of the product of patch_sizes ({stride})")
         self.in_chans, self.img_size = in_chans, (height, width)
         self.encoder = renet_encoder(in_chans, hidden_sizes, patch_sizes, cell=cell, dropout=dropout, impl=impl)
         features = 2 * hidden_sizes[-1] * (height // stride) * (width // stride)

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from rnnvision.layers.indrnn import IndRNN
 from rnnvision.layers.minrnn import MinRNNStack
 from rnnvision.layers.recurrent import RECURRENT_LAYERS, GateInit, make_recurrent
+from rnnvision.models.interface import recurrence_gate_names, recurrence_gates
 from rnnvision.models.lru import LRUBlock
 from rnnvision.models.registry import register_model
 
@@ -101,6 +102,14 @@ class SequenceModel(nn.Module):
 
     def forward_sequence(self, seq: Tensor) -> Tensor:
         return self(seq)
+
+    def gate_names(self) -> tuple[str, ...]:
+        """The gates of an LSTM or GRU recurrence; ``()`` for the other cells."""
+        return recurrence_gate_names(self.rnn)
+
+    def sequence_gates(self, seq: Tensor) -> dict[str, Tensor]:
+        """Every gate at every step of ``seq`` (B, T, F): name -> (L, 1, B, T, H) (LSTM and GRU only)."""
+        return recurrence_gates(self.rnn, seq)
 
     def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
         """A random batch (B, seq_len, in_features), for tests."""

@@ -11,6 +11,10 @@ version (Appendix B), ``g(v) = v + 1/2`` for v >= 0 and ``σ(v)`` below, which k
 ``mingru_coefficients`` / ``minlstm_coefficients`` compute the same values with hand-written
 derivatives and without ``torch.where``, which spares autograd's whole-tensor temporaries — on a
 CPU these elementwise passes, not the matrix products, dominate a minGRU layer. Shapes: x_proj (B, T, G*H) -> (log a, b), each (B, T, H).
+
+``mingru_step`` / ``minlstm_step`` take one step of the recurrence from the gates themselves (the
+layers' ``impl="reference"`` loop and their ``step`` for streaming); the scans of
+:mod:`rnnvision.ops.scan` over these coefficients are the fast paths.
 """
 
 from __future__ import annotations
@@ -111,3 +115,17 @@ class _MinLSTMCoefficients(torch.autograd.Function):
         torch.mul(dd, torch.sigmoid(k_i.neg()), out=grad_k_i)
         torch.mul(grad_b * s, slope, out=grad_k_h)
         return grad
+
+
+def mingru_step(x_proj: Tensor, h: Tensor) -> Tensor:
+    """One minGRU step. x_proj (B, 2H) = [k_z, k_h] (the input projection), h (B, H) -> h_t (B, H)."""
+    k_z, k_h = x_proj.chunk(2, dim=-1)  # each (B, H)
+    z = torch.sigmoid(k_z)
+    return (1 - z) * h + z * g(k_h)
+
+
+def minlstm_step(x_proj: Tensor, h: Tensor) -> Tensor:
+    """One minLSTM step. x_proj (B, 3H) = [k_f, k_i, k_h], h (B, H) -> h_t (B, H)."""
+    k_f, k_i, k_h = x_proj.chunk(3, dim=-1)  # each (B, H)
+    f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
+    return f / (f + i) * h + i / (f + i) * g(k_h)

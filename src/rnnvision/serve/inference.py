@@ -22,7 +22,7 @@ import base64
 import io
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -36,12 +36,12 @@ from torch import nn
 from rnnvision.data.digit_frame import frame_digit
 from rnnvision.data.transforms import to_8bit
 from rnnvision.errors import UserError
+from rnnvision.models.classifier import ReadingClassifier
 from rnnvision.tasks import Task, make_task
 from rnnvision.tasks.recognize import RecognitionTask
 
 if TYPE_CHECKING:
     from rnnvision.models.autoregressive import AutoregressiveImageModel
-    from rnnvision.models.classifier import SequenceClassifier
 
 Prepare = Literal["none", "digit", "line"]
 PREPARE_MODES = ("none", "digit", "line")
@@ -247,8 +247,7 @@ def predict_uploads(served: ServedModel, uploads: Sequence[Upload], *, max_pixel
 
 
 def _has_row_gates(model: nn.Module) -> bool:
-    rnn = getattr(model, "rnn", None)
-    return hasattr(model, "gates") and getattr(model, "reader", None) == "rows" and bool(getattr(rnn, "gate_names", ()))
+    return isinstance(model, ReadingClassifier) and model.reading_order == "rows" and bool(model.gate_names())
 
 
 @contextmanager
@@ -271,19 +270,18 @@ def _classify(served: ServedModel, images: list[Image.Image], names: list[str]) 
     """Every class probability and the model input; for a row reader with gates the first layer's
     gates row by row (T = H steps) and, unidirectional, the class probabilities after each row."""
     model, meta = served.model, served.meta
-    reader = cast("SequenceClassifier", model) if _has_row_gates(model) else None  # a row reader with gates
-    with _recording(model, *([reader.rnn] if reader else [])) as calls:
+    reader = cast(ReadingClassifier, model) if _has_row_gates(model) else None  # a row reader with gates
+    with _recording(model) as calls, (reader.record_gates() if reader else nullcontext([])) as records:
         results = served.task.predict_images(model, images, names, meta, device=_CPU)
     [((batch, *_), logits)] = calls[0]  # batch (B, C, H, W) as the model saw it, logits (B, K)
     probs = F.softmax(logits.float(), dim=1)  # (B, K), as predict_images computes them
     extras: list[dict[str, Any]] = [{"probabilities": _round(p), "input": encode_picture(x.mean(0))} for p, x in zip(probs, batch)]
     if reader:
-        [((sequence, *_), (outputs, *_))] = calls[1]  # (B, T, F) rows in, (B, T, D*H) hidden states out
-        gates = reader.rnn.first_layer_gates(sequence, outputs)  # name -> (B, T, H)
+        [record] = records  # the first layer's gates, name -> (B, T, H), T = the image's rows
         for b, extra in enumerate(extras):
-            extra["gates"] = {name: encode_picture(g[b], low=-1.0 if name in _TANH_GATES else 0.0) for name, g in gates.items()}
-        if not reader.rnn.bidirectional:  # the class probabilities had the image ended after each row
-            rows = F.softmax(reader.forward_head(outputs).float(), dim=-1)  # (B, T, K)
+            extra["gates"] = {name: encode_picture(g[b], low=-1.0 if name in _TANH_GATES else 0.0) for name, g in record.gates.items()}
+        if record.step_logits is not None:  # unidirectional: the class probabilities had the image ended after each row
+            rows = F.softmax(record.step_logits.float(), dim=-1)  # (B, T, K)
             for extra, p in zip(extras, rows):
                 extra["row_probabilities"] = _round(p)
     return [{**result, **extra} for result, extra in zip(results, extras)]

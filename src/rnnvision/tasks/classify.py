@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from rnnvision.data.base import InfoDataset
 from rnnvision.data.transforms import pil_to_tensor
 from rnnvision.errors import UserError
+from rnnvision.models.classifier import ReadingClassifier
 from rnnvision.tasks.base import Batch, Task, register_task
 
 
@@ -67,12 +68,11 @@ class ClassificationTask(Task):
         titles = [f"pred {class_names[p]} / true {class_names[t]}" for p, t in zip(predicted, labels)]
         wrong = [p != t for p, t in zip(predicted, labels)]
         written.append(plot_image_grid(images, titles, out_dir / "predictions.png", highlight=wrong))
-        rnn = getattr(model, "rnn", None)
-        if hasattr(model, "gates") and getattr(model, "reader", None) == "rows" and rnn is not None and rnn.gate_names:
+        if isinstance(model, ReadingClassifier) and model.reading_order == "rows" and model.gate_names():
             with torch.no_grad():
-                gates = model.gates(images[:1].to(device))  # type: ignore[operator]  # SequenceClassifier.gates
+                gates = model.gates(images[:1].to(device))
             first_layer = {name: g[0, 0, 0].cpu() for name, g in gates.items()}  # (T, H) per gate
-            title = f"{model.rnn.__class__.__name__} gates for a test image (true {class_names[labels[0]]})"
+            title = f"{model.recurrence_name} gates for a test image (true {class_names[labels[0]]})"
             written.append(plot_gates(images[0], first_layer, out_dir / "gates.png", title=title))
         return written
 
