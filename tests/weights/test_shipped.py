@@ -20,6 +20,8 @@ from tests.conftest import SHARED_DATA
 
 FASHION_ROOT = Path("/usr/share/datasets")  # dataset-fashion-mnist installs fashion-mnist/ here
 NAMES = list_weights()
+# datasets read from ../shared/data, and the folder each is read from
+SHARED_FOLDERS = {"mnist": "mnist", "binarized-mnist": "mnist", "weizmann-horse": "weizmann-horse", "camvid": "camvid"}
 
 
 def test_the_headline_weights_are_shipped():
@@ -50,11 +52,11 @@ def _data_root(name: str) -> Path | None:
         if not (FASHION_ROOT / "fashion-mnist").is_dir():
             pytest.skip("Fashion-MNIST not found at /usr/share/datasets/fashion-mnist: apt-get install dataset-fashion-mnist")
         return FASHION_ROOT
-    if made_from & {"mnist", "binarized-mnist"}:
-        if not (SHARED_DATA / "mnist").is_dir():
-            pytest.skip(f"real mnist data not found at {SHARED_DATA / 'mnist'} (see ../shared/data/SOURCES.md)")
-        return SHARED_DATA
-    return None  # bundled data (the 8x8 digits and what is drawn from them)
+    folders = {SHARED_FOLDERS[d] for d in made_from if d in SHARED_FOLDERS}
+    for folder in sorted(folders):
+        if not (SHARED_DATA / folder).is_dir():
+            pytest.skip(f"real {folder} data not found at {SHARED_DATA / folder} (see ../shared/data/SOURCES.md)")
+    return SHARED_DATA if folders else None  # None: bundled data (the 8x8 digits and what is drawn from them)
 
 
 @pytest.mark.slow
