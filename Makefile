@@ -37,6 +37,7 @@ demo: $(VENV)/.installed-demo
 # The lint and type gates first (seconds), then the tests. Configured in pyproject.toml.
 test: $(VENV)/.installed-test chromium fashion-mnist
 	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/mypy src
 	$(BIN)/python -m pytest -q -n 2 --durations=10 tests
 

@@ -34,9 +34,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     for suite in args.suite:
         rows, rate = run_suite([suite], quick=args.quick, device=args.device)
-        command = f"python benchmarks/bench_2d.py --suite {suite} --device {args.device}" + (" --quick" if args.quick else "")
+        command = f"python benchmarks/bench_2d.py --suite {suite} --device {args.device}" + (
+            " --quick" if args.quick else ""
+        )
         title = f"{TITLES[suite]} (matmul rate {rate:.0f} GFLOP/s in this run)"
-        print(write_tables(rows, args.out, f"{suite}_{torch.device(args.device).type}", title=title, command=command), flush=True)
+        print(
+            write_tables(rows, args.out, f"{suite}_{torch.device(args.device).type}", title=title, command=command),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

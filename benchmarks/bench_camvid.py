@@ -53,19 +53,26 @@ def speed(recipes: list[str], repeats: int) -> None:
         model.eval()
         with torch.no_grad():
             assert model(image).shape == (1, 11, 360, 480)  # warm-up, and the logits come at full resolution
-            seconds = time_call(lambda m=model: m(image), warmup=0, min_seconds=0.0, min_repeats=repeats, max_repeats=repeats)
+            seconds = time_call(
+                lambda m=model: m(image), warmup=0, min_seconds=0.0, min_repeats=repeats, max_repeats=repeats
+            )
         params = sum(p.numel() for p in model.parameters())
         print(f"| `{recipe}` | `{name}` | {params:,} | {1000 * seconds:.0f} | {1 / seconds:.2f} |", flush=True)
 
 
 def train_steps(recipes: list[str], steps: int, data_dir: str) -> None:
-    print("| recipe | step (s) | loader share, 1st pass (decoding) | loader share, cached | steps/epoch | "
-          "projected epoch (s) | projected schedule (h) |\n|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| recipe | step (s) | loader share, 1st pass (decoding) | loader share, cached | steps/epoch | "
+        "projected epoch (s) | projected schedule (h) |\n|---|---:|---:|---:|---:|---:|---:|"
+    )
     for recipe in recipes:
         split = time_training_steps(recipe, steps=steps, data_dir=data_dir)
-        print(f"| `{recipe}` | {split.step_seconds:.2f} | {100 * split.cold_load_share:.0f} % | "
-              f"{100 * split.cached_load_share:.0f} % | {split.steps_per_epoch} | {split.epoch_seconds:.0f} | "
-              f"{split.schedule_hours:.2f} |", flush=True)
+        print(
+            f"| `{recipe}` | {split.step_seconds:.2f} | {100 * split.cold_load_share:.0f} % | "
+            f"{100 * split.cached_load_share:.0f} % | {split.steps_per_epoch} | {split.epoch_seconds:.0f} | "
+            f"{split.schedule_hours:.2f} |",
+            flush=True,
+        )
 
 
 def main(args: argparse.Namespace) -> None:

@@ -46,8 +46,10 @@ def main(args: argparse.Namespace) -> None:
     print(f"Machine: {machine_summary()}\n")
     print("| crnn size, batch x width | contiguous ms | channels-last ms | contiguous / channels-last |")
     print("|---|---:|---:|---:|")
-    print(f"| {args.size}, {args.batch} x 32x{args.width} | {seconds['contiguous'] * 1e3:.1f} "
-          f"| {seconds['channels-last'] * 1e3:.1f} | {seconds['contiguous'] / seconds['channels-last']:.2f}x |")
+    print(
+        f"| {args.size}, {args.batch} x 32x{args.width} | {seconds['contiguous'] * 1e3:.1f} "
+        f"| {seconds['channels-last'] * 1e3:.1f} | {seconds['contiguous'] / seconds['channels-last']:.2f}x |"
+    )
 
 
 if __name__ == "__main__":

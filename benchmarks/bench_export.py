@@ -52,7 +52,13 @@ SAMPLING_RECIPES = {
     "binarized_mnist_pixelrnn_diag": ({"in_chans": 1, "levels": 2, "img_size": 28}, (1, 28, 28), "generate"),
     "binarized_mnist_pixelrnn_row": ({"in_chans": 1, "levels": 2, "img_size": 28}, (1, 28, 28), "generate"),
 }
-ACCURACY_RECIPES = ("mnist_row_lstm", "mnist_row_bilstm", "fashion_mnist_row_bilstm", "digit_strings_crnn", "digit_scenes_mdlstm")
+ACCURACY_RECIPES = (
+    "mnist_row_lstm",
+    "mnist_row_bilstm",
+    "fashion_mnist_row_bilstm",
+    "digit_strings_crnn",
+    "digit_scenes_mdlstm",
+)
 METRICS = {"classify": "accuracy", "recognize": "word_accuracy", "segment": "mean_iou"}
 
 
@@ -66,8 +72,14 @@ def recipe_model(recipe: str, runs: Path) -> tuple[nn.Module, dict, str]:
     section = dict(yaml.safe_load((CONFIGS / f"{recipe}.yaml").read_text())["model"])
     torch.manual_seed(0)
     model = create_model(section.pop("name"), **{**options, **section}).eval()
-    meta = {"name": recipe, "task": task, "in_chans": 1, "img_size": None, "class_names": [str(k) for k in range(11)],
-            "charset": "0123456789"}
+    meta = {
+        "name": recipe,
+        "task": task,
+        "in_chans": 1,
+        "img_size": None,
+        "class_names": [str(k) for k in range(11)],
+        "charset": "0123456789",
+    }
     return model, {"task": task, "meta": meta}, "freshly initialised"
 
 
@@ -85,7 +97,9 @@ def calibration_batches(state: dict, data_dir: str | None, *, items: int = 64, b
     return [{name: b[name] for name in names} if isinstance(b, dict) else {"images": b[0]} for b in batches]
 
 
-def exports(model: nn.Module, state: dict, folder: Path, threads: int, calibration: list[dict] | None) -> dict[str, nn.Module]:
+def exports(
+    model: nn.Module, state: dict, folder: Path, threads: int, calibration: list[dict] | None
+) -> dict[str, nn.Module]:
     """{"onnxruntime fp32": ..., "onnxruntime int8": ...[, "onnxruntime int8 + static conv": ...]} run by
     onnxruntime with ``threads`` threads; the last when ``calibration`` is given."""
     variants = {"fp32": (None, None), "int8": ("int8", None)}
@@ -93,8 +107,13 @@ def exports(model: nn.Module, state: dict, folder: Path, threads: int, calibrati
         variants["int8 + static conv"] = ("int8", calibration)
     runners = {}
     for name, (quantize, batches) in variants.items():
-        path = export_model(model, state, out=folder / f"{id(model)}-{name.replace(' ', '')}.onnx", quantize=quantize,
-                            calibration=batches)
+        path = export_model(
+            model,
+            state,
+            out=folder / f"{id(model)}-{name.replace(' ', '')}.onnx",
+            quantize=quantize,
+            calibration=batches,
+        )
         runners[f"onnxruntime {name}"] = load_onnx(path, threads=threads)[0]
     return runners
 
@@ -121,11 +140,15 @@ def interleaved_times(calls: list, *, rounds: int, warmup: int = 2, clock: str =
 
 
 def speed(args: argparse.Namespace) -> None:
-    print(f"threads: {args.threads} (torch.set_num_threads and onnxruntime intra_op_num_threads); {args.clock} clock; {args.rounds} "
-          "interleaved rounds; ms as median (fastest round); speed-ups as the median of the per-round ratios "
-          "(ratio of the fastest rounds); int8 + static conv: calibrated on 64 training images")
-    print("| model | source | batch | torch eager ms | ORT fp32 ms | ORT int8 ms | ORT int8 + static conv ms | "
-          "ORT fp32 vs eager | int8 vs fp32 | int8 + static conv vs fp32 |")
+    print(
+        f"threads: {args.threads} (torch.set_num_threads and onnxruntime intra_op_num_threads); {args.clock} clock; {args.rounds} "
+        "interleaved rounds; ms as median (fastest round); speed-ups as the median of the per-round ratios "
+        "(ratio of the fastest rounds); int8 + static conv: calibrated on 64 training images"
+    )
+    print(
+        "| model | source | batch | torch eager ms | ORT fp32 ms | ORT int8 ms | ORT int8 + static conv ms | "
+        "ORT fp32 vs eager | int8 vs fp32 | int8 + static conv vs fp32 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for recipe, (_, shape, task) in SPEED_RECIPES.items():
@@ -159,8 +182,10 @@ def _gain(before: list[float], after: list[float]) -> str:
 
 
 def accuracy(args: argparse.Namespace) -> None:
-    print("| recipe | metric | torch | ORT fp32 | ORT int8 | int8 change (points) | ORT int8 + static conv | its change "
-          "(points) | eval seconds torch / fp32 / int8 / int8 + static conv |")
+    print(
+        "| recipe | metric | torch | ORT fp32 | ORT int8 | int8 change (points) | ORT int8 + static conv | its change "
+        "(points) | eval seconds torch / fp32 / int8 / int8 + static conv |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,8 +209,11 @@ def accuracy(args: argparse.Namespace) -> None:
                 seconds.append(time.perf_counter() - started)
                 scores.append(100 * metrics[key])
             static = f"{scores[3]:.2f} | {scores[3] - scores[0]:+.2f}" if len(scores) > 3 else "- | -"
-            print(f"| {recipe} | {key} (%) | {scores[0]:.2f} | {scores[1]:.2f} | {scores[2]:.2f} | "
-                  f"{scores[2] - scores[0]:+.2f} | {static} | {' / '.join(f'{s:.0f}' for s in seconds)} |", flush=True)
+            print(
+                f"| {recipe} | {key} (%) | {scores[0]:.2f} | {scores[1]:.2f} | {scores[2]:.2f} | "
+                f"{scores[2] - scores[0]:+.2f} | {static} | {' / '.join(f'{s:.0f}' for s in seconds)} |",
+                flush=True,
+            )
 
 
 def sampling(args: argparse.Namespace) -> None:
@@ -201,8 +229,11 @@ def sampling(args: argparse.Namespace) -> None:
             calls = [lambda: model.sample(16, method="incremental"), lambda: sampler.sample(16)]
             torch_t, ort_t = interleaved_times(calls, rounds=args.rounds, warmup=1)
             gain = statistics.median(t / o for t, o in zip(torch_t, ort_t)), min(torch_t) / min(ort_t)
-            print(f"| {recipe} | {source} | {statistics.median(torch_t):.2f} ({min(torch_t):.2f}) | "
-                  f"{statistics.median(ort_t):.2f} ({min(ort_t):.2f}) | {gain[0]:.2f}x ({gain[1]:.2f}x) |", flush=True)
+            print(
+                f"| {recipe} | {source} | {statistics.median(torch_t):.2f} ({min(torch_t):.2f}) | "
+                f"{statistics.median(ort_t):.2f} ({min(ort_t):.2f}) | {gain[0]:.2f}x ({gain[1]:.2f}x) |",
+                flush=True,
+            )
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -210,13 +241,21 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("what", choices=("speed", "accuracy", "sampling"))
     parser.add_argument("--runs", default="/work/runs-weights", help="folder of <recipe>/best.pt (read only)")
     parser.add_argument("--data-dir", default=None, help="data root for the test splits and the calibration images")
-    parser.add_argument("--recipes", nargs="+", choices=sorted({*ACCURACY_RECIPES, *SPEED_RECIPES}),
-                        help="accuracy, speed: only these recipes")
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        choices=sorted({*ACCURACY_RECIPES, *SPEED_RECIPES}),
+        help="accuracy, speed: only these recipes",
+    )
     parser.add_argument("--limit", type=int, default=0, help="accuracy: only the first N test items (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of torch and onnxruntime")
     parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (accuracy)")
-    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
-                        help="speed: wall seconds, or this process's CPU seconds (on a loaded machine)")
+    parser.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="wall",
+        help="speed: wall seconds, or this process's CPU seconds (on a loaded machine)",
+    )
     parser.add_argument("--rounds", type=int, default=40, help="interleaved timing rounds at batch 1 (a quarter at 32)")
     return parser
 

@@ -126,16 +126,30 @@ def _layer_mode(args: argparse.Namespace) -> None:
     times["LRU projections alone (B u, C x)"] = _timed(projections, args.repeats, args.min_seconds)
     times["LRU recurrence alone: scan (real pairs)"] = _timed(scan, args.repeats, args.min_seconds)
     times["LRU recurrence alone: loop (complex)"] = _timed(loop, args.repeats, args.min_seconds)
-    print(f"B {args.batch} T {args.steps} I {args.input} N {args.state}; "
-          f"parameters: LRU {_params(lru):,}, torch.nn.LSTM(hidden {lstm.hidden_size}) {_params(lstm):,}")
+    print(
+        f"B {args.batch} T {args.steps} I {args.input} N {args.state}; "
+        f"parameters: LRU {_params(lru):,}, torch.nn.LSTM(hidden {lstm.hidden_size}) {_params(lstm):,}"
+    )
     _table("implementation (fwd+bwd)", times, "LRU scan")
 
 
 def _model_mode(args: argparse.Namespace) -> None:
     images = torch.rand(args.batch, 1, 28, 28)
     labels = torch.randint(0, 10, (args.batch,))
-    models = {impl: create_model("pixel_lru", dim=64, state_size=128, depth=4, r_min=0.9, r_max=0.999,
-                                 max_phase=3.14159, pool="mean", impl=impl) for impl in ("scan", "reference")}
+    models = {
+        impl: create_model(
+            "pixel_lru",
+            dim=64,
+            state_size=128,
+            depth=4,
+            r_min=0.9,
+            r_max=0.999,
+            max_phase=3.14159,
+            pool="mean",
+            impl=impl,
+        )
+        for impl in ("scan", "reference")
+    }
     models["reference"].load_state_dict(models["scan"].state_dict())
     print(f"pixel_lru (dim 64, state 128, depth 4), {_params(models['scan']):,} parameters, batch {args.batch}, T 784")
     for bf16 in (False, True):
@@ -150,7 +164,9 @@ def _model_mode(args: argparse.Namespace) -> None:
                 loss.backward()
                 optimizer.step()
 
-            times[f"{impl}, {'bf16 autocast' if bf16 else 'float32'}"] = _timed(train_step, args.repeats, args.min_seconds)
+            times[f"{impl}, {'bf16 autocast' if bf16 else 'float32'}"] = _timed(
+                train_step, args.repeats, args.min_seconds
+            )
         _table("pixel_lru training step", times, f"scan, {'bf16 autocast' if bf16 else 'float32'}")
 
 
@@ -162,12 +178,16 @@ def main() -> None:
     parser.add_argument("--input", type=int, default=128, help="I, the LRU's input and output width")
     parser.add_argument("--state", type=int, default=128, help="N, complex states")
     parser.add_argument("--min-seconds", type=float, default=2.0)
-    parser.add_argument("--repeats", type=int, default=3, help="at least this many timed calls (the medians are reported)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="at least this many timed calls (the medians are reported)"
+    )
     args = parser.parse_args()
     if min(args.batch, args.steps, args.input, args.state, args.repeats) < 1:
         parser.error("--batch, --steps, --input, --state and --repeats must be positive")
     torch.manual_seed(0)
-    print(f"machine: {platform.processor() or platform.machine()}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}; torch {torch.__version__}; threads {torch.get_num_threads()}"
+    )
     if args.model:
         _model_mode(args)
     else:

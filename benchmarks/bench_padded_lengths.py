@@ -84,7 +84,10 @@ def main(args: argparse.Namespace) -> None:
     print(f"Command: `python benchmarks/bench_padded_lengths.py --batch {args.batch} --rounds {args.rounds}`  ")
     print(f"Machine: {machine_summary()}\n")
     print("| what | packed ms | padded ms | packed / padded |\n|---|---:|---:|---:|")
-    for label, calls in (("2-layer BiLSTM 128, fwd+bwd", lstm_calls(args.batch)), ("`crnn` small training step", crnn_calls(args.batch))):
+    for label, calls in (
+        ("2-layer BiLSTM 128, fwd+bwd", lstm_calls(args.batch)),
+        ("`crnn` small training step", crnn_calls(args.batch)),
+    ):
         seconds = interleaved_times(calls, rounds=args.rounds)
         packed, padded = (statistics.median(seconds[n]) for n in ("packed", "padded"))
         print(f"| {label}, batch {args.batch} | {packed * 1e3:.1f} | {padded * 1e3:.1f} | {packed / padded:.2f}x |")

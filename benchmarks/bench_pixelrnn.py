@@ -44,18 +44,31 @@ def _measure(args: argparse.Namespace) -> tuple[list[BenchRow], float]:
     if args.part == "layers":
         rows = bench_layers(batch=16, height=size, width=size, hidden=args.hidden, matmul_rate=rate, device=args.device)
     else:
-        rows = bench_sampling(model_name=args.model, n=args.n, size=size, layers=args.layers, hidden=args.hidden,
-                              device=args.device)
+        rows = bench_sampling(
+            model_name=args.model, n=args.n, size=size, layers=args.layers, hidden=args.hidden, device=args.device
+        )
     print(markdown_table(rows), flush=True)
     return rows, rate
 
 
 def main(args: argparse.Namespace) -> None:
     rows, rate = _measure(args)
-    part = "" if args.part == "all" else f"_{args.part}" + (f"_{args.model}_{args.layers}x{args.hidden}" if args.part == "sample" else "")
+    part = (
+        ""
+        if args.part == "all"
+        else f"_{args.part}" + (f"_{args.model}_{args.layers}x{args.hidden}" if args.part == "sample" else "")
+    )
     stem = f"pixelrnn_{torch.device(args.device).type}{part}" + ("_quick" if args.quick else "")
     title = f"PixelRNN layers and sampling (matmul rate {rate:.0f} GFLOP/s in this run)"
-    print(write_tables(rows, args.out, stem, title=title, command="python " + " ".join(["benchmarks/bench_pixelrnn.py", *sys.argv[1:]])))
+    print(
+        write_tables(
+            rows,
+            args.out,
+            stem,
+            title=title,
+            command="python " + " ".join(["benchmarks/bench_pixelrnn.py", *sys.argv[1:]]),
+        )
+    )
 
 
 if __name__ == "__main__":

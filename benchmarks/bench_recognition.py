@@ -60,7 +60,9 @@ def accuracy(args: argparse.Namespace) -> None:
         "| decoding | word accuracy | sequence accuracy | CER | WER | n | seconds |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    measured = decoding_accuracy(model, state["meta"]["charset"], test, beam_width=args.beam_width, batch_size=args.batch_size)
+    measured = decoding_accuracy(
+        model, state["meta"]["charset"], test, beam_width=args.beam_width, batch_size=args.batch_size
+    )
     for label, (metrics, seconds) in measured.items():
         lines.append(
             f"| {label} | {100 * metrics['word_accuracy']:.2f} % | {100 * metrics['sequence_accuracy']:.2f} % | "
@@ -81,7 +83,8 @@ def errors(args: argparse.Namespace) -> None:
     lines = [
         f"### Wrong readings of `{args.checkpoint}` on the first {found.count} {name} test items (greedy)\n",
         f"Command: `python benchmarks/bench_recognition.py errors {args.checkpoint}"
-        + (f" --data-dir {args.data_dir}" if args.data_dir else "") + f" --limit {args.limit}`\n",
+        + (f" --data-dir {args.data_dir}" if args.data_dir else "")
+        + f" --limit {args.limit}`\n",
         f"{sum(wrong.values())} wrong: {kinds['misread']} with the length right (characters misread), "
         f"{kinds['lost']} with characters lost, {kinds['gained']} with characters gained.\n",
         "| text length | wrong / items |",

@@ -30,7 +30,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     result = measure(args.suite, quick=args.quick, device=args.device)
     command = " ".join(
-        ["python benchmarks/bench_suite.py", f"--device {args.device}"] + ["--quick"] * args.quick
+        ["python benchmarks/bench_suite.py", f"--device {args.device}"]
+        + ["--quick"] * args.quick
         + [f"--suite {name}" for name in args.suite or []]
     )
     _, md_path = result.write(args.out, command=command)

@@ -41,7 +41,9 @@ def gradient(args, train) -> None:
     seq = model.to_sequence(images)  # (B, 784, 1)
     nonzero = (seq[..., 0] > 0).float()
     last = (nonzero * torch.arange(seq.shape[1])).amax(1)  # (B,) last non-blank step
-    print(f"last non-blank pixel: mean step {last.mean():.0f}, min {last.min():.0f}, max {last.max():.0f} of {seq.shape[1]}")
+    print(
+        f"last non-blank pixel: mean step {last.mean():.0f}, min {last.min():.0f}, max {last.max():.0f} of {seq.shape[1]}"
+    )
     fp32_per_step = None
     for bf16 in (False, True):
         x = seq.clone().requires_grad_(True)
@@ -52,13 +54,16 @@ def gradient(args, train) -> None:
         per_step = x.grad[..., 0].abs().mean(0)  # (784,) mean |dL/dx_t| over the batch
         bins = per_step.view(8, -1).mean(1)
         fp32_per_step = per_step if not bf16 else fp32_per_step
-        print(("bf16" if bf16 else "fp32") + " mean |dL/dx_t| by 98-step bin (first..last): "
-              + " ".join(f"{b:.1e}" for b in bins.tolist()))
+        print(
+            ("bf16" if bf16 else "fp32")
+            + " mean |dL/dx_t| by 98-step bin (first..last): "
+            + " ".join(f"{b:.1e}" for b in bins.tolist())
+        )
     with torch.no_grad():
         model.rnn.impl = "reference"
         _, _, gates = model.rnn(seq, return_gates=True)
         forget = gates["forget"].mean().item()
-    print(f"mean forget gate at init: {forget:.3f} (memory of one step kept after 100 steps ~ {forget ** 100:.1e})")
+    print(f"mean forget gate at init: {forget:.3f} (memory of one step kept after 100 steps ~ {forget**100:.1e})")
     if args.plot:
         from rnnvision.viz.plots import plot_gradient_flow
 
@@ -72,7 +77,9 @@ def train(args, train_set) -> None:
     model = _model(args)
     decay = [p for n, p in model.named_parameters() if p.dim() > 1]
     no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr
+    )
     warmup = max(1, round(args.warmup * args.steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     generator = torch.Generator().manual_seed(args.seed)
@@ -92,15 +99,20 @@ def train(args, train_set) -> None:
         sched.step()
         window.append(loss.item())
         if (step + 1) % args.every == 0:
-            print(f"step {step + 1}: loss {sum(window) / len(window):.3f} grad-norm {norm:.2e} "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+            print(
+                f"step {step + 1}: loss {sum(window) / len(window):.3f} grad-norm {norm:.2e} "
+                f"({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
             window = []
     model.eval()
     images, labels = _batch(train_set, held_out.tolist())
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
         accuracy = (model(images).argmax(1) == labels).float().mean().item()
-    print(f"held-out accuracy ({args.eval} digits): {accuracy:.3f}; {time.perf_counter() - start:.0f} s, "
-          f"{(time.perf_counter() - start) / args.steps:.2f} s/step")
+    print(
+        f"held-out accuracy ({args.eval} digits): {accuracy:.3f}; {time.perf_counter() - start:.0f} s, "
+        f"{(time.perf_counter() - start) / args.steps:.2f} s/step"
+    )
 
 
 def main() -> None:

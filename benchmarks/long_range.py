@@ -79,7 +79,9 @@ def build(task: str, cell: str, hidden: int, length: int) -> torch.nn.Module:
     _, model_name, _, _, _ = TASKS[task]
     kind, gate_init, layers = CELLS[cell]
     seq_len = length if task == "adding" else length + 2 * MEMORY
-    return create_model(model_name, cell=kind, gate_init=gate_init, hidden_size=hidden, num_layers=layers, seq_len=seq_len)
+    return create_model(
+        model_name, cell=kind, gate_init=gate_init, hidden_size=hidden, num_layers=layers, seq_len=seq_len
+    )
 
 
 def matching_hidden(task: str, cell: str, target: int) -> int:
@@ -127,10 +129,22 @@ def run(task: str, cell: str, hidden: int, length: int, args: argparse.Namespace
         losses.append(float(loss.detach()))
     seconds = time.perf_counter() - started
     metrics, _ = evaluate(model, test, objective, batch_size=args.eval, device=torch.device("cpu"))
-    tail = losses[-max(1, args.steps // 10):]
-    return Row(task=task, T=length, cell=cell, hidden=hidden, params=count_parameters(model), steps=args.steps,
-               batch=args.batch, metric=metric, score=metrics[metric], baseline=baseline,
-               final_train_loss=sum(tail) / len(tail), ms_per_step=1e3 * seconds / args.steps, train_seconds=seconds)
+    tail = losses[-max(1, args.steps // 10) :]
+    return Row(
+        task=task,
+        T=length,
+        cell=cell,
+        hidden=hidden,
+        params=count_parameters(model),
+        steps=args.steps,
+        batch=args.batch,
+        metric=metric,
+        score=metrics[metric],
+        baseline=baseline,
+        final_train_loss=sum(tail) / len(tail),
+        ms_per_step=1e3 * seconds / args.steps,
+        train_seconds=seconds,
+    )
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -158,8 +172,10 @@ def write_rows(rows: list[Row], out: Path, command: str, *, resumed: bool) -> No
         "|---|---:|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r.task} | {r.T} | {r.cell} | {r.hidden} | {r.params:,} | {r.steps} x {r.batch} | "
-                     f"{r.metric} {r.score:.4f} | {r.baseline:.4f} | {r.final_train_loss:.4f} | {r.ms_per_step:.1f} |")
+        lines.append(
+            f"| {r.task} | {r.T} | {r.cell} | {r.hidden} | {r.params:,} | {r.steps} x {r.batch} | "
+            f"{r.metric} {r.score:.4f} | {r.baseline:.4f} | {r.final_train_loss:.4f} | {r.ms_per_step:.1f} |"
+        )
     atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
 
 
@@ -185,8 +201,11 @@ def plot(rows: list[Row], path: Path) -> None:
         ax.set_xticks(lengths, [str(t) for t in lengths])
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         params = round(sum(r.params for r in mine) / len(mine), -3)
-        ax.set(xlabel="T (sequence length / delay)", ylabel=f"test {mine[0].metric}",
-               title=f"{task}: {mine[0].steps} steps x batch {mine[0].batch}, ~{params:,.0f} parameters per cell")
+        ax.set(
+            xlabel="T (sequence length / delay)",
+            ylabel=f"test {mine[0].metric}",
+            title=f"{task}: {mine[0].steps} steps x batch {mine[0].batch}, ~{params:,.0f} parameters per cell",
+        )
         if mine[0].metric == "mse":
             ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
@@ -214,11 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/long_range"))
     parser.add_argument("--plot", type=Path, default=Path("docs/images/long_range.png"))
     parser.add_argument("--minutes", type=float, default=25.0, help="start no new run after this many minutes")
-    parser.add_argument("--resume", action="store_true", help="keep the rows of --out.csv with the same steps and batch; run what is missing")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows of --out.csv with the same steps and batch; run what is missing",
+    )
     args = parser.parse_args(argv)
     command = "python benchmarks/long_range.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    done = {(r.task, r.T, r.cell): r for r in read_rows(args.out.with_suffix(".csv"))
-            if args.resume and (r.steps, r.batch) == (args.steps, args.batch)}
+    done = {
+        (r.task, r.T, r.cell): r
+        for r in read_rows(args.out.with_suffix(".csv"))
+        if args.resume and (r.steps, r.batch) == (args.steps, args.batch)
+    }
     hidden = {(task, cell): matching_hidden(task, cell, args.params) for task in args.tasks for cell in args.cells}
     started, skipped = time.perf_counter(), []
     for length in args.lengths:
@@ -233,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows = _ordered(done)
                 write_rows(rows, args.out, command, resumed=args.resume)
                 plot(rows, args.plot)
-                print(f"{task} T={length} {cell} (hidden {row.hidden}, {row.params:,} params): {row.metric} "
-                      f"{row.score:.4f}, train loss {row.final_train_loss:.4f}, {row.ms_per_step:.1f} ms/step", flush=True)
+                print(
+                    f"{task} T={length} {cell} (hidden {row.hidden}, {row.params:,} params): {row.metric} "
+                    f"{row.score:.4f}, train loss {row.final_train_loss:.4f}, {row.ms_per_step:.1f} ms/step",
+                    flush=True,
+                )
     if done:  # also redraws the plot of a finished sweep (--resume with nothing left to run)
         plot(_ordered(done), args.plot)
     if skipped:

@@ -24,7 +24,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe", help="recipe name or YAML (configs/RECIPE.yaml); the weights are named after it")
     parser.add_argument("--from-run", required=True, metavar="RUN_DIR", help="run directory holding best.pt")
-    parser.add_argument("--data-dir", help="data root holding the test split (default $RNNVISION_DATA or ~/.cache/rnnvision)")
+    parser.add_argument(
+        "--data-dir", help="data root holding the test split (default $RNNVISION_DATA or ~/.cache/rnnvision)"
+    )
     parser.add_argument("--url", help="where the file will also be published (recorded in the entry)")
     parser.add_argument("--out", type=Path, help="folder of catalogue.json and the files (default: the package's)")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -34,8 +36,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
-        made = make_weights(args.recipe, args.from_run, data_dir=args.data_dir, folder=args.out, url=args.url,
-                            batch_size=args.batch_size)
+        made = make_weights(
+            args.recipe,
+            args.from_run,
+            data_dir=args.data_dir,
+            folder=args.out,
+            url=args.url,
+            batch_size=args.batch_size,
+        )
     except UserError as exc:
         print(f"make_weights: error: {exc}", file=sys.stderr)
         return 2
@@ -43,9 +51,13 @@ def main(args: argparse.Namespace) -> int:
     shown = made.path.resolve().relative_to(Path.cwd()) if made.path.resolve().is_relative_to(Path.cwd()) else made.path
     print(f"float32: {format_metric(entry.metric, entry.float32_test_metrics[entry.metric])}")
     if made.refused_float16:
-        print(f"float16: {format_metric(entry.metric, made.refused_float16[entry.metric])} loses too much; stored float32")
-    print(f"stored {entry.dtype}: {format_metric(entry.metric, entry.value)} on {entry.test_metrics.get('n')} test items; "
-          f"wrote {shown} ({entry.bytes / MIB:.2f} MiB, sha256 {entry.sha256[:12]}...) in {time.perf_counter() - start:.0f} s")
+        print(
+            f"float16: {format_metric(entry.metric, made.refused_float16[entry.metric])} loses too much; stored float32"
+        )
+    print(
+        f"stored {entry.dtype}: {format_metric(entry.metric, entry.value)} on {entry.test_metrics.get('n')} test items; "
+        f"wrote {shown} ({entry.bytes / MIB:.2f} MiB, sha256 {entry.sha256[:12]}...) in {time.perf_counter() - start:.0f} s"
+    )
     return 0
 
 

@@ -95,8 +95,10 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ms = np.concatenate([r["latencies_ms"] for r in runs])
     failures = sum((r["failures"] for r in runs), Counter())
     return {
-        "requests": len(ms) + sum(failures.values()), "failed": sum(failures.values()),
-        "why": ", ".join(f"{k} x{v}" for k, v in failures.items()) or "-", "req_per_s": len(ms) / sum(r["wall"] for r in runs),
+        "requests": len(ms) + sum(failures.values()),
+        "failed": sum(failures.values()),
+        "why": ", ".join(f"{k} x{v}" for k, v in failures.items()) or "-",
+        "req_per_s": len(ms) / sum(r["wall"] for r in runs),
         "p50_ms": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
         "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
     }
@@ -157,21 +159,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", action="append", required=True, help="a checkpoint to load (repeatable)")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=20.0, help="time per model, setting and round (0: only --in-process)")
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="time per model, setting and round (0: only --in-process)"
+    )
     parser.add_argument("--max-batch", default="16", help="comma-separated batch limits to compare (1: no batching)")
     parser.add_argument("--rounds", type=int, default=1, help="alternate the settings this many times per model")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load per model before measuring")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--in-process", type=int, default=0, metavar="N",
-                        help="first time N in-process predict calls per model (no server)")
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first time N in-process predict calls per model (no server)",
+    )
     args = parser.parse_args()
     if args.in_process:
         print("| model | predict p50 ms | predict p99 ms | JSON p50 ms | JSON p99 ms | answer KB |")
         print("|---|---:|---:|---:|---:|---:|")
         for checkpoint, name in zip(args.checkpoint, model_names(args.checkpoint)):
             t = time_in_process(checkpoint, sample_png(checkpoint, args.data_dir), repeats=args.in_process)
-            print(f"| {name} | {t['predict_p50']:.2f} | {t['predict_p99']:.2f} | {t['json_p50']:.2f} | "
-                  f"{t['json_p99']:.2f} | {t['kb']:.1f} |", flush=True)
+            print(
+                f"| {name} | {t['predict_p50']:.2f} | {t['predict_p99']:.2f} | {t['json_p50']:.2f} | "
+                f"{t['json_p99']:.2f} | {t['kb']:.1f} |",
+                flush=True,
+            )
     if args.seconds <= 0:
         return
     settings = [int(v) for v in args.max_batch.split(",")]
@@ -191,8 +203,11 @@ def main() -> None:
                     runs[setting].append(hammer(url, body, clients=args.clients, seconds=args.seconds))
             for setting, pooled in runs.items():
                 r = summary(pooled)
-                print(f"| {name} | {setting} | {args.clients} | {args.seconds * args.rounds:g} | {r['requests']} | {r['failed']} | "
-                      f"{r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['why']} |", flush=True)
+                print(
+                    f"| {name} | {setting} | {args.clients} | {args.seconds * args.rounds:g} | {r['requests']} | {r['failed']} | "
+                    f"{r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['why']} |",
+                    flush=True,
+                )
     finally:
         for server, _ in servers.values():
             server.terminate()

@@ -69,7 +69,12 @@ def main() -> None:
             page.screenshot(path=str(args.out / "serve_classify.png"))
         if "recognize" in sources:
             meta = models[list(sources).index("recognize")].meta
-            data = build_dataset(meta["name"], split="test", root=args.data_dir, **({"test_size": 8} if meta["name"] == "digit-strings" else {}))
+            data = build_dataset(
+                meta["name"],
+                split="test",
+                root=args.data_dir,
+                **({"test_size": 8} if meta["name"] == "digit-strings" else {}),
+            )
             image, text = data[3]
             line = _save_png((image[0].numpy() * 255).round().astype(np.uint8), folder / "line.png")
             _upload(page, f"{url}/#recognize", "#recognize-file", line, args.out / "serve_recognize.png")
@@ -87,7 +92,9 @@ def main() -> None:
                 page.click("#generate-go")
             page.wait_for_timeout(2500)
             page.screenshot(path=str(args.out / "serve_generate.png"), full_page=True)
-        phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True)
+        phone = browser.new_page(
+            viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True
+        )
         phone.goto(f"{url}/#{next(iter(sources))}")
         phone.wait_for_selector("body[data-ready]")
         if "classify" in sources:

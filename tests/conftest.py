@@ -30,7 +30,9 @@ def shared_data_root() -> Path:
     return SHARED_DATA
 
 
-def assert_close_scaled(actual: torch.Tensor, expected: torch.Tensor, *, atol: float = 1e-5, msg: str | None = None) -> None:
+def assert_close_scaled(
+    actual: torch.Tensor, expected: torch.Tensor, *, atol: float = 1e-5, msg: str | None = None
+) -> None:
     """Compare a fast path with its float32 reference: ``atol`` for values up to 1 in size, scaled by the largest
     magnitude of ``expected`` beyond that (summation order differs between Intel and AMD kernels, AVX-512 or
     not, 1 or 2 threads; the rounding error grows with the magnitudes summed, not with the element)."""

@@ -18,7 +18,12 @@ def snapshot(root: Path) -> dict[str, tuple]:
     for path in sorted(root.rglob("*")):
         stat = path.lstat()
         if path.is_file():
-            state[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), stat.st_size, stat.st_mode, stat.st_mtime_ns)
+            state[str(path)] = (
+                hashlib.sha256(path.read_bytes()).hexdigest(),
+                stat.st_size,
+                stat.st_mode,
+                stat.st_mtime_ns,
+            )
         else:
             state[str(path)] = ("dir", stat.st_mode)
     return state

@@ -15,7 +15,12 @@ from rnnvision.bench.timing import time_call
 def test_recurrent_rows_compare_against_torch_nn(tmp_path):
     rows = bench_recurrent(cell="lstm", batch=2, steps=3, input_size=4, hidden=5, matmul_rate=10.0)
     assert [r.name for r in rows] == [
-        "torch.nn fwd", "fused fwd", "reference fwd", "torch.nn fwd+bwd", "fused fwd+bwd", "reference fwd+bwd"
+        "torch.nn fwd",
+        "fused fwd",
+        "reference fwd",
+        "torch.nn fwd+bwd",
+        "fused fwd+bwd",
+        "reference fwd+bwd",
     ]
     assert rows[0].ratio == 1.0 and all(r.seconds > 0 and r.pct_matmul > 0 for r in rows)
     for base, timed in ((rows[0], rows[:3]), (rows[3], rows[3:])):  # ratios against torch.nn's time, same pass
@@ -88,7 +93,10 @@ def test_pixelrnn_rows_check_and_time_layers_and_sampling():
 
     rows = bench_layers(batch=2, height=3, width=4, hidden=2, matmul_rate=10.0)
     assert [(r.group, r.name) for r in rows[:4]] == [
-        ("RowLSTM", "fused fwd"), ("RowLSTM", "reference fwd"), ("RowLSTM", "fused fwd+bwd"), ("RowLSTM", "reference fwd+bwd"),
+        ("RowLSTM", "fused fwd"),
+        ("RowLSTM", "reference fwd"),
+        ("RowLSTM", "fused fwd+bwd"),
+        ("RowLSTM", "reference fwd+bwd"),
     ]
     assert len(rows) == 8 and all(r.seconds > 0 for r in rows) and rows[1].ratio == 1.0
     sampled = bench_sampling(model_name="pixelrnn_row", n=2, size=3, layers=1, hidden=2)
@@ -106,10 +114,18 @@ def test_interleaved_times_alternate_the_calls_round_by_round(monkeypatch):
         def call():
             log.append(name)
             now[0] += seconds
+
         return call
 
-    found = interleaved_times({"a": timed("a", 1.0), "b": timed("b", 3.0)}, rounds=3, warmup_rounds=1,
-                              warmup=0, min_seconds=0.0, min_repeats=1, max_repeats=1)
+    found = interleaved_times(
+        {"a": timed("a", 1.0), "b": timed("b", 3.0)},
+        rounds=3,
+        warmup_rounds=1,
+        warmup=0,
+        min_seconds=0.0,
+        min_repeats=1,
+        max_repeats=1,
+    )
     assert found == {"a": [1.0, 1.0, 1.0], "b": [3.0, 3.0, 3.0]}
     assert log == ["a", "b"] * 4  # one untimed warm-up round, then three timed rounds
 
@@ -142,7 +158,9 @@ def test_reading_errors_sort_wrong_readings_by_kind_and_length(monkeypatch):
     data = build_dataset("digit-strings", split="test", source="sklearn", test_size=6, height=16)
     wrong_ways = [lambda t: t, lambda t: t[:-1], lambda t: t + "1", lambda t: ("0" if t[0] != "0" else "1") + t[1:]]
     monkeypatch.setattr(RecognitionTask, "log_probs", lambda self, model, batch: (batch["texts"], None))
-    monkeypatch.setattr(RecognitionTask, "decode", lambda self, texts, _: [wrong_ways[k % 4](t) for k, t in enumerate(texts)])
+    monkeypatch.setattr(
+        RecognitionTask, "decode", lambda self, texts, _: [wrong_ways[k % 4](t) for k, t in enumerate(texts)]
+    )
     found = reading_errors(torch.nn.Identity(), data.info.charset, data, limit=6, batch_size=4)  # batches of 4 and 2
     # per batch: item 0 read right, 1 lost, 2 gained, 3 misread; then 0 right, 1 lost
     assert found.count == 6 and dict(found.kinds) == {"lost": 2, "gained": 1, "misread": 1}
@@ -153,6 +171,8 @@ def test_reading_errors_sort_wrong_readings_by_kind_and_length(monkeypatch):
 def test_step_split_projects_from_the_cached_pass():
     from rnnvision.bench.training import StepSplit
 
-    split = StepSplit(steps=4, cold_load=3.0, cold_compute=1.0, cached_load=1.0, cached_compute=7.0, steps_per_epoch=10, epochs=90)
+    split = StepSplit(
+        steps=4, cold_load=3.0, cold_compute=1.0, cached_load=1.0, cached_compute=7.0, steps_per_epoch=10, epochs=90
+    )
     assert split.step_seconds == 2.0 and split.cold_load_share == 0.75 and split.cached_load_share == 0.125
     assert split.epoch_seconds == 20.0 and split.schedule_hours == 0.5

@@ -32,7 +32,13 @@ def test_demo_trains_exactly_the_digits_recipe():
 def test_overrides_are_typed_and_applied(tmp_path):
     config = load_config(
         CONFIGS / "mnist_row_lstm.yaml",
-        ["train.lr=1e-3", "model.hidden_size=64", "data.name=fashion-mnist", "model.img_size=[28, 28]", "train.bf16=true"],
+        [
+            "train.lr=1e-3",
+            "model.hidden_size=64",
+            "data.name=fashion-mnist",
+            "model.img_size=[28, 28]",
+            "train.bf16=true",
+        ],
     )
     assert config.train.lr == 1e-3 and config.model["hidden_size"] == 64 and config.train.bf16 is True
     assert config.data["name"] == "fashion-mnist" and config.model["img_size"] == (28, 28)
@@ -101,8 +107,17 @@ RENAMED = [name for name in list_models() if get_model_entry(name).renamed]
 
 
 def test_renamed_options_are_listed_for_the_models_that_had_them():
-    assert set(RENAMED) == {"pixelrnn_row", "pixelrnn_diag", "pixelcnn", "crnn", "crnn_gru", "pixel_mingru",
-                            "pixel_minlstm", "cross_mingru", "pixel_lru"}
+    assert set(RENAMED) == {
+        "pixelrnn_row",
+        "pixelrnn_diag",
+        "pixelcnn",
+        "crnn",
+        "crnn_gru",
+        "pixel_mingru",
+        "pixel_minlstm",
+        "cross_mingru",
+        "pixel_lru",
+    }
 
 
 @pytest.mark.parametrize("name", RENAMED)
@@ -128,7 +143,9 @@ def test_old_option_names_still_configure_and_build_the_same_model(name):
 
 def test_set_with_an_old_name_replaces_the_option_the_file_gives_under_its_new_name(tmp_path):
     path = tmp_path / "gen.yaml"
-    path.write_text("model:\n  name: pixelrnn_row\n  hidden_size: 16\n  num_layers: 3\ndata:\n  name: binarized-mnist\n")
+    path.write_text(
+        "model:\n  name: pixelrnn_row\n  hidden_size: 16\n  num_layers: 3\ndata:\n  name: binarized-mnist\n"
+    )
     assert load_config(path, ["model.hidden=4", "model.num_layers=2"]).model["hidden_size"] == 4
     path.write_text("model:\n  name: pixelrnn_row\n  hidden: 16\ndata:\n  name: binarized-mnist\n")
     assert load_config(path, ["model.hidden_size=8"]).model["hidden_size"] == 8

@@ -29,7 +29,9 @@ def test_new_file_mode_follows_umask(tmp_path):
     assert (tmp_path / "a.txt").read_text() == "x"
 
 
-@pytest.mark.parametrize("code,reason", [(errno.ENOSPC, "no space left on the device"), (errno.EROFS, "read-only file system")])
+@pytest.mark.parametrize(
+    "code,reason", [(errno.ENOSPC, "no space left on the device"), (errno.EROFS, "read-only file system")]
+)
 def test_a_failing_file_system_is_one_line_and_keeps_the_old_file(tmp_path, code, reason):
     target = tmp_path / "last.pt"
     target.write_text("old")

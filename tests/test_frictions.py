@@ -34,7 +34,9 @@ def test_ctc_labels_longer_than_the_image_allows_are_refused_by_name(tmp_path):
     task = make_task("recognize", {"charset": "ab"})
     task.check_data(model, WordFileDataset([(tmp_path / "wide.png", "abab")], info))  # fits
     with pytest.raises(UserError, match="narrow.png"):
-        task.check_data(model, WordFileDataset([(tmp_path / "wide.png", "ab"), (tmp_path / "narrow.png", "aabb")], info))
+        task.check_data(
+            model, WordFileDataset([(tmp_path / "wide.png", "ab"), (tmp_path / "narrow.png", "aabb")], info)
+        )
 
 
 @pytest.mark.slow
@@ -45,10 +47,21 @@ def test_an_image_folder_smaller_than_the_batch_trains(tmp_path):
         (tmp_path / "data" / klass).mkdir(parents=True)
         for i in range(3):
             Image.fromarray(np.full((8, 8), 80 * i, np.uint8)).save(tmp_path / "data" / klass / f"{i}.png")
-    config = load_config(None, [
-        "data.path=" + str(tmp_path / "data"), "data.img_size=8", "data.val_fraction=0.34", "data.test_fraction=0.34",
-        "model.hidden_size=4", "model.head_hidden=4", "train.epochs=1", "train.batch_size=64", "train.device=cpu",
-    ], base={"model": {"name": "row_lstm"}, "data": {"name": "image-folder"}})
+    config = load_config(
+        None,
+        [
+            "data.path=" + str(tmp_path / "data"),
+            "data.img_size=8",
+            "data.val_fraction=0.34",
+            "data.test_fraction=0.34",
+            "model.hidden_size=4",
+            "model.head_hidden=4",
+            "train.epochs=1",
+            "train.batch_size=64",
+            "train.device=cpu",
+        ],
+        base={"model": {"name": "row_lstm"}, "data": {"name": "image-folder"}},
+    )
     result = train(config, out_dir=tmp_path / "run", quiet=True)
     assert result.best_epoch == 1
     assert "batch_size: 2" in (tmp_path / "run" / "config.yaml").read_text()  # what was used is what is recorded

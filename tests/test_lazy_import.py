@@ -32,8 +32,10 @@ def test_the_model_listing_read_from_the_source_is_the_registry():
     from rnnvision.models import get_model_entry, list_models
 
     listed = {(m.name, m.task, m.summary) for m in model_listings()}
-    registered = {(n, get_model_entry(n).task, (get_model_entry(n).builder.__doc__ or "").strip().splitlines()[0])
-                  for n in list_models()}
+    registered = {
+        (n, get_model_entry(n).task, (get_model_entry(n).builder.__doc__ or "").strip().splitlines()[0])
+        for n in list_models()
+    }
     assert listed == registered and len(listed) == len(list_models())
     assert [m.name for m in model_listings("generate")] == list_models("generate")
 

@@ -38,7 +38,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         out = Path(args.resume).parent
     else:
         out = Path("runs") / Path(args.config).stem
-    result = train(config, out_dir=out, data_dir=args.data_dir, download=args.download, resume=args.resume, quiet=args.quiet)
+    result = train(
+        config, out_dir=out, data_dir=args.data_dir, download=args.download, resume=args.resume, quiet=args.quiet
+    )
     if _is_main_process():
         shown = {k: v for k, v in result.test_metrics.items() if isinstance(v, (int, float))}
         print(f"best epoch {result.best_epoch}; test " + "  ".join(f"{k} {_fmt(v)}" for k, v in shown.items()))
@@ -81,7 +83,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from rnnvision.export import export_checkpoint
 
     path = export_checkpoint(_model_source(args), out=args.out, format=args.format, quantize=args.quantize)
-    print(f"wrote {path} ({args.format}{', int8 weights' if args.quantize else ''}, {path.stat().st_size / 1e6:.2f} MB)")
+    print(
+        f"wrote {path} ({args.format}{', int8 weights' if args.quantize else ''}, {path.stat().st_size / 1e6:.2f} MB)"
+    )
     return 0
 
 
@@ -96,7 +100,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if tables:
         check_output_file(tables[0])
     options: dict[str, Any] = {
-        "out_dir": folders[0] if folders else None, "explain": args.explain, "topk": args.topk, "preprocess": args.preprocess,
+        "out_dir": folders[0] if folders else None,
+        "explain": args.explain,
+        "topk": args.topk,
+        "preprocess": args.preprocess,
     }
     if args.beam_width or args.lexicon:  # recognition decoding
         options.update(beam_width=args.beam_width, lexicon=args.lexicon)
@@ -111,8 +118,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)
 
     try:
-        run = predict_inputs(source, inputs, device=args.device, batch_size=args.batch_size,
-                             on_failure=failed, on_batch=progress, **options)
+        run = predict_inputs(
+            source,
+            inputs,
+            device=args.device,
+            batch_size=args.batch_size,
+            on_failure=failed,
+            on_batch=progress,
+            **options,
+        )
     finally:
         if progress is not None:
             progress.close()
@@ -171,7 +185,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     size = tuple(args.size) if args.size else None
     with _requests_as_user_errors():
         path = generate_to_file(
-            _model_source(args), n=args.n, out=args.out, seed=args.seed, method=args.method, size=size, device=args.device
+            _model_source(args),
+            n=args.n,
+            out=args.out,
+            seed=args.seed,
+            method=args.method,
+            size=size,
+            device=args.device,
         )
     print(f"wrote {args.n} samples to {path}")
     return 0
@@ -183,8 +203,14 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     source, images = _source_and_images(args)
     with _requests_as_user_errors():
         path = complete_to_file(
-            source, images, out=args.out, known_rows=args.known_rows, samples=args.samples, seed=args.seed,
-            method=args.method, device=args.device,
+            source,
+            images,
+            out=args.out,
+            known_rows=args.known_rows,
+            samples=args.samples,
+            seed=args.seed,
+            method=args.method,
+            device=args.device,
         )
     print(f"wrote {path}: per image the occluded input, {args.samples} completions, the original")
     return 0
@@ -199,9 +225,12 @@ def _cmd_gradflow(args: argparse.Namespace) -> int:
     title = f"{flow.model_name}: loss gradient reaching each step ({flow.n} {args.split} examples)"
     plot_gradient_flow(norm, flow.gates, args.out, title=title)
     tenth = max(1, len(norm) // 10)
-    print(f"mean ||dL/dx_t|| over the first {tenth} steps {norm[:tenth].mean():.3e}, over the last {tenth} "
-          f"{norm[-tenth:].mean():.3e}; " + "".join(f"mean {k} gate {v.mean():.3f}; " for k, v in flow.gates.items())
-          + f"wrote {args.out}")
+    print(
+        f"mean ||dL/dx_t|| over the first {tenth} steps {norm[:tenth].mean():.3e}, over the last {tenth} "
+        f"{norm[-tenth:].mean():.3e}; "
+        + "".join(f"mean {k} gate {v.mean():.3f}; " for k, v in flow.gates.items())
+        + f"wrote {args.out}"
+    )
     return 0
 
 
@@ -209,7 +238,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         from rnnvision.serve import serve
     except ImportError as exc:
-        raise UserError(f"rnnvision serve needs the serve extra ({exc.name} cannot be imported): pip install 'rnnvision[serve]'") from None
+        raise UserError(
+            f"rnnvision serve needs the serve extra ({exc.name} cannot be imported): pip install 'rnnvision[serve]'"
+        ) from None
     serve(_serve_sources(args), host=args.host, port=args.port)
     return 0
 
@@ -265,14 +296,23 @@ def _cmd_list_weights(args: argparse.Namespace) -> int:
 
     entries = [get_weights(name) for name in list_weights()]
     if args.json:
-        print(json.dumps({"weights": [
-            {k: v for k, v in e.to_json().items() if k not in ("config", "meta")} | {"preprocessing": e.preprocessing}
-            for e in entries
-        ]}))
+        print(
+            json.dumps(
+                {
+                    "weights": [
+                        {k: v for k, v in e.to_json().items() if k not in ("config", "meta")}
+                        | {"preprocessing": e.preprocessing}
+                        for e in entries
+                    ]
+                }
+            )
+        )
         return 0
     for e in entries:
-        print(f"{e.name:<30} {e.model:<14} {e.dataset:<16} {format_metric(e.metric, e.value):<22} "
-              f"{e.bytes / MIB:.2f} MiB {e.dtype}")
+        print(
+            f"{e.name:<30} {e.model:<14} {e.dataset:<16} {format_metric(e.metric, e.value):<22} "
+            f"{e.bytes / MIB:.2f} MiB {e.dtype}"
+        )
     return 0
 
 
@@ -294,7 +334,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     result = measure(args.suite, quick=args.quick, device=args.device, progress=None if args.json else progress)
     command = " ".join(
-        ["rnnvision bench"] + ["--quick"] * args.quick + [f"--suite {name}" for name in args.suite or []]
+        ["rnnvision bench"]
+        + ["--quick"] * args.quick
+        + [f"--suite {name}" for name in args.suite or []]
         + ([f"--device {args.device}"] if args.device != "cpu" else [])
     )
     if args.out:
@@ -312,15 +354,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="train a row LSTM on the bundled 8x8 digits (under a minute) and draw it")
-    demo.add_argument("--out", default="runs/demo", help="run directory: new, empty or an earlier demo's (default runs/demo)")
+    demo.add_argument(
+        "--out", default="runs/demo", help="run directory: new, empty or an earlier demo's (default runs/demo)"
+    )
     demo.add_argument("--quiet", action="store_true", help="no progress output")
     demo.set_defaults(func=_cmd_demo)
 
     train = sub.add_parser("train", help="train a model from a YAML recipe")
     train.add_argument("config", help="YAML recipe, e.g. configs/mnist_row_lstm.yaml")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key, e.g. train.lr=1e-3")
-    train.add_argument("--out", help="run directory: new or empty (default runs/<recipe name>; with --resume, the checkpoint's)")
-    train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt with its own settings, same schedule and step count")
+    train.add_argument(
+        "--out", help="run directory: new or empty (default runs/<recipe name>; with --resume, the checkpoint's)"
+    )
+    train.add_argument(
+        "--resume", metavar="CKPT", help="continue from a last.pt with its own settings, same schedule and step count"
+    )
     _add_data_args(train)
     train.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     train.set_defaults(func=_cmd_train)
@@ -332,25 +380,42 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=256)
     evaluate.add_argument("--json", action="store_true", help="print exactly one JSON object")
     evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--out", metavar="DIR", help="also write the task's pictures here (segmentation: confusion, IoU per class)")
+    evaluate.add_argument(
+        "--out", metavar="DIR", help="also write the task's pictures here (segmentation: confusion, IoU per class)"
+    )
     _add_data_args(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
 
     predict = sub.add_parser("predict", help="predict images (files, folders, globs) with a checkpoint, in batches")
     _add_model_args(predict, help="a checkpoint, or an exported .onnx file (run by onnxruntime)")
-    predict.add_argument("images", nargs="*", metavar="INPUT",
-                         help="image files, folders (searched recursively for image suffixes) and globs ('scans/**/*.png')")
+    predict.add_argument(
+        "images",
+        nargs="*",
+        metavar="INPUT",
+        help="image files, folders (searched recursively for image suffixes) and globs ('scans/**/*.png')",
+    )
     predict.add_argument("--json", action="store_true", help="print exactly one JSON object: predictions and failures")
-    predict.add_argument("--out", action="append", metavar="FILE|DIR",
-                         help="results.jsonl or results.csv: one row per image; any other name: a folder for per-image "
-                              "pictures (segmentation masks and overlays); may be given once of each")
+    predict.add_argument(
+        "--out",
+        action="append",
+        metavar="FILE|DIR",
+        help="results.jsonl or results.csv: one row per image; any other name: a folder for per-image "
+        "pictures (segmentation masks and overlays); may be given once of each",
+    )
     predict.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
     predict.add_argument("--topk", type=int, metavar="K", help="classification: also the K most probable classes")
-    predict.add_argument("--preprocess", choices=("none", "mnist"), default="none",
-                         help="mnist: frame a photo of one digit as MNIST's were (invert light paper, crop to the ink, "
-                              "fit 20x20, centre of mass in the middle) for a digit classifier")
-    predict.add_argument("--explain", metavar="PNG",
-                         help="recognition: a picture of the first 16 images with each character's box and the CTC alignment")
+    predict.add_argument(
+        "--preprocess",
+        choices=("none", "mnist"),
+        default="none",
+        help="mnist: frame a photo of one digit as MNIST's were (invert light paper, crop to the ink, "
+        "fit 20x20, centre of mass in the middle) for a digit classifier",
+    )
+    predict.add_argument(
+        "--explain",
+        metavar="PNG",
+        help="recognition: a picture of the first 16 images with each character's box and the CTC alignment",
+    )
     predict.add_argument("--beam-width", type=int, default=0, metavar="N", help="recognition: CTC beam search, N beams")
     predict.add_argument("--lexicon", metavar="FILE", help="recognition: answer only words of FILE (one per line)")
     predict.add_argument("--device", default="auto")
@@ -361,21 +426,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(export)
     export.add_argument("--format", default="onnx", choices=("onnx", "torchscript"))
     export.add_argument("--out", metavar="FILE", help="file to write (default: beside the checkpoint, .onnx / .ts.pt)")
-    export.add_argument("--quantize", choices=("int8",), help="int8 dynamic quantization of the recurrent and linear weights")
+    export.add_argument(
+        "--quantize", choices=("int8",), help="int8 dynamic quantization of the recurrent and linear weights"
+    )
     export.set_defaults(func=_cmd_export)
 
     generate = sub.add_parser("generate", help="sample new images from a generative checkpoint into a PNG grid")
     _add_model_args(generate)
     generate.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    generate.add_argument("--out", default="samples.png", help="image grid to write, format by suffix (default samples.png)")
-    generate.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="image size (default: the training size)")
+    generate.add_argument(
+        "--out", default="samples.png", help="image grid to write, format by suffix (default samples.png)"
+    )
+    generate.add_argument(
+        "--size", type=int, nargs=2, metavar=("H", "W"), help="image size (default: the training size)"
+    )
     _add_sampling_args(generate)
     generate.set_defaults(func=_cmd_generate)
 
     complete = sub.add_parser("complete", help="fill in the bottom of images with a generative checkpoint")
     _add_model_args(complete)
     complete.add_argument("images", nargs="*", metavar="IMAGE")
-    complete.add_argument("--out", default="completed.png", help="image grid to write, format by suffix (default completed.png)")
+    complete.add_argument(
+        "--out", default="completed.png", help="image grid to write, format by suffix (default completed.png)"
+    )
     complete.add_argument("--known-rows", type=int, help="rows kept from the top of each image (default: half)")
     complete.add_argument("--samples", type=int, default=4, help="completions per image (default 4)")
     _add_sampling_args(complete)
@@ -392,9 +465,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve checkpoints on a web page (draw, upload, watch) and a JSON API")
     serve.add_argument("checkpoints", nargs="*", metavar="CKPT", help="checkpoints to serve (one page panel per task)")
-    serve.add_argument("--weights", action="append", metavar="NAME",
-                       help="shipped weights to serve (repeatable); with no CKPT and no --weights, all of them")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument(
+        "--weights",
+        action="append",
+        metavar="NAME",
+        help="shipped weights to serve (repeatable); with no CKPT and no --weights, all of them",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.set_defaults(func=_cmd_serve)
 
@@ -421,18 +500,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_model_args(parser: argparse.ArgumentParser, *, help: str = "a checkpoint (best.pt)") -> None:
     parser.add_argument("checkpoint", nargs="?", metavar="CKPT", help=help + "; or a shipped weights name")
-    parser.add_argument("--weights", metavar="NAME", help="shipped pretrained weights instead of a checkpoint (rnnvision list-weights)")
+    parser.add_argument(
+        "--weights", metavar="NAME", help="shipped pretrained weights instead of a checkpoint (rnnvision list-weights)"
+    )
 
 
 def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed of the samples (default 0)")
-    parser.add_argument("--method", default="auto", choices=("auto", "incremental", "naive"),
-                        help="incremental carries the recurrent state; naive reruns the network per pixel")
+    parser.add_argument(
+        "--method",
+        default="auto",
+        choices=("auto", "incremental", "naive"),
+        help="incremental carries the recurrent state; naive reruns the network per pixel",
+    )
     parser.add_argument("--device", default="auto")
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="data root holding one folder per dataset (default $RNNVISION_DATA or ~/.cache/rnnvision)")
+    parser.add_argument(
+        "--data-dir", help="data root holding one folder per dataset (default $RNNVISION_DATA or ~/.cache/rnnvision)"
+    )
     parser.add_argument("--download", action="store_true", help="download missing dataset files")
 
 

@@ -120,7 +120,9 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-able form (tuples become lists)."""
-        return _plain({"task": self.task, "model": self.model, "data": self.data, "train": dataclasses.asdict(self.train)})
+        return _plain(
+            {"task": self.task, "model": self.model, "data": self.data, "train": dataclasses.asdict(self.train)}
+        )
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -145,7 +147,9 @@ class _NoAliasLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
-                None, None, f"found alias *{event.anchor}; aliases are not allowed in configs, write the values out",
+                None,
+                None,
+                f"found alias *{event.anchor}; aliases are not allowed in configs, write the values out",
                 event.start_mark,
             )
         return super().compose_node(parent, index)
@@ -213,7 +217,9 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfi
             f"{data_entry.task}"
         )
     if raw.get("task") not in (None, "", model_entry.task):
-        raise UserError(f"{source}: task {raw['task']!r} does not match model {model_entry.name!r} ({model_entry.task})")
+        raise UserError(
+            f"{source}: task {raw['task']!r} does not match model {model_entry.name!r} ({model_entry.task})"
+        )
 
     hints = typing.get_type_hints(TrainConfig)
     train_options = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(TrainConfig)}
@@ -251,7 +257,9 @@ def _check_options(section: str, values: dict[str, Any], options: dict[str, tupl
     return {key: check_value(f"{section}.{key}", value, options[key][0]) for key, value in values.items()}
 
 
-def load_config(path: str | Path | None, overrides: Sequence[str] = (), *, base: dict[str, Any] | None = None) -> RunConfig:
+def load_config(
+    path: str | Path | None, overrides: Sequence[str] = (), *, base: dict[str, Any] | None = None
+) -> RunConfig:
     """Read a YAML config (or start from ``base``), apply ``section.key=value`` overrides, validate."""
     raw: dict[str, Any] = dict(base or {})
     source = "config"

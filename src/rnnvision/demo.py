@@ -38,7 +38,9 @@ def run_demo(*, out_dir: str | Path = "runs/demo", quiet: bool = False) -> Train
     out_dir = Path(out_dir)
     marker = output_dir_marker(out_dir)
     if marker is not None and marker.get("kind") != "demo":
-        raise UserError(f"--out {out_dir} holds an rnnvision {marker.get('kind')} run; choose another folder for the demo")
+        raise UserError(
+            f"--out {out_dir} holds an rnnvision {marker.get('kind')} run; choose another folder for the demo"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(out_dir):
         write_marker(out_dir, run_id=(marker or {}).get("run_id") or new_run_id(), kind="demo")

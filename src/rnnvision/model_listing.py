@@ -28,7 +28,9 @@ class ModelListing:
 def model_listings(task: str | None = None) -> list[ModelListing]:
     """Every ``@register_model`` builder of the package, sorted by name; only ``task``'s if given
     (an unknown task raises :class:`UserError`, as :func:`rnnvision.models.list_models`)."""
-    listings = sorted((item for path in sorted(_PACKAGE.glob("*.py")) for item in _registered(path)), key=lambda m: m.name)
+    listings = sorted(
+        (item for path in sorted(_PACKAGE.glob("*.py")) for item in _registered(path)), key=lambda m: m.name
+    )
     tasks = sorted({m.task for m in listings})
     if task is not None and task not in tasks:
         raise UserError(f"unknown task {task!r}; tasks are {', '.join(tasks)}")

@@ -43,7 +43,9 @@ def read_marker(folder: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         marker = None
     if not isinstance(marker, dict) or not isinstance(marker.get("run_id"), str):
-        raise UserError(f"{path} is damaged; remove it only if {folder} holds nothing you need, or choose another --out")
+        raise UserError(
+            f"{path} is damaged; remove it only if {folder} holds nothing you need, or choose another --out"
+        )
     return marker
 
 
@@ -92,7 +94,9 @@ def prepare_output_dir(folder: str | Path, *, kind: str) -> Path:
     folder = Path(folder)
     marker = output_dir_marker(folder)
     if marker is not None and marker.get("kind") != kind:
-        raise UserError(f"--out {folder} holds an rnnvision {marker.get('kind')} run; choose another folder for {kind} outputs")
+        raise UserError(
+            f"--out {folder} holds an rnnvision {marker.get('kind')} run; choose another folder for {kind} outputs"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     if marker is None:
         write_marker(folder, run_id=new_run_id(), kind=kind)
@@ -175,5 +179,7 @@ def image_format(path: str | Path, *, option: str = "--out") -> str:
     suffix = Path(path).suffix.lower()
     name = Image.registered_extensions().get(suffix)
     if name is None or name not in Image.SAVE:
-        raise UserError(f"{option} {path}: no image format is known for the suffix {suffix or '(none)'}; use .png or .jpg")
+        raise UserError(
+            f"{option} {path}: no image format is known for the suffix {suffix or '(none)'}; use .png or .jpg"
+        )
     return name

@@ -22,16 +22,32 @@ from rnnvision.errors import UserError
 def test_mingru_rows_check_then_time_every_implementation():
     rows = bench_mingru(batch=2, steps=7, hidden=3, matmul_rate=10.0)
     assert [r.name for r in rows] == [
-        "chunked scan fwd", "log scan fwd", "loop fwd", "input projection fwd", "torch.nn.GRU fwd",
-        "chunked scan fwd+bwd", "log scan fwd+bwd", "loop fwd+bwd", "input projection fwd+bwd", "torch.nn.GRU fwd+bwd",
+        "chunked scan fwd",
+        "log scan fwd",
+        "loop fwd",
+        "input projection fwd",
+        "torch.nn.GRU fwd",
+        "chunked scan fwd+bwd",
+        "log scan fwd+bwd",
+        "loop fwd+bwd",
+        "input projection fwd+bwd",
+        "torch.nn.GRU fwd+bwd",
     ]
     loops = [r for r in rows if r.name.startswith("loop")]
     assert all(r.ratio == 1.0 for r in loops) and all(r.baseline == "loop" for r in rows)
     assert all(r.seconds > 0 and r.gflops > 0 and r.pct_matmul > 0 and r.shape == "B2 T7 H3" for r in rows)
-    assert mingru_flops(1, 1, 1, 1, backward=False) == 4 and mingru_flops(2, 3, 4, 5, backward=True) == 3 * 2 * 2 * 3 * 4 * 10
+    assert (
+        mingru_flops(1, 1, 1, 1, backward=False) == 4
+        and mingru_flops(2, 3, 4, 5, backward=True) == 3 * 2 * 2 * 3 * 4 * 10
+    )
     scan_rows = bench_linear_scan(batch=2, steps=9, hidden=3)
     assert [r.name for r in scan_rows] == [
-        "chunked scan fwd", "log scan fwd", "loop fwd", "chunked scan fwd+bwd", "log scan fwd+bwd", "loop fwd+bwd"
+        "chunked scan fwd",
+        "log scan fwd",
+        "loop fwd",
+        "chunked scan fwd+bwd",
+        "log scan fwd+bwd",
+        "loop fwd+bwd",
     ]
     assert all(r.group == "linear recurrence" and r.seconds > 0 and r.gflops is None for r in scan_rows)
 
@@ -44,8 +60,19 @@ def test_matmul_rates_time_each_gemm():
 
 
 def _tiny_family(*, quick, device, matmul_rate):
-    return [BenchRow(group="TINY", name=f"quick={quick}", shape="s", seconds=0.002, baseline="x", ratio=1.0,
-                     gflops=1.0, pct_matmul=100 * 1.0 / matmul_rate, device=str(device))]
+    return [
+        BenchRow(
+            group="TINY",
+            name=f"quick={quick}",
+            shape="s",
+            seconds=0.002,
+            baseline="x",
+            ratio=1.0,
+            gflops=1.0,
+            pct_matmul=100 * 1.0 / matmul_rate,
+            device=str(device),
+        )
+    ]
 
 
 @pytest.fixture

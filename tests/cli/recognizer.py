@@ -11,8 +11,15 @@ from rnnvision.cli import main
 from rnnvision.data import build_dataset
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-TINY = ["model.size=tiny", "data.source=sklearn", "data.train_size=64", "data.val_size=16", "data.test_size=24",
-        "train.epochs=1", "train.batch_size=16"]
+TINY = [
+    "model.size=tiny",
+    "data.source=sklearn",
+    "data.train_size=64",
+    "data.val_size=16",
+    "data.test_size=24",
+    "train.epochs=1",
+    "train.batch_size=16",
+]
 
 
 def train_tiny_recognizer(root: Path) -> tuple[Path, list[str]]:

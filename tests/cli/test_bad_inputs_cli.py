@@ -53,7 +53,19 @@ def _forge(source: Path, target: Path, edit) -> None:
 def inputs(tmp_path_factory) -> Path:
     """Two tiny checkpoints and a folder of bad inputs; tests write only under their own out/ folder."""
     root = tmp_path_factory.mktemp("bad")
-    assert main(["train", str(CONFIGS / "digits_row_lstm.yaml"), "--out", str(root / "cls"), "--quiet", *_sets(TINY_CLASSIFY)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(CONFIGS / "digits_row_lstm.yaml"),
+                "--out",
+                str(root / "cls"),
+                "--quiet",
+                *_sets(TINY_CLASSIFY),
+            ]
+        )
+        == 0
+    )
     gen_args = ["train", str(CONFIGS / "digits_pixelrnn_row.yaml"), "--out", str(root / "gen"), "--quiet"]
     assert main(gen_args + _sets(TINY_GENERATE)) == 0
     cls = root / "cls" / "best.pt"
@@ -66,7 +78,9 @@ def inputs(tmp_path_factory) -> Path:
     (root / "text.png").write_text("not a picture")
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "digit.png")
     (root / "latin1.yaml").write_bytes("model:\n  name: row_lstm  # caf\xe9\n".encode("latin-1"))
-    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")
+    ]
     (root / "aliasbomb.yaml").write_text("\n".join(lines) + "\n")
     (root / "string_section.yaml").write_text("model: row_lstm\ndata:\n  name: digits\n")
     (root / "list_section.yaml").write_text("model:\n  name: row_lstm\ndata:\n  name: digits\ntrain: [1, 2]\n")
@@ -134,8 +148,28 @@ CASES = [
     (["train", "{root}/text_absolute.yaml", "--out", "{out}"], "outside the dataset"),
     (["train", "{root}/text_latin1_labels.yaml", "--out", "{out}"], "not UTF-8"),
     (["train", "{root}/masks200.yaml", "--out", "{out}"], "never seen"),
-    (["train", ROW, "--set", "data.name=image-folder", "--set", "data.path={root}/bombfolder", "--set", "data.img_size=8",
-      "--set", "data.val_fraction=0.34", "--set", "data.test_fraction=0.34", "--set", "train.epochs=1", "--quiet", "--out", "{out}"], "too large"),
+    (
+        [
+            "train",
+            ROW,
+            "--set",
+            "data.name=image-folder",
+            "--set",
+            "data.path={root}/bombfolder",
+            "--set",
+            "data.img_size=8",
+            "--set",
+            "data.val_fraction=0.34",
+            "--set",
+            "data.test_fraction=0.34",
+            "--set",
+            "train.epochs=1",
+            "--quiet",
+            "--out",
+            "{out}",
+        ],
+        "too large",
+    ),
     (["train", str(CONFIGS / "iiit5k_crnn.yaml"), "--out", "{out}", "--data-dir", "{out}"], "iiit5k_crnn_synth"),
     (["predict", "{root}/cls/best.pt", "{root}/bomb.png"], "too large"),
     (["predict", "{root}/cls/best.pt", "{root}/text.png"], "not an image"),
@@ -151,12 +185,25 @@ CASES = [
     (["predict", "{root}/cls/best.pt", "{root}/digit.png", "--topk", "11"], "--topk must lie in [1, 10]"),
     (["predict", "{root}/cls/best.pt", "{root}/digit.png", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["predict", "{root}/cls/best.pt", "{root}/digit.png", "--out", "{out}/pictures"], "writes no per-image pictures"),
-    (["predict", "{root}/cls/best.pt", "{root}/digit.png", "--out", "{root}/bombfolder/r.jsonl", "--out", "{out}/r.csv"],
-     "at most one results table"),
+    (
+        [
+            "predict",
+            "{root}/cls/best.pt",
+            "{root}/digit.png",
+            "--out",
+            "{root}/bombfolder/r.jsonl",
+            "--out",
+            "{out}/r.csv",
+        ],
+        "at most one results table",
+    ),
     (["predict", "{root}/gen/best.pt", "{root}/digit.png", "--topk", "2"], "takes no --topk option"),
     (["eval", "{root}/cls/best.pt", "--batch-size", "0"], "--batch-size"),
     (["eval", "{root}/cls/best.pt", "--device", "banana"], "unknown device"),
-    (["eval", "{root}/cls/best.pt", "--dataset", "mnist", "--data-dir", str(SHARED_DATA)], "28x28 images, the model was trained on 8x8"),
+    (
+        ["eval", "{root}/cls/best.pt", "--dataset", "mnist", "--data-dir", str(SHARED_DATA)],
+        "28x28 images, the model was trained on 8x8",
+    ),
     (["list-models", "--task", "colourise"], "unknown task"),
     (["complete", "{root}/gen/best.pt", "{root}/digit.png", "--samples", "0", "--out", "{out}/c.png"], "--samples"),
     (["complete", "{root}/gen/best.pt", "{root}/digit.png", "--known-rows", "0", "--out", "{out}/c.png"], "known rows"),
@@ -180,7 +227,8 @@ CASES = [
 def _snapshot(root: Path, skip: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file() and skip not in p.parents
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and skip not in p.parents
     }
 
 

@@ -97,14 +97,21 @@ def test_list_models_names_every_classifier(capsys):
         (["train", "{missing}"], "config file not found"),
         (["eval", "{text}"], "not a readable checkpoint"),
         (["eval", "{ckpt}", "--dataset", "nope"], "unknown dataset"),
-        (["train", str(CONFIGS / "mnist_row_lstm.yaml"), "--data-dir", "{missing}", "--out", "{out}"], "mnist: missing"),
+        (
+            ["train", str(CONFIGS / "mnist_row_lstm.yaml"), "--data-dir", "{missing}", "--out", "{out}"],
+            "mnist: missing",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(trained, args, message, tmp_path):
     root, _ = trained
     (tmp_path / "note.png").write_text("not really a picture")
-    values = {"ckpt": str(root / "run" / "best.pt"), "missing": str(tmp_path / "missing.png"),
-              "text": str(tmp_path / "note.png"), "out": str(tmp_path / "out")}
+    values = {
+        "ckpt": str(root / "run" / "best.pt"),
+        "missing": str(tmp_path / "missing.png"),
+        "text": str(tmp_path / "note.png"),
+        "out": str(tmp_path / "out"),
+    }
     done = run_cli(*[a.format(**values) for a in args])
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
@@ -135,8 +142,9 @@ def test_demo_trains_and_draws_in_under_a_minute(tmp_path, capsys):
 def test_a_model_option_its_builder_refuses_exits_2_with_one_line(tmp_path):
     """The model raises ValueError (2x2 digits cannot be cut into 3x3 patches); the CLI says so in one line."""
     config = tmp_path / "renet.yaml"
-    config.write_text("model:\n  name: renet\n  hidden_sizes: [4]\n  patch_sizes: [3]\ndata:\n  name: digits\n"
-                      "train:\n  epochs: 1\n")
+    config.write_text(
+        "model:\n  name: renet\n  hidden_sizes: [4]\n  patch_sizes: [3]\ndata:\n  name: digits\ntrain:\n  epochs: 1\n"
+    )
     done = run_cli("train", str(config), "--out", str(tmp_path / "run"), "--quiet")
     assert done.returncode == 2, done.stderr
     assert "model 'renet': img_size 8x8 must be a multiple of the product of patch_sizes (3)" in done.stderr

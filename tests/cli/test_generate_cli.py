@@ -42,7 +42,10 @@ def test_generate_writes_a_reproducible_grid(checkpoint, tmp_path, capsys):
 def test_complete_writes_occluded_completions_original(checkpoint, tmp_path):
     ckpt, image = checkpoint
     out = tmp_path / "completed.png"
-    assert main(["complete", str(ckpt), str(image), str(image), "--out", str(out), "--samples", "2", "--method", "naive"]) == 0
+    assert (
+        main(["complete", str(ckpt), str(image), str(image), "--out", str(out), "--samples", "2", "--method", "naive"])
+        == 0
+    )
     width, height = Image.open(out).size
     assert (width, height) == (4 * 57 + 1, 2 * 57 + 1)  # 2 images x (occluded, 2 completions, original)
 

@@ -48,10 +48,12 @@ def runs(tmp_path_factory):
     torch.manual_seed(0)
     return {
         "pixel_lstm": lstm,
-        "pixel_lru": _same_run_other_model(lstm, root / "lru.pt", {"name": "pixel_lru", "dim": 8, "state_size": 4,
-                                                                    "depth": 1, "img_size": 8}),
-        "renet": _same_run_other_model(lstm, root / "renet.pt", {"name": "renet", "hidden_sizes": [4, 4],
-                                                                  "head_hidden": 8, "img_size": 8}),
+        "pixel_lru": _same_run_other_model(
+            lstm, root / "lru.pt", {"name": "pixel_lru", "dim": 8, "state_size": 4, "depth": 1, "img_size": 8}
+        ),
+        "renet": _same_run_other_model(
+            lstm, root / "renet.pt", {"name": "renet", "hidden_sizes": [4, 4], "head_hidden": 8, "img_size": 8}
+        ),
     }
 
 

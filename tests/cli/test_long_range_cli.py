@@ -42,10 +42,19 @@ def _train(root, name: str, **fields) -> str:
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("long_range")
     return {
-        "adding": _train(root, "adding", model="sequence_regressor", cell="lstm", extra="  gate_init: chrono\n",
-                         data="adding", option="length", length=12),
-        "copy": _train(root, "copy", model="sequence_tagger", cell="mingru", extra="", data="copy-memory",
-                       option="delay", length=3),
+        "adding": _train(
+            root,
+            "adding",
+            model="sequence_regressor",
+            cell="lstm",
+            extra="  gate_init: chrono\n",
+            data="adding",
+            option="length",
+            length=12,
+        ),
+        "copy": _train(
+            root, "copy", model="sequence_tagger", cell="mingru", extra="", data="copy-memory", option="delay", length=3
+        ),
     }
 
 
@@ -83,8 +92,9 @@ def test_export_refuses_in_one_line(runs, tmp_path, capsys):
 
 def test_an_impossible_length_is_one_line_and_writes_nothing(tmp_path, capsys):
     config = tmp_path / "adding.yaml"
-    config.write_text(RECIPE.format(model="sequence_regressor", cell="gru", extra="", data="adding", option="length",
-                                    length=12))
+    config.write_text(
+        RECIPE.format(model="sequence_regressor", cell="gru", extra="", data="adding", option="length", length=12)
+    )
     assert main(["train", str(config), "--set", "data.length=1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "data.length must be at least 2" in err

@@ -54,7 +54,9 @@ def test_a_folder_is_searched_recursively_for_images_in_sorted_order(digits, cap
     root, checkpoint, files = digits
     assert main(["predict", str(checkpoint), str(root / "images"), "--json"]) == 0
     out = _predictions(capsys)
-    assert [r["file"] for r in out["predictions"]] == sorted(files[:5]) + sorted(files[5:])  # the folder's own files first
+    assert [r["file"] for r in out["predictions"]] == sorted(files[:5]) + sorted(
+        files[5:]
+    )  # the folder's own files first
     assert out["failures"] == []
 
 
@@ -69,7 +71,9 @@ def test_batching_gives_the_results_of_batch_size_one(digits, capsys):
     root, checkpoint, _ = digits
     runs = []
     for size in ("1", "3", "64"):
-        assert main(["predict", str(checkpoint), str(root / "images"), "--json", "--batch-size", size, "--topk", "3"]) == 0
+        assert (
+            main(["predict", str(checkpoint), str(root / "images"), "--json", "--batch-size", size, "--topk", "3"]) == 0
+        )
         runs.append(_predictions(capsys)["predictions"])
     ranks = [[(r["file"], [t["class"] for t in r["top"]]) for r in run] for run in runs]
     assert ranks[1] == ranks[0] and ranks[2] == ranks[0]
@@ -102,7 +106,12 @@ def test_mixed_good_and_bad_inputs_predict_the_good_ones_and_exit_2(digits, caps
     root, checkpoint, files = digits
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     (tmp_path / "empty").mkdir()
-    bad = [str(tmp_path / "broken.png"), str(tmp_path / "no-such-folder"), str(tmp_path / "empty"), str(tmp_path / "*.jpg")]
+    bad = [
+        str(tmp_path / "broken.png"),
+        str(tmp_path / "no-such-folder"),
+        str(tmp_path / "empty"),
+        str(tmp_path / "*.jpg"),
+    ]
     args = ["predict", str(checkpoint), files[0], bad[0], files[1], *bad[1:], "--json"]
     assert main(args) == 2
     captured = capsys.readouterr()
@@ -110,8 +119,15 @@ def test_mixed_good_and_bad_inputs_predict_the_good_ones_and_exit_2(digits, caps
     assert [r["file"] for r in out["predictions"]] == files[:2]
     assert sorted(f["file"] for f in out["failures"]) == sorted(bad)
     lines = captured.err.splitlines()
-    assert len(lines) == 4 and all(line.startswith("rnnvision: error: ") and line.endswith("(skipped)") for line in lines)
-    for piece in ("is not an image PIL can read", "no such file or folder", "holds no image files", "matches no image file"):
+    assert len(lines) == 4 and all(
+        line.startswith("rnnvision: error: ") and line.endswith("(skipped)") for line in lines
+    )
+    for piece in (
+        "is not an image PIL can read",
+        "no such file or folder",
+        "holds no image files",
+        "matches no image file",
+    ):
         assert sum(piece in line for line in lines) == 1, (piece, lines)
 
 
@@ -127,7 +143,18 @@ def test_results_table_has_one_row_per_image_and_failures_too(digits, capsys, tm
     root, checkpoint, files = digits
     table = tmp_path / f"results{suffix}"
     (tmp_path / "bad.png").write_text("no")
-    code = main(["predict", str(checkpoint), str(root / "images"), str(tmp_path / "bad.png"), "--out", str(table), "--topk", "2"])
+    code = main(
+        [
+            "predict",
+            str(checkpoint),
+            str(root / "images"),
+            str(tmp_path / "bad.png"),
+            "--out",
+            str(table),
+            "--topk",
+            "2",
+        ]
+    )
     assert code == 2
     assert capsys.readouterr().out == f"wrote {table}: 7 images predicted, 1 failed\n"
     if suffix == ".jsonl":
@@ -178,9 +205,14 @@ def test_python_predict_takes_pil_images_arrays_and_paths_like_the_cli(digits, c
 
 @pytest.mark.parametrize(
     "images,message",
-    [("digit.png", "must be a list"), ([np.zeros((2, 3, 5))], "must be (H, W)"), ([np.full((4, 4), 2.0)], "in [0, 1]"),
-     ([np.zeros((4, 4), np.int32)], "uint8, uint16, bool or float"), ([3], "a PIL image, a numpy array or a path"),
-     (["missing.png"], "image file not found")],
+    [
+        ("digit.png", "must be a list"),
+        ([np.zeros((2, 3, 5))], "must be (H, W)"),
+        ([np.full((4, 4), 2.0)], "in [0, 1]"),
+        ([np.zeros((4, 4), np.int32)], "uint8, uint16, bool or float"),
+        ([3], "a PIL image, a numpy array or a path"),
+        (["missing.png"], "image file not found"),
+    ],
 )
 def test_python_predict_refuses_what_it_cannot_read(digits, images, message):
     _, checkpoint, _ = digits

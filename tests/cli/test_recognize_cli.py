@@ -45,7 +45,9 @@ def test_predict_json_gives_each_character_a_box_in_the_image_and_a_probability(
     assert main(["predict", str(checkpoint), *files, "--json", "--batch-size", "1"]) == 0
     for alone, batched in zip(json.loads(capsys.readouterr().out)["predictions"], results, strict=True):
         # padded batches read as single images (probabilities up to float rounding in the 6th decimal)
-        assert alone["text"] == batched["text"] and alone["confidence"] == pytest.approx(batched["confidence"], abs=2e-6)
+        assert alone["text"] == batched["text"] and alone["confidence"] == pytest.approx(
+            batched["confidence"], abs=2e-6
+        )
         assert [(c["x0"], c["x1"]) for c in alone["characters"]] == [(c["x0"], c["x1"]) for c in batched["characters"]]
     for result in results:
         width = Image.open(result["file"]).width
@@ -86,4 +88,6 @@ def test_predict_explain_faults_exit_2_in_one_line_and_change_nothing(trained, t
     args = ["predict", str(checkpoint), files[0], "--explain"]
     assert_fault(args + [str(tmp_path / "pictures")], "is a folder; give a file name", capsys, roots=roots)
     assert_fault(args + [str(tmp_path / "file.txt" / "x.png")], "is a file, not a folder", capsys, roots=roots)
-    assert_fault(args + [str(tmp_path / "explain.xyz")], "no figure format is known for the suffix .xyz", capsys, roots=roots)
+    assert_fault(
+        args + [str(tmp_path / "explain.xyz")], "no figure format is known for the suffix .xyz", capsys, roots=roots
+    )

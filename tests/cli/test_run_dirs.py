@@ -47,45 +47,111 @@ def _marked(folder, **marker):
 
 # each case: (name, arguments after the command with {recipe}, {run}, {tmp} filled in, setup, message)
 CASES = [
-    ("train --out FILE", ["train", "{recipe}", "--out", "{tmp}/out.txt"],
-     lambda tmp: (tmp / "out.txt").write_text("a file"), "is a file, not a folder"),
-    ("train --out DIR/sub under a file", ["train", "{recipe}", "--out", "{tmp}/out.txt/run"],
-     lambda tmp: (tmp / "out.txt").write_text("a file"), "is a file, not a folder"),
-    ("train --out a folder of the user's", ["train", "{recipe}", "--out", "{tmp}/mine"],
-     lambda tmp: _mine(tmp / "mine"), "holds files that rnnvision did not write"),
-    ("train --out . in a folder of the user's", ["train", "{recipe}", "--out", "."],
-     lambda tmp: os.chdir(_mine(tmp / "mine")), "holds files that rnnvision did not write"),
+    (
+        "train --out FILE",
+        ["train", "{recipe}", "--out", "{tmp}/out.txt"],
+        lambda tmp: (tmp / "out.txt").write_text("a file"),
+        "is a file, not a folder",
+    ),
+    (
+        "train --out DIR/sub under a file",
+        ["train", "{recipe}", "--out", "{tmp}/out.txt/run"],
+        lambda tmp: (tmp / "out.txt").write_text("a file"),
+        "is a file, not a folder",
+    ),
+    (
+        "train --out a folder of the user's",
+        ["train", "{recipe}", "--out", "{tmp}/mine"],
+        lambda tmp: _mine(tmp / "mine"),
+        "holds files that rnnvision did not write",
+    ),
+    (
+        "train --out . in a folder of the user's",
+        ["train", "{recipe}", "--out", "."],
+        lambda tmp: os.chdir(_mine(tmp / "mine")),
+        "holds files that rnnvision did not write",
+    ),
     ("train --out a finished run", ["train", "{recipe}", "--out", "{run}"], None, "already holds a run"),
-    ("train --out a demo folder", ["train", "{recipe}", "--out", "{tmp}/demo"],
-     lambda tmp: _marked(tmp / "demo", run_id="d", kind="demo"), "already holds a run"),
-    ("train --out a folder with a damaged marker", ["train", "{recipe}", "--out", "{tmp}/odd"],
-     lambda tmp: (tmp / "odd").mkdir() or (tmp / "odd" / MARKER).write_text("{not json"), "is damaged"),
-    ("train --out a folder another run is writing", ["train", "{recipe}", "--out", "{tmp}/busy"],
-     "lock", "being written by another rnnvision run"),
-    ("train --resume with another lr", ["train", "{recipe}", "--resume", "{run}/last.pt", "--set", "train.lr=0.5"],
-     None, "trained with other settings: train.lr (0.02 -> 0.5)"),
-    ("train --resume with more epochs", ["train", "{recipe}", "--resume", "{run}/last.pt", "--set", "train.epochs=3"],
-     None, "train.epochs (1 -> 3)"),
-    ("train --resume with another batch size",
-     ["train", "{recipe}", "--resume", "{run}/last.pt", "--set", "train.batch_size=64"], None, "train.batch_size (128 -> 64)"),
-    ("train --resume with another model size",
-     ["train", "{recipe}", "--resume", "{run}/last.pt", "--set", "model.hidden_size=16"], None, "model.hidden_size (8 -> 16)"),
-    ("train --resume --out another run", ["train", "{recipe}", "--resume", "{run}/last.pt", "--out", "{tmp}/other"],
-     lambda tmp: _marked(tmp / "other", run_id="someone-else", kind="train"), "holds another run than"),
-    ("train --resume --out a folder of the user's", ["train", "{recipe}", "--resume", "{run}/last.pt", "--out", "{tmp}/mine"],
-     lambda tmp: _mine(tmp / "mine"), "holds files that rnnvision did not write"),
-    ("demo --out FILE", ["demo", "--out", "{tmp}/out.txt"], lambda tmp: (tmp / "out.txt").write_text("a file"),
-     "is a file, not a folder"),
-    ("demo --out a folder of the user's", ["demo", "--out", "{tmp}/mine"], lambda tmp: _mine(tmp / "mine"),
-     "holds files that rnnvision did not write"),
-    ("demo --out . in a folder of the user's", ["demo", "--out", "."], lambda tmp: os.chdir(_mine(tmp / "mine")),
-     "holds files that rnnvision did not write"),
+    (
+        "train --out a demo folder",
+        ["train", "{recipe}", "--out", "{tmp}/demo"],
+        lambda tmp: _marked(tmp / "demo", run_id="d", kind="demo"),
+        "already holds a run",
+    ),
+    (
+        "train --out a folder with a damaged marker",
+        ["train", "{recipe}", "--out", "{tmp}/odd"],
+        lambda tmp: (tmp / "odd").mkdir() or (tmp / "odd" / MARKER).write_text("{not json"),
+        "is damaged",
+    ),
+    (
+        "train --out a folder another run is writing",
+        ["train", "{recipe}", "--out", "{tmp}/busy"],
+        "lock",
+        "being written by another rnnvision run",
+    ),
+    (
+        "train --resume with another lr",
+        ["train", "{recipe}", "--resume", "{run}/last.pt", "--set", "train.lr=0.5"],
+        None,
+        "trained with other settings: train.lr (0.02 -> 0.5)",
+    ),
+    (
+        "train --resume with more epochs",
+        ["train", "{recipe}", "--resume", "{run}/last.pt", "--set", "train.epochs=3"],
+        None,
+        "train.epochs (1 -> 3)",
+    ),
+    (
+        "train --resume with another batch size",
+        ["train", "{recipe}", "--resume", "{run}/last.pt", "--set", "train.batch_size=64"],
+        None,
+        "train.batch_size (128 -> 64)",
+    ),
+    (
+        "train --resume with another model size",
+        ["train", "{recipe}", "--resume", "{run}/last.pt", "--set", "model.hidden_size=16"],
+        None,
+        "model.hidden_size (8 -> 16)",
+    ),
+    (
+        "train --resume --out another run",
+        ["train", "{recipe}", "--resume", "{run}/last.pt", "--out", "{tmp}/other"],
+        lambda tmp: _marked(tmp / "other", run_id="someone-else", kind="train"),
+        "holds another run than",
+    ),
+    (
+        "train --resume --out a folder of the user's",
+        ["train", "{recipe}", "--resume", "{run}/last.pt", "--out", "{tmp}/mine"],
+        lambda tmp: _mine(tmp / "mine"),
+        "holds files that rnnvision did not write",
+    ),
+    (
+        "demo --out FILE",
+        ["demo", "--out", "{tmp}/out.txt"],
+        lambda tmp: (tmp / "out.txt").write_text("a file"),
+        "is a file, not a folder",
+    ),
+    (
+        "demo --out a folder of the user's",
+        ["demo", "--out", "{tmp}/mine"],
+        lambda tmp: _mine(tmp / "mine"),
+        "holds files that rnnvision did not write",
+    ),
+    (
+        "demo --out . in a folder of the user's",
+        ["demo", "--out", "."],
+        lambda tmp: os.chdir(_mine(tmp / "mine")),
+        "holds files that rnnvision did not write",
+    ),
     ("demo --out a training run", ["demo", "--out", "{run}"], None, "holds an rnnvision train run"),
 ]
 
 
 @pytest.mark.parametrize("args,setup,message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_output_folder_faults_exit_2_in_one_line_and_change_nothing(made, tmp_path, monkeypatch, capsys, args, setup, message):
+def test_output_folder_faults_exit_2_in_one_line_and_change_nothing(
+    made, tmp_path, monkeypatch, capsys, args, setup, message
+):
     monkeypatch.chdir(tmp_path)
     with contextlib.ExitStack() as stack:
         if setup == "lock":
@@ -100,8 +166,12 @@ def test_output_folder_faults_exit_2_in_one_line_and_change_nothing(made, tmp_pa
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
 def test_a_read_only_out_is_refused(made, tmp_path, capsys):
     (tmp_path / "locked").mkdir(mode=0o555)
-    assert_fault(["train", str(made / "tiny.yaml"), "--out", str(tmp_path / "locked" / "run")], "is not writable", capsys,
-                 roots=[tmp_path])
+    assert_fault(
+        ["train", str(made / "tiny.yaml"), "--out", str(tmp_path / "locked" / "run")],
+        "is not writable",
+        capsys,
+        roots=[tmp_path],
+    )
 
 
 def test_a_full_disk_exits_2_in_one_line_and_keeps_the_checkpoints(made, tmp_path, monkeypatch, capsys):

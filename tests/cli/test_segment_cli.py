@@ -16,8 +16,14 @@ from tests.conftest import SHARED_DATA
 from tests.faults import assert_fault
 
 TINY = [
-    "model.hidden_sizes=[8, 8]", "model.decoder_chans=8", "data.train_images=64", "data.val_images=16",
-    "data.test_images=24", "train.epochs=2", "train.batch_size=16", "train.lr=0.01",
+    "model.hidden_sizes=[8, 8]",
+    "model.decoder_chans=8",
+    "data.train_images=64",
+    "data.val_images=16",
+    "data.test_images=24",
+    "train.epochs=2",
+    "train.batch_size=16",
+    "train.lr=0.01",
 ]
 
 
@@ -48,7 +54,13 @@ def test_eval_json_gives_pixel_accuracy_and_iou(segmenter, capsys):
     assert main(["eval", str(segmenter / "run" / "best.pt"), "--json"]) == 0
     out = capsys.readouterr().out
     metrics = json.loads(out)
-    assert out.count("\n") == 1 and set(metrics) == {"pixel_accuracy", "mean_iou", "per_class_iou", "foreground_iou", "n"}
+    assert out.count("\n") == 1 and set(metrics) == {
+        "pixel_accuracy",
+        "mean_iou",
+        "per_class_iou",
+        "foreground_iou",
+        "n",
+    }
     assert metrics["n"] == 24 and len(metrics["per_class_iou"]) == 11 and 0 < metrics["pixel_accuracy"] <= 1
     defined = [v for v in metrics["per_class_iou"] if v is not None]
     assert metrics["mean_iou"] == pytest.approx(sum(defined) / len(defined))
@@ -81,8 +93,22 @@ def test_predict_batches_images_of_one_size_and_gives_the_results_of_one_at_a_ti
     runs = []
     for size in ("1", "6"):
         table = tmp_path / f"batch{size}.jsonl"
-        assert main(["predict", str(segmenter / "run" / "best.pt"), str(tmp_path / "in"), "--batch-size", size,
-                     "--out", str(table), "--out", str(tmp_path / f"masks{size}")]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    str(segmenter / "run" / "best.pt"),
+                    str(tmp_path / "in"),
+                    "--batch-size",
+                    size,
+                    "--out",
+                    str(table),
+                    "--out",
+                    str(tmp_path / f"masks{size}"),
+                ]
+            )
+            == 0
+        )
         runs.append([json.loads(line) for line in table.read_text().splitlines()])
     assert len(runs[0]) == len(runs[1]) == 6 and [r["size"] for r in runs[0]] == [[48, 48]] * 3 + [[36, 60]] * 3
     for alone, together in zip(*runs):
@@ -115,11 +141,15 @@ def test_median_frequency_weights_are_computed_from_train_and_kept_in_the_checkp
 
 
 def test_camvid_recipe_stops_with_one_line_naming_the_missing_splits(tmp_path):
-    done = run_cli("train", str(CONFIGS / "camvid_reseg.yaml"), "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"))
+    done = run_cli(
+        "train", str(CONFIGS / "camvid_reseg.yaml"), "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "camvid: the train split is missing" in done.stderr and "present: none" in done.stderr
     if (SHARED_DATA / "camvid" / "test").is_dir() and not (SHARED_DATA / "camvid" / "train").is_dir():
-        done = run_cli("train", str(CONFIGS / "camvid_reseg.yaml"), "--data-dir", str(SHARED_DATA), "--out", str(tmp_path / "s"))
+        done = run_cli(
+            "train", str(CONFIGS / "camvid_reseg.yaml"), "--data-dir", str(SHARED_DATA), "--out", str(tmp_path / "s")
+        )
         assert done.returncode == 2 and "present: test; missing: train, val" in done.stderr
 
 
@@ -143,9 +173,20 @@ def test_predict_out_faults_exit_2_in_one_line_and_change_nothing(segmenter, tmp
 
 
 def test_predict_out_reuses_its_own_folder_and_keeps_other_files(segmenter, tmp_path, capsys):
-    args = ["predict", str(segmenter / "run" / "best.pt"), str(segmenter / "scene.png"), "--out", str(tmp_path / "masks")]
+    args = [
+        "predict",
+        str(segmenter / "run" / "best.pt"),
+        str(segmenter / "scene.png"),
+        "--out",
+        str(tmp_path / "masks"),
+    ]
     assert main(args) == 0
     (tmp_path / "masks" / "notes.txt").write_text("mine")
     assert main(args) == 0
     assert {p.name for p in (tmp_path / "masks").iterdir()} == {
-        ".rnnvision-run.json", "notes.txt", "scene_mask.png", "scene_overlay.png", "scene_legend.png"}
+        ".rnnvision-run.json",
+        "notes.txt",
+        "scene_mask.png",
+        "scene_overlay.png",
+        "scene_legend.png",
+    }

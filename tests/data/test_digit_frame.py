@@ -22,7 +22,11 @@ def photo_of(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     """``digit`` as a user photographs it: dark ink, 4x larger, somewhere on grey-white noisy paper."""
     ink = Image.fromarray(255 - digit).resize((112, 112), Image.BILINEAR)
     paper = Image.new("L", (300, 200), 230)
-    paper.paste(ink, (int(rng.integers(0, 188)), int(rng.integers(0, 88))), Image.fromarray((np.asarray(ink) < 230).astype(np.uint8) * 255))
+    paper.paste(
+        ink,
+        (int(rng.integers(0, 188)), int(rng.integers(0, 88))),
+        Image.fromarray((np.asarray(ink) < 230).astype(np.uint8) * 255),
+    )
     noisy = np.asarray(paper, dtype=np.float32) + rng.normal(0.0, 5.0, (200, 300))
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 

@@ -99,8 +99,12 @@ def test_a_repackaged_gzip_with_the_same_contents_is_accepted(tmp_path):
     original = gzip.compress(payload, mtime=848331386)
     repackaged = gzip.compress(payload, mtime=0)
     assert hashlib.md5(original).digest() != hashlib.md5(repackaged).digest()
-    remote = RemoteFiles(folder="set", md5={"f.gz": hashlib.md5(original).hexdigest()}, mirrors=(),
-                         content_md5={"f.gz": hashlib.md5(payload).hexdigest()})
+    remote = RemoteFiles(
+        folder="set",
+        md5={"f.gz": hashlib.md5(original).hexdigest()},
+        mirrors=(),
+        content_md5={"f.gz": hashlib.md5(payload).hexdigest()},
+    )
     folder = tmp_path / "set"
     folder.mkdir()
     (folder / "f.gz").write_bytes(repackaged)

@@ -65,17 +65,22 @@ def test_copy_memory_is_symbols_blanks_delimiter_then_recall():
 
 
 def test_the_data_fills_the_model_options():
-    config = load_config(None, base={"model": {"name": "sequence_tagger"}, "data": {"name": "copy-memory", "delay": 30}})
+    config = load_config(
+        None, base={"model": {"name": "sequence_tagger"}, "data": {"name": "copy-memory", "delay": 30}}
+    )
     info = build_dataset("copy-memory", split="val", delay=30, val_size=2).info
     assert info.model_kwargs == {"in_features": 10, "num_classes": 9, "seq_len": 50}
     assert config.task == "tag"
 
 
-@pytest.mark.parametrize("name, options, message", [
-    ("adding", {"length": 1}, "data.length must be at least 2"),
-    ("copy-memory", {"delay": 0}, "data.delay must be at least 1"),
-    ("adding", {"train_size": 0}, "data.train_size must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("adding", {"length": 1}, "data.length must be at least 2"),
+        ("copy-memory", {"delay": 0}, "data.delay must be at least 1"),
+        ("adding", {"train_size": 0}, "data.train_size must be at least 1"),
+    ],
+)
 def test_impossible_options_are_one_line_errors(name, options, message):
     with pytest.raises(UserError, match=message) as info:
         build_dataset(name, split="train", **options)

@@ -108,8 +108,11 @@ def test_jitter_changes_the_image_only_and_stays_in_range():
 def test_augmented_dataset_is_seeded_per_sample_and_epoch():
     image, mask = _pattern()
     info = DatasetInfo(name="pattern", task="segment", class_names=("r", "g", "b", "grey"), in_chans=3)
-    base = ArraySegmentationDataset((image.numpy() * 255).round().astype(np.uint8)[None].repeat(3, 0),
-                                    mask.numpy().astype(np.uint8)[None].repeat(3, 0), info)
+    base = ArraySegmentationDataset(
+        (image.numpy() * 255).round().astype(np.uint8)[None].repeat(3, 0),
+        mask.numpy().astype(np.uint8)[None].repeat(3, 0),
+        info,
+    )
     augment = SegAugment(scale=(0.5, 1.5), crop=(24, 24), hflip=True, jitter=0.2)
     data, again = AugmentedSegmentation(base, augment, seed=1), AugmentedSegmentation(base, augment, seed=1)
     assert all(torch.equal(a, b) for a, b in zip(data[0], again[0]))  # same seed, epoch, index: same sample

@@ -33,7 +33,9 @@ def test_digit_scenes_are_seeded_labelled_by_ink_and_split_apart():
 
 
 def test_digit_scenes_digits_never_overlap():
-    scenes = build_dataset("digit-scenes", split="train", canvas_size=32, digit_size=16, min_digits=4, max_digits=4, **SMALL)
+    scenes = build_dataset(
+        "digit-scenes", split="train", canvas_size=32, digit_size=16, min_digits=4, max_digits=4, **SMALL
+    )
     # four 16px digits on a 32px canvas fit only as the four quadrants
     for mask in scenes.masks:
         labels = [set(mask[y : y + 16, x : x + 16].unique().tolist()) - {0} for y in (0, 16) for x in (0, 16)]
@@ -124,7 +126,10 @@ def _horse_folder(root, count: int) -> None:
         figure[3:9, 4 + index % 4 : 12] = 200 + rng.integers(0, 40)  # the horse; JPEG blurs its edges
         figure[0, 0] = 127  # just below the threshold: background
         _png(root / "weizmann-horse" / "weizmann_horse_db" / "figure_ground" / f"horse{index:03d}.jpg", figure)
-        _png(root / "weizmann-horse" / "weizmann_horse_db" / "rgb" / f"horse{index:03d}.jpg", np.full((24, 32, 3), 10 * index))
+        _png(
+            root / "weizmann-horse" / "weizmann_horse_db" / "rgb" / f"horse{index:03d}.jpg",
+            np.full((24, 32, 3), 10 * index),
+        )
 
 
 def test_weizmann_horse_thresholds_masks_resizes_images_and_splits_with_a_seed(tmp_path):

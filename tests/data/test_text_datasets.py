@@ -25,7 +25,11 @@ def test_digit_strings_are_seeded_and_vary_in_length_and_width():
     widths = {img.shape[-1] for img, _ in items}
     assert len(widths) > 10 and min(widths) >= MIN_WIDTH and max(widths) <= test.info.img_size[1]
     assert all(img.shape[:2] == (1, 32) and img.min() >= 0 and img.max() <= 1 for img, _ in items)
-    assert test.info.charset == "0123456789" and test.info.model_kwargs == {"num_classes": 11, "in_chans": 1, "img_height": 32}
+    assert test.info.charset == "0123456789" and test.info.model_kwargs == {
+        "num_classes": 11,
+        "in_chans": 1,
+        "img_height": 32,
+    }
     with pytest.raises(IndexError):
         test[40]
 
@@ -79,7 +83,9 @@ def test_digit_string_distortion_applies_to_training_lines_only():
     plain = build_dataset("digit-strings", split="test", source="sklearn", test_size=6)
     distorted = build_dataset("digit-strings", split="test", **options)
     assert all(torch.equal(plain[i][0], distorted[i][0]) for i in range(6))
-    train, train_plain = (build_dataset("digit-strings", split="train", **o) for o in (options, {"source": "sklearn", "train_size": 6}))
+    train, train_plain = (
+        build_dataset("digit-strings", split="train", **o) for o in (options, {"source": "sklearn", "train_size": 6})
+    )
     torch.manual_seed(0)
     a = [train[i] for i in range(6)]
     torch.manual_seed(0)

@@ -14,8 +14,12 @@ from rnnvision.errors import UserError
 
 def _payload():
     return {
-        "model_name": "x", "task": "classify", "meta": {"class_names": ["a", "b"]},
-        "state_dict": {"w": torch.arange(6.0).reshape(2, 3)}, "config": {"model": {"name": "x"}}, "metrics": {"a": 1},
+        "model_name": "x",
+        "task": "classify",
+        "meta": {"class_names": ["a", "b"]},
+        "state_dict": {"w": torch.arange(6.0).reshape(2, 3)},
+        "config": {"model": {"name": "x"}},
+        "metrics": {"a": 1},
     }
 
 

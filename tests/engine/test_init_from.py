@@ -49,10 +49,16 @@ def test_init_from_keeps_fresh_tensors_whose_shapes_differ(pretrained, tmp_path,
     assert tuned["head.0.weight"].shape != source["head.0.weight"].shape
     log = capsys.readouterr().err
     # rnn (4 tensors) and head.3.bias (10,) fit; head.0.{weight,bias} and head.3.weight do not
-    assert "initialised 5 of 8 tensors" in log and "freshly initialised: head.0.bias, head.0.weight, head.3.weight" in log
+    assert (
+        "initialised 5 of 8 tensors" in log and "freshly initialised: head.0.bias, head.0.weight, head.3.weight" in log
+    )
 
 
 def test_init_from_refuses_a_checkpoint_with_nothing_that_fits(pretrained, tmp_path):
-    raw = {**BASE, "model": {"name": "pixel_lstm", "hidden_size": 5}, "train": {**BASE["train"], "init_from": str(pretrained)}}
+    raw = {
+        **BASE,
+        "model": {"name": "pixel_lstm", "hidden_size": 5},
+        "train": {**BASE["train"], "init_from": str(pretrained)},
+    }
     with pytest.raises(UserError, match="no tensor of"):
         train(config_from_dict(raw), out_dir=tmp_path / "x", quiet=True)

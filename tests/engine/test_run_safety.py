@@ -83,10 +83,14 @@ def outcome(run):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     results = json.loads((run / "results.json").read_text())
     return {
-        "last": last["state_dict"], "best": best["state_dict"], "best_metrics": best["metrics"],
-        "step": last["training"]["step"], "rows": [{k: v for k, v in r.items() if k not in TIMING} for r in rows],
+        "last": last["state_dict"],
+        "best": best["state_dict"],
+        "best_metrics": best["metrics"],
+        "step": last["training"]["step"],
+        "rows": [{k: v for k, v in r.items() if k not in TIMING} for r in rows],
         "results": {k: v for k, v in results.items() if k not in TIMING},
-        "names": sorted(p.name for p in run.iterdir()), "run_id": last["run_id"],
+        "names": sorted(p.name for p in run.iterdir()),
+        "run_id": last["run_id"],
     }
 
 
@@ -97,7 +101,9 @@ def test_a_kill_at_any_file_operation_then_resume_gives_the_uninterrupted_run(tm
     straight = outcome(tmp_path / "straight")
     accuracies = [row["val_accuracy"] for row in straight["rows"]]
     improved = sum(a > max(accuracies[:i], default=-1) for i, a in enumerate(accuracies))
-    assert total == 2 + 2 * 3 + improved + 3  # marker, config; per epoch last.pt, metrics, curves (best.pt when better); end
+    assert (
+        total == 2 + 2 * 3 + improved + 3
+    )  # marker, config; per epoch last.pt, metrics, curves (best.pt when better); end
     for k in range(1, total + 1):
         run = tmp_path / f"killed{k}"
         kill_at_commit(monkeypatch, k)

@@ -54,8 +54,17 @@ def test_schedule_warms_up_then_decays_to_the_floor():
 def test_training_writes_the_run_directory(tmp_path):
     result = train(tiny_config(), out_dir=tmp_path / "run", quiet=True)
     files = {p.name for p in (tmp_path / "run").iterdir()}
-    assert {"best.pt", "last.pt", "config.yaml", "metrics.jsonl", "curves.png", "results.json",
-            "confusion.png", "predictions.png", "gates.png"} <= files
+    assert {
+        "best.pt",
+        "last.pt",
+        "config.yaml",
+        "metrics.jsonl",
+        "curves.png",
+        "results.json",
+        "confusion.png",
+        "predictions.png",
+        "gates.png",
+    } <= files
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["step"] == 3 * 19  # 1,257 images, full batches of 64
     assert rows[0]["train_loss"] > rows[-1]["train_loss"]
@@ -175,8 +184,9 @@ def test_ema_weights_are_evaluated_saved_and_resumed(tmp_path, monkeypatch):
     assert evaluate_checkpoint(tmp_path / "straight" / "best.pt", batch_size=512) == straight.test_metrics
 
     stop_during_epoch_2(monkeypatch, tiny_config(ema_decay=0.95), tmp_path / "resumed")
-    resumed = train(tiny_config(ema_decay=0.95), out_dir=tmp_path / "resumed", resume=tmp_path / "resumed" / "last.pt",
-                    quiet=True)
+    resumed = train(
+        tiny_config(ema_decay=0.95), out_dir=tmp_path / "resumed", resume=tmp_path / "resumed" / "last.pt", quiet=True
+    )
     again = load_checkpoint(tmp_path / "resumed" / "last.pt")["training"]["ema_state_dict"]
     for key in averaged:
         torch.testing.assert_close(again[key], averaged[key], atol=1e-6, rtol=0)

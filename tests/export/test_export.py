@@ -91,8 +91,10 @@ def assert_matches(name: str, ours: torch.Tensor, inputs: tuple[torch.Tensor, ..
 
 
 EXPORTABLE = [
-    n for n in list_models()
-    if get_model_entry(n).task in EXPORT_TASKS and type(create_model(n, **get_model_entry(n).tiny)).__name__ not in CANNOT_EXPORT
+    n
+    for n in list_models()
+    if get_model_entry(n).task in EXPORT_TASKS
+    and type(create_model(n, **get_model_entry(n).tiny)).__name__ not in CANNOT_EXPORT
 ]
 
 
@@ -189,11 +191,15 @@ def test_int8_with_calibration_quantizes_the_convolutions_statically(name, tmp_p
 
     names = export_spec(tiny_model(name), task=get_model_entry(name).task).input_names
     calibration = [dict(zip(names, inputs)) for inputs in input_sets(name)]
-    out = export_model(tiny_model(name), tiny_state(name), out=tmp_path / "q.onnx", quantize="int8", calibration=calibration)
+    out = export_model(
+        tiny_model(name), tiny_state(name), out=tmp_path / "q.onnx", quantize="int8", calibration=calibration
+    )
     graph = onnx.load(str(out))
     ops = all_ops(graph.graph)
     assert "QLinearConv" in ops and "Conv" not in ops
-    assert {p.key: p.value for p in graph.metadata_props}["quantization"] == "int8 dynamic, convolutions static (calibrated)"
+    assert {p.key: p.value for p in graph.metadata_props}[
+        "quantization"
+    ] == "int8 dynamic, convolutions static (calibrated)"
     # activations quantized to 8 bits with ranges from three small batches: a tenth of the scale
     close_to_torch(name, load_onnx(out, threads=1)[0], tolerance=0.1)
     with pytest.raises(UserError, match="calibration inputs serve only an int8 ONNX export"):

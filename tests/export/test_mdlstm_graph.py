@@ -24,7 +24,8 @@ SHAPES = [(1, 5, 7), (2, 1, 4), (3, 6, 1), (2, 9, 3), (1, 4, 11)]  # (batch, hei
 
 def export_layer(layer: MDLSTM2d, out: Path) -> Path:
     spec = ExportSpec(
-        input_names=("images",), output_names=("states",),
+        input_names=("images",),
+        output_names=("states",),
         dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}, "states": {0: "batch"}},
         example_inputs=(torch.rand(2, layer.in_chans, 4, 6),),
     )

@@ -29,7 +29,10 @@ from rnnvision.engine.checkpoint import check_model_fits, load_checkpoint, paylo
 from rnnvision.errors import UserError
 
 FUZZ = settings(
-    max_examples=15, deadline=None, derandomize=True, database=None,
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
@@ -76,12 +79,23 @@ def test_idx_header_promising_more_than_it_holds_is_refused(shape, body):
 
 
 # -- images -----------------------------------------------------------------------------------------
-MODES = {"L": np.uint8, "RGB": np.uint8, "RGBA": np.uint8, "LA": np.uint8, "I;16": np.uint16, "I": np.int32, "F": np.float32}
+MODES = {
+    "L": np.uint8,
+    "RGB": np.uint8,
+    "RGBA": np.uint8,
+    "LA": np.uint8,
+    "I;16": np.uint16,
+    "I": np.int32,
+    "F": np.float32,
+}
 
 
 @FUZZ
 @given(
-    st.sampled_from(sorted(MODES)), st.integers(1, 12), st.integers(1, 12), st.sampled_from(["PNG", "TIFF", "JPEG", "BMP", "GIF"]),
+    st.sampled_from(sorted(MODES)),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.sampled_from(["PNG", "TIFF", "JPEG", "BMP", "GIF"]),
     st.integers(0, 2**31 - 1),
 )
 def test_any_image_file_reads_as_8bit_grey_or_rgb_in_range(mode, height, width, fmt, seed):
@@ -89,8 +103,10 @@ def test_any_image_file_reads_as_8bit_grey_or_rgb_in_range(mode, height, width, 
     channels = {"RGB": 3, "RGBA": 4, "LA": 2}.get(mode, 1)
     dtype = MODES[mode]
     high = 2.0 if dtype == np.float32 else np.iinfo(dtype).max
-    array = (rng.random((height, width, channels)) * high).astype(dtype).squeeze(-1) if channels == 1 else (
-        rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    array = (
+        (rng.random((height, width, channels)) * high).astype(dtype).squeeze(-1)
+        if channels == 1
+        else (rng.integers(0, 256, (height, width, channels), dtype=np.uint8))
     )
     image = Image.fromarray(array, "LA") if mode == "LA" else Image.fromarray(array)
     path = _scratch() / f"x.{fmt.lower()}"
@@ -126,7 +142,9 @@ def _png_header_only(width: int, height: int, bit_depth: int = 1) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 @FUZZ
@@ -187,11 +205,16 @@ def test_mask_reader_takes_class_index_images_only(mode, height, width, seed):
 
 
 # -- labels.tsv -------------------------------------------------------------------------------------
-NAMES = st.sampled_from(["a.png", "../a.png", "/etc/passwd", "sub/../a.png", "sub/../../a.png", "nul\0.png", "", "missing.png"])
+NAMES = st.sampled_from(
+    ["a.png", "../a.png", "/etc/passwd", "sub/../a.png", "sub/../../a.png", "nul\0.png", "", "missing.png"]
+)
 
 
 @FUZZ
-@given(st.lists(st.tuples(NAMES, st.text(max_size=8), st.sampled_from(["\t", " ", "\t\t"])), max_size=5), st.binary(max_size=20))
+@given(
+    st.lists(st.tuples(NAMES, st.text(max_size=8), st.sampled_from(["\t", " ", "\t\t"])), max_size=5),
+    st.binary(max_size=20),
+)
 def test_labels_tsv_never_crashes_and_never_leaves_the_folder(rows, raw_tail):
     root = _scratch()
     folder = root / "data"
@@ -216,7 +239,11 @@ def test_iiit5k_mat_reader_never_crashes(data):
 
 @pytest.mark.parametrize(
     "content",
-    [{"testCharBound": np.zeros(3)}, {"other": np.ones(2)}, {"testCharBound": np.array([[("../x.png", "ab")]], dtype=[("ImgName", "O"), ("chars", "O")])}],
+    [
+        {"testCharBound": np.zeros(3)},
+        {"other": np.ones(2)},
+        {"testCharBound": np.array([[("../x.png", "ab")]], dtype=[("ImgName", "O"), ("chars", "O")])},
+    ],
 )
 def test_iiit5k_mat_of_the_wrong_shape_or_outside_paths_are_refused(tmp_path, content):
     from scipy.io import savemat
@@ -234,11 +261,15 @@ YAML_VALUES = st.recursive(
     max_leaves=8,
 )
 SECTION = st.dictionaries(
-    st.sampled_from(["name", "lr", "epochs", "hidden_size", "img_size", "max_shift", "path", "warmup_epochs", "grad_clip", "x"]),
+    st.sampled_from(
+        ["name", "lr", "epochs", "hidden_size", "img_size", "max_shift", "path", "warmup_epochs", "grad_clip", "x"]
+    ),
     YAML_VALUES | st.sampled_from(["row_lstm", "digits", "mnist", "nan", "-1", ".inf"]),
     max_size=4,
 )
-CONFIG = st.dictionaries(st.sampled_from(["model", "data", "train", "task", "other"]), SECTION | YAML_VALUES, max_size=4)
+CONFIG = st.dictionaries(
+    st.sampled_from(["model", "data", "train", "task", "other"]), SECTION | YAML_VALUES, max_size=4
+)
 
 
 @FUZZ
@@ -265,7 +296,9 @@ def test_any_set_override_is_applied_or_refused_in_one_line(overrides):
 
 
 def test_yaml_alias_bomb_is_refused_at_once(tmp_path):
-    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")
+    ]
     (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
     assert (tmp_path / "bomb.yaml").stat().st_size < 600  # 9**9 = 387 million leaves once expanded
     with pytest.raises(UserError, match="aliases are not allowed"):
@@ -282,11 +315,24 @@ def _tiny_checkpoint(folder: Path) -> Path:
     from rnnvision.config import config_from_dict
     from rnnvision.models import create_model
 
-    config = config_from_dict({"model": {"name": "row_rnn", "hidden_size": 4, "num_classes": 3, "img_size": 4}, "data": {"name": "digits"}})
+    config = config_from_dict(
+        {"model": {"name": "row_rnn", "hidden_size": 4, "num_classes": 3, "img_size": 4}, "data": {"name": "digits"}}
+    )
     model = create_model("row_rnn", **{k: v for k, v in config.model.items() if k != "name"})
     payload = {
-        "model_name": "row_rnn", "task": "classify", "config": config.to_dict(), "metrics": {}, "num_params": 0,
-        "meta": {"class_names": ["a", "b", "c"], "in_chans": 1, "img_size": [4, 4], "charset": "", "name": "x", "task": "classify"},
+        "model_name": "row_rnn",
+        "task": "classify",
+        "config": config.to_dict(),
+        "metrics": {},
+        "num_params": 0,
+        "meta": {
+            "class_names": ["a", "b", "c"],
+            "in_chans": 1,
+            "img_size": [4, 4],
+            "charset": "",
+            "name": "x",
+            "task": "classify",
+        },
         "state_dict": model.state_dict(),
     }
     return save_checkpoint(folder / "c.pt", payload)

@@ -16,8 +16,11 @@ def test_every_public_layer_is_exported():
     for info in pkgutil.iter_modules(rnnvision.layers.__path__):
         module = importlib.import_module(f"rnnvision.layers.{info.name}")
         defined |= {
-            name for name, obj in vars(module).items()
-            if inspect.isclass(obj) and issubclass(obj, nn.Module) and obj.__module__ == module.__name__
+            name
+            for name, obj in vars(module).items()
+            if inspect.isclass(obj)
+            and issubclass(obj, nn.Module)
+            and obj.__module__ == module.__name__
             and not name.startswith("_")
         }
     assert {"MinGRU", "MinLSTM", "CrossScan2d", "RowLSTM", "DiagonalBiLSTM", "LRU", "MDLSTM2d"} <= defined

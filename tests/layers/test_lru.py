@@ -65,10 +65,14 @@ def test_recurrence_on_pairs_matches_the_loop_and_gradcheck():
     h0 = torch.randn(2, 4, dtype=torch.complex128)
     lam_p, h0_p = torch.stack([lam.real, lam.imag]), torch.stack([h0.real, h0.imag], dim=1)
     drive_p = torch.stack([drive.real, drive.imag], dim=2)  # (B, T, 2, N)
-    assert torch.autograd.gradcheck(lambda a, b, c: lru_recurrence(a, b, c, chunk=3),
-                                    (lam_p.requires_grad_(), drive_p.requires_grad_(), h0_p.requires_grad_()))
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: lru_recurrence(a, b, c, chunk=3),
+        (lam_p.requires_grad_(), drive_p.requires_grad_(), h0_p.requires_grad_()),
+    )
     expected = lru_recurrence_reference(lam, drive, h0)
-    torch.testing.assert_close(lru_recurrence(lam_p, drive_p, h0_p, chunk=3), torch.stack([expected.real, expected.imag], dim=2))
+    torch.testing.assert_close(
+        lru_recurrence(lam_p, drive_p, h0_p, chunk=3), torch.stack([expected.real, expected.imag], dim=2)
+    )
 
 
 @pytest.mark.parametrize("regime", ["ring", "extremes"])

@@ -103,7 +103,9 @@ def test_minlstm_log_space_coefficients_are_the_normalised_gates():
 
 def test_candidate_activation_is_positive_continuous_and_matches_the_paper():
     v = torch.tensor([-30.0, -1.0, -1e-6, 0.0, 2.0])
-    torch.testing.assert_close(g(v), torch.tensor([torch.sigmoid(torch.tensor(-30.0)).item(), 0.2689414, 0.5, 0.5, 2.5]))
+    torch.testing.assert_close(
+        g(v), torch.tensor([torch.sigmoid(torch.tensor(-30.0)).item(), 0.2689414, 0.5, 0.5, 2.5])
+    )
     assert (g(torch.randn(1000) * 10) > 0).all()
     log_g = torch.where(v >= 0, (F.relu(v) + 0.5).log(), -F.softplus(-v))  # the paper's log_g
     torch.testing.assert_close(g(v).log(), log_g)

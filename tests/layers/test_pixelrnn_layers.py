@@ -63,7 +63,9 @@ def _compare(layer, height, width, colors, batch=3):
     for impl in ("fused", "reference"):
         layer.impl = impl
         out = layer(x)
-        grads = torch.autograd.grad((out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(), [x, *layer.parameters()])
+        grads = torch.autograd.grad(
+            (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(), [x, *layer.parameters()]
+        )
         results[impl] = (out, grads)
     (out_f, grads_f), (out_r, grads_r) = results["fused"], results["reference"]
     assert out_f.shape == x.shape
@@ -88,7 +90,9 @@ def test_diagonal_bilstm_fused_equals_the_per_pixel_loop(height, width, colors):
     _compare(_randomize(DiagonalBiLSTM(6, 3, colors=colors)), height, width, colors)
 
 
-@pytest.mark.parametrize("layer_cls,stepping_cls", [(RowLSTM, RowLSTMStepping), (DiagonalBiLSTM, DiagonalBiLSTMStepping)])
+@pytest.mark.parametrize(
+    "layer_cls,stepping_cls", [(RowLSTM, RowLSTMStepping), (DiagonalBiLSTM, DiagonalBiLSTMStepping)]
+)
 def test_stepping_pixel_by_pixel_equals_the_whole_layer(layer_cls, stepping_cls):
     layer = _randomize(layer_cls(4, 2))
     x = torch.randn(2, 4, 4, 5)

@@ -62,7 +62,9 @@ def test_fused_and_reference_agree_on_outputs_and_gradients(cell, bidirectional,
         assert out_f[1, 2:].abs().max() == 0 and out_r[3, 1:].abs().max() == 0
 
 
-@pytest.mark.parametrize("cell,bias,with_state", [("rnn", True, True), ("lstm", True, False), ("lstm", False, True), ("gru", True, True)])
+@pytest.mark.parametrize(
+    "cell,bias,with_state", [("rnn", True, True), ("lstm", True, False), ("lstm", False, True), ("gru", True, True)]
+)
 def test_padded_path_without_final_state_agrees_with_the_reference(cell, bias, with_state, monkeypatch):
     torch.manual_seed(0)
     layer = LAYERS[cell](5, 7, 2, bidirectional=True, bias=bias, dropout=0.0)
@@ -86,8 +88,12 @@ def test_padded_path_without_final_state_agrees_with_the_reference(cell, bias, w
         assert (final is None) == (not final_state)
         layer.zero_grad()
         (out * weights).sum().backward()
-        results[impl] = (out.detach(), xi.grad, [s.grad for s in si] if with_state else [],
-                         {n: p.grad.clone() for n, p in layer.named_parameters()})
+        results[impl] = (
+            out.detach(),
+            xi.grad,
+            [s.grad for s in si] if with_state else [],
+            {n: p.grad.clone() for n, p in layer.named_parameters()},
+        )
     (out_f, gx_f, gs_f, gp_f), (out_r, gx_r, gs_r, gp_r) = results["fused"], results["reference"]
     assert_close_scaled(out_f, out_r, atol=1e-5)
     assert out_f[2, 1:].abs().max() == 0 and out_f[0, 3:].abs().max() == 0  # padding stays zero

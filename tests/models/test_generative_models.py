@@ -18,8 +18,9 @@ def make(name: str, *, in_chans: int = 1, levels: int = 2, seed: int = 0, **opti
     """A small model whose every allowed path carries influence: weights large enough, and positive
     biases so that the ReLUs are active (a dead ReLU would hide a dependence, never create one)."""
     torch.manual_seed(seed)
-    model = create_model(name, hidden=6, layers=2, out_hidden=12, in_chans=in_chans, levels=levels, img_size=(4, 5),
-                         **options)
+    model = create_model(
+        name, hidden=6, layers=2, out_hidden=12, in_chans=in_chans, levels=levels, img_size=(4, 5), **options
+    )
     with torch.no_grad():
         for name_, p in model.named_parameters():
             p.uniform_(0.2, 0.6) if name_.endswith("bias") else p.uniform_(-0.6, 0.6)
@@ -98,7 +99,10 @@ def test_incremental_gives_the_naive_conditionals_and_samples(name, in_chans, le
     torch.testing.assert_close(
         model.conditionals(x, method="incremental"), model.conditionals(x, method="naive"), atol=1e-5, rtol=1e-5
     )
-    draws = [model.sample(3, size=(3, 4), method=m, generator=torch.Generator().manual_seed(5)) for m in ("incremental", "naive")]
+    draws = [
+        model.sample(3, size=(3, 4), method=m, generator=torch.Generator().manual_seed(5))
+        for m in ("incremental", "naive")
+    ]
     assert torch.equal(draws[0], draws[1])
 
 

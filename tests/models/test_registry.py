@@ -44,7 +44,9 @@ def test_classifier_output_shape_and_public_api():
     assert gates["forget"].shape == (1, 1, 3, 12, 16)  # (layers, directions, B, T=rows, H)
 
 
-PERMUTED = [name for name in list_models() if "permutation_seed" in inspect.signature(get_model_entry(name).builder).parameters]
+PERMUTED = [
+    name for name in list_models() if "permutation_seed" in inspect.signature(get_model_entry(name).builder).parameters
+]
 
 
 def test_every_pixel_reader_takes_a_permutation():

@@ -15,12 +15,18 @@ def test_the_2d_models_are_registered_for_their_tasks():
     assert {"reseg", "mdlstm_seg"} <= set(list_models("segment"))
 
 
-@pytest.mark.parametrize("name,options", [
-    ("reseg", {"hidden_sizes": (4, 4), "decoder_chans": 5}),
-    ("reseg", {"hidden_sizes": (3,), "patch_sizes": (3,), "decoder_chans": 4, "input_skip": False, "cell": "gru"}),
-    ("mdlstm_seg", {"hidden_sizes": (3, 4), "patch_size": 2}),
-    ("mdlstm_seg", {"hidden_sizes": (3,), "patch_size": 1, "directions": 2, "merge": "concat", "input_skip": False}),
-])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("reseg", {"hidden_sizes": (4, 4), "decoder_chans": 5}),
+        ("reseg", {"hidden_sizes": (3,), "patch_sizes": (3,), "decoder_chans": 4, "input_skip": False, "cell": "gru"}),
+        ("mdlstm_seg", {"hidden_sizes": (3, 4), "patch_size": 2}),
+        (
+            "mdlstm_seg",
+            {"hidden_sizes": (3,), "patch_size": 1, "directions": 2, "merge": "concat", "input_skip": False},
+        ),
+    ],
+)
 @pytest.mark.parametrize("size", [(1, 9), (9, 1), (5, 7), (8, 8)])
 def test_segmenters_return_logits_at_the_input_resolution(name, options, size):
     torch.manual_seed(0)
@@ -48,10 +54,13 @@ def test_renet_classifier_needs_a_size_its_patches_divide():
         create_model("renet", hidden_sizes=(4, 4), patch_sizes=(2,))
 
 
-@pytest.mark.parametrize("name,options,steps,lr", [
-    ("reseg", {"hidden_sizes": (8, 8), "decoder_chans": 8}, 300, 1e-2),
-    ("mdlstm_seg", {"hidden_sizes": (8, 8), "head_chans": 8}, 400, 2e-2),
-])
+@pytest.mark.parametrize(
+    "name,options,steps,lr",
+    [
+        ("reseg", {"hidden_sizes": (8, 8), "decoder_chans": 8}, 300, 1e-2),
+        ("mdlstm_seg", {"hidden_sizes": (8, 8), "head_chans": 8}, 400, 2e-2),
+    ],
+)
 def test_segmenters_learn_to_label_a_few_digit_scenes(name, options, steps, lr):
     """Both segmenters fit 8 small canvases well beyond labelling everything background (mean IoU 0.13)."""
     from rnnvision.data import build_dataset

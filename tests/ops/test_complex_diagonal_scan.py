@@ -35,7 +35,9 @@ def test_equals_the_loop(steps, chunk, reverse, with_state):
     lam = _lam(torch.tensor([0.0, 1e-200, 1e-3, 0.3, 0.9, 0.999, 1 - 1e-9], dtype=torch.float64))
     b = torch.randn(3, steps, 7, dtype=torch.complex128)
     h0 = torch.randn(3, 7, dtype=torch.complex128) if with_state else torch.zeros(3, 7, dtype=torch.complex128)
-    got = complex_diagonal_scan(_pairs(b), _pairs(lam), _pairs(h0) if with_state else None, chunk=chunk, reverse=reverse)
+    got = complex_diagonal_scan(
+        _pairs(b), _pairs(lam), _pairs(h0) if with_state else None, chunk=chunk, reverse=reverse
+    )
     torch.testing.assert_close(got, _pairs(_loop(lam, b, h0, reverse)), atol=1e-12, rtol=1e-12)
 
 
@@ -53,6 +55,10 @@ def test_in_place_on_a_slice_of_the_units_and_from_bfloat16():
     low = _pairs(b).to(torch.bfloat16)
     got = complex_diagonal_scan(low, _pairs(lam).float(), None, chunk=5)
     assert got.dtype == torch.float32  # lam's dtype
-    want = _loop(lam.to(torch.complex64), torch.complex(low[:, :, 0].float(), low[:, :, 1].float()),
-                 torch.zeros(2, 6, dtype=torch.complex64), False)
+    want = _loop(
+        lam.to(torch.complex64),
+        torch.complex(low[:, :, 0].float(), low[:, :, 1].float()),
+        torch.zeros(2, 6, dtype=torch.complex64),
+        False,
+    )
     torch.testing.assert_close(got, _pairs(want), atol=1e-4, rtol=1e-4)

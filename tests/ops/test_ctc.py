@@ -137,7 +137,9 @@ def test_lexicon_decoding_by_ctc_score_and_by_edit_distance():
     exact = ctc_labelling_log_probs_reference(lp)
     lexicon = [(1, 2), (2, 2), (1,), (2, 1, 1)]
     index, score = ctc_lexicon_decode(lp, lexicon, method="ctc")
-    assert index == max(range(4), key=lambda i: exact[lexicon[i]]) and math.isclose(score, exact[lexicon[index]], abs_tol=1e-5)
+    assert index == max(range(4), key=lambda i: exact[lexicon[i]]) and math.isclose(
+        score, exact[lexicon[index]], abs_tol=1e-5
+    )
     # peaked columns: greedy reads (1, 2, 1); (2, 1, 1) and (1, 2) are both at distance 1... (1, 2) wins only if likelier
     peaked = torch.log(torch.tensor([[0.05, 0.9, 0.05], [0.9, 0.05, 0.05], [0.05, 0.05, 0.9], [0.05, 0.9, 0.05]]))
     assert ctc_greedy_decode(peaked[None]) == [(1, 2, 1)]
@@ -162,7 +164,9 @@ def test_batched_forced_alignment_equals_the_loop_reference(seed):
     log_probs = F.log_softmax(2 * torch.randn(batch, steps, classes, generator=generator), dim=-1)  # (B, T, K)
     lengths = torch.randint(1, steps + 1, (batch,), generator=generator)
     lengths[0] = steps
-    labellings = [_random_labels(generator, int(torch.randint(0, 6, (1,), generator=generator)), classes) for _ in range(batch)]
+    labellings = [
+        _random_labels(generator, int(torch.randint(0, 6, (1,), generator=generator)), classes) for _ in range(batch)
+    ]
     labellings[1] = [1, 1, 2, 2]  # repeats need a blank between them
     aligned = ctc_forced_align(log_probs, lengths, labellings)
     for b in range(batch):
@@ -197,5 +201,8 @@ def test_character_spans_give_each_character_its_columns_and_half_the_blanks_bes
     spans = ctc_character_spans(probs.log(), path)
     assert [(a, b) for a, b, _ in spans] == [(0.5, 3.5), (3.5, 5.5)]  # half of each blank run on either side
     assert spans[0][2] == pytest.approx(0.95 / 1.9, rel=1e-5) and spans[1][2] == pytest.approx(0.7 / 1.65, rel=1e-5)
-    assert [(a, b) for a, b, _ in ctc_character_spans(probs.log(), [1, 0, 0, 1, 1])] == [(0, 2), (2, 5)]  # "a--aa": two a's
+    assert [(a, b) for a, b, _ in ctc_character_spans(probs.log(), [1, 0, 0, 1, 1])] == [
+        (0, 2),
+        (2, 5),
+    ]  # "a--aa": two a's
     assert [(a, b) for a, b, _ in ctc_character_spans(probs.log(), [0, 0, 0, 0])] == []

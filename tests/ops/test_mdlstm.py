@@ -108,7 +108,9 @@ def test_wavefront_plan_visits_every_pixel_once_in_diagonal_order():
 def test_wavefront_runs_under_no_grad_and_keeps_dtype():
     layer = MDLSTM2d(1, 2)
     with torch.no_grad():
-        out = mdlstm2d_wavefront(torch.randn(2, 1, 3, 3), layer.weight_ih, layer.weight_hh, layer.bias, corners=layer.corners)
+        out = mdlstm2d_wavefront(
+            torch.randn(2, 1, 3, 3), layer.weight_ih, layer.weight_hh, layer.bias, corners=layer.corners
+        )
     assert out.shape == (4, 2, 2, 3, 3) and out.dtype == torch.float32
 
 

@@ -16,8 +16,12 @@ QUANTUM = 1 / 510  # the largest error of a picture in [0, 1] sent as one byte p
 def assert_same_answer(alone, together, path: str = "") -> None:
     """Equal; floats to 1e-5 and pictures to one byte step (a batch computes in another order)."""
     if isinstance(alone, dict) and "uint8" in alone:
-        np.testing.assert_allclose(decode_picture(together), decode_picture(alone),
-                                   atol=2 * QUANTUM * (alone["high"] - alone["low"]), err_msg=path)
+        np.testing.assert_allclose(
+            decode_picture(together),
+            decode_picture(alone),
+            atol=2 * QUANTUM * (alone["high"] - alone["low"]),
+            err_msg=path,
+        )
     elif isinstance(alone, dict):
         assert set(alone) == set(together), path
         for key in alone:

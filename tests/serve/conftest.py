@@ -29,8 +29,16 @@ from rnnvision.tasks import make_task
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 RECIPES = {  # name: (recipe, overrides, training epochs)
     "digits": ("digits_row_lstm.yaml", ["model.hidden_size=32", "model.head_hidden=32", "model.dropout=0"], 6),
-    "strings": ("digit_strings_crnn.yaml", ["model.size=tiny", "data.source=sklearn", "data.max_length=4", "data.test_size=4"], 0),
-    "scenes": ("digit_scenes_mdlstm.yaml", ["model.hidden_sizes=[4, 4]", "model.head_chans=8", "data.test_images=4"], 0),
+    "strings": (
+        "digit_strings_crnn.yaml",
+        ["model.size=tiny", "data.source=sklearn", "data.max_length=4", "data.test_size=4"],
+        0,
+    ),
+    "scenes": (
+        "digit_scenes_mdlstm.yaml",
+        ["model.hidden_sizes=[4, 4]", "model.head_chans=8", "data.test_images=4"],
+        0,
+    ),
     "pixels": ("digits_pixelrnn_row.yaml", ["model.hidden=8", "model.layers=1", "model.out_hidden=16"], 0),
 }
 
@@ -57,11 +65,18 @@ def save_recipe_model(recipe: str, overrides: list[str], path: Path, *, epochs: 
                 task.training_loss(model, batch).backward()
                 optimizer.step()
         metrics = {"test": evaluate(model, test, task, batch_size=256, device=torch.device("cpu"))[0]}
-    return save_checkpoint(path, {
-        "model_name": config.model["name"], "task": config.task, "config": config.to_dict(),
-        "meta": dataset_meta(test.info), "state_dict": model.state_dict(), "metrics": metrics,
-        "num_params": count_parameters(model),
-    })
+    return save_checkpoint(
+        path,
+        {
+            "model_name": config.model["name"],
+            "task": config.task,
+            "config": config.to_dict(),
+            "meta": dataset_meta(test.info),
+            "state_dict": model.state_dict(),
+            "metrics": metrics,
+            "num_params": count_parameters(model),
+        },
+    )
 
 
 @pytest.fixture(scope="session")

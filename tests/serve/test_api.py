@@ -49,7 +49,11 @@ def test_health_and_models_describe_every_model(client):
     assert client.get("/health").json() == {"status": "ok", "models": ["digits", "strings", "scenes", "pixels"]}
     cards = {m["name"]: m for m in client.get("/models").json()["models"]}
     assert {n: c["task"] for n, c in cards.items()} == {
-        "digits": "classify", "strings": "recognize", "scenes": "segment", "pixels": "generate"}
+        "digits": "classify",
+        "strings": "recognize",
+        "scenes": "segment",
+        "pixels": "generate",
+    }
     assert cards["digits"]["classes"] == [str(k) for k in range(10)] and cards["digits"]["input_size"] == [8, 8]
     assert cards["digits"]["gates"] is True and 0 < cards["digits"]["metrics"]["test"]["accuracy"] <= 1
     assert cards["strings"]["charset"] == "0123456789" and cards["strings"]["input_size"][0] == 32
@@ -65,7 +69,9 @@ def test_the_page_and_its_files_are_served_from_the_package(client):
 
 
 def test_predict_classify_matches_predict_json_and_gives_the_gates(client, checkpoints, samples):
-    response = client.post("/predict/digits", files={"image": ("digit.png", samples["digit"].read_bytes(), "image/png")})
+    response = client.post(
+        "/predict/digits", files={"image": ("digit.png", samples["digit"].read_bytes(), "image/png")}
+    )
     assert response.status_code == 200
     result = response.json()
     expected = predict(checkpoints["digits"], [samples["digit"]], device="cpu")
@@ -129,20 +135,23 @@ def test_complete_keeps_the_known_rows_and_gives_probabilities(client, samples):
     assert again["samples"] == result["samples"]  # a seed gives the same completions
 
 
-@pytest.mark.parametrize(("path", "body", "status", "words"), [
-    ("/predict/nope", "digit", 404, "no model named 'nope'"),
-    ("/complete/nope", "digit", 404, "no model named"),
-    ("/predict/digits", b"this is not an image", 415, "not an image"),
-    ("/predict/digits", b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 415, "not an image"),
-    ("/predict/digits", b"", 400, "holds no image"),
-    ("/predict/digits", b"x" * 200_001, 413, "more than the limit of 200,000 bytes"),
-    ("/predict/digits?prepare=magic", "digit", 400, "prepare must be one of"),
-    ("/predict/pixels", "digit", 400, "POST /complete/pixels"),
-    ("/complete/digits", "digit", 400, "complete needs a generate model"),
-    ("/complete/pixels?known_rows=8", "digit", 400, "known_rows must lie in [1, 7]"),
-    ("/complete/pixels?samples=two", "digit", 400, "samples must be a whole number"),
-    ("/nothing-here", "digit", 404, "no such page"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words"),
+    [
+        ("/predict/nope", "digit", 404, "no model named 'nope'"),
+        ("/complete/nope", "digit", 404, "no model named"),
+        ("/predict/digits", b"this is not an image", 415, "not an image"),
+        ("/predict/digits", b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 415, "not an image"),
+        ("/predict/digits", b"", 400, "holds no image"),
+        ("/predict/digits", b"x" * 200_001, 413, "more than the limit of 200,000 bytes"),
+        ("/predict/digits?prepare=magic", "digit", 400, "prepare must be one of"),
+        ("/predict/pixels", "digit", 400, "POST /complete/pixels"),
+        ("/complete/digits", "digit", 400, "complete needs a generate model"),
+        ("/complete/pixels?known_rows=8", "digit", 400, "known_rows must lie in [1, 7]"),
+        ("/complete/pixels?samples=two", "digit", 400, "samples must be a whole number"),
+        ("/nothing-here", "digit", 404, "no such page"),
+    ],
+)
 def test_errors_are_one_line_json_with_the_right_status(client, samples, path, body, status, words):
     data = samples["digit"].read_bytes() if body == "digit" else body
     response = _post(client, path, data)
@@ -151,10 +160,13 @@ def test_errors_are_one_line_json_with_the_right_status(client, samples, path, b
     assert words in message and "\n" not in message
 
 
-@pytest.mark.parametrize(("width", "height", "words"), [
-    (20_000, 20_000, "400000000 pixels"),  # PIL's own guard, at open
-    (2_000, 1_000, "2000x1000 pixels, more than the limit of 1,000,000"),  # the server's limit
-])
+@pytest.mark.parametrize(
+    ("width", "height", "words"),
+    [
+        (20_000, 20_000, "400000000 pixels"),  # PIL's own guard, at open
+        (2_000, 1_000, "2000x1000 pixels, more than the limit of 1,000,000"),  # the server's limit
+    ],
+)
 def test_a_decompression_bomb_is_refused_from_its_header(client, width, height, words):
     # a real 1-bit PNG: kilobytes on the wire, megapixels once decoded
     raw = zlib.compress(b"".join(b"\0" + bytes(width // 8) for _ in range(height)), 9)
@@ -193,7 +205,9 @@ def test_concurrent_requests_get_the_answers_of_serial_ones(client, samples):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(ask, bodies))
-        lines = list(pool.map(lambda _: _post(client, "/predict/strings", samples["line"].read_bytes()).json(), range(4)))
+        lines = list(
+            pool.map(lambda _: _post(client, "/predict/strings", samples["line"].read_bytes()).json(), range(4))
+        )
     for alone, together in zip(serial * 4, answers):  # the batcher may have answered several in one pass
         assert_same_answer(alone, together)
     for line in lines:
@@ -209,7 +223,11 @@ def test_a_bad_upload_in_a_batch_fails_alone(client, samples):
 
 def test_model_names_come_from_run_directories():
     assert model_names(["runs/mnist/best.pt", "other/mnist/best.pt", "x/model.pt", "a b/best.pt"]) == [
-        "mnist", "mnist-2", "model", "a-b"]
+        "mnist",
+        "mnist-2",
+        "model",
+        "a-b",
+    ]
 
 
 def test_a_chunked_upload_is_cut_off_at_the_limit(client):

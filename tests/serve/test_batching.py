@@ -89,10 +89,16 @@ def test_batches_form_in_the_server_and_answer_like_one_at_a_time(checkpoints, s
     served.model.register_forward_hook(record)
     bodies = [png_bytes(Image.open(samples["digit"]).rotate(angle)) for angle in range(-40, 40, 5)]  # 16 digits
     with TestClient(create_app([served], max_batch=16, max_wait=0.05)) as client:
-        serial = [client.post("/predict/digits", content=b, headers={"content-type": "image/png"}).json() for b in bodies]
+        serial = [
+            client.post("/predict/digits", content=b, headers={"content-type": "image/png"}).json() for b in bodies
+        ]
         sizes.clear()
         with ThreadPoolExecutor(max_workers=16) as pool:
-            answers = list(pool.map(lambda b: client.post("/predict/digits", content=b, headers={"content-type": "image/png"}), bodies))
+            answers = list(
+                pool.map(
+                    lambda b: client.post("/predict/digits", content=b, headers={"content-type": "image/png"}), bodies
+                )
+            )
     assert [a.status_code for a in answers] == [200] * 16
     assert sum(sizes) == 16 and max(sizes) > 1  # fewer forward passes than requests
     for alone, together in zip(serial, answers):

@@ -52,8 +52,12 @@ def test_classify_pictures_equal_a_second_pass_through_the_reference_loop(served
         rows = F.softmax(model.forward_head(outputs[0]), dim=-1)  # (T, K)
     for name, expected in gates.items():
         low = -1.0 if name == "cell" else 0.0
-        np.testing.assert_allclose(decode_picture(result["gates"][name]), expected[0, 0, 0].numpy(),
-                                   atol=(1 - low) * QUANTUM + 1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            decode_picture(result["gates"][name]),
+            expected[0, 0, 0].numpy(),
+            atol=(1 - low) * QUANTUM + 1e-5,
+            err_msg=name,
+        )
     np.testing.assert_allclose(result["row_probabilities"], rows.numpy(), atol=1e-4)
     np.testing.assert_allclose(decode_picture(result["input"]), x[0, 0].numpy(), atol=QUANTUM + 1e-6)
     np.testing.assert_allclose(result["probabilities"], rows[-1].numpy(), atol=1e-4)
@@ -91,8 +95,10 @@ def test_a_segmenter_run_in_tiles_is_refused_in_one_line(checkpoints, images):
         predict(tiled, images["scene"])
 
 
-@pytest.mark.parametrize(("model", "image", "prepare"), [("digits", "digit", "digit"), ("strings", "line", "line"),
-                                                        ("scenes", "scene", "none")])
+@pytest.mark.parametrize(
+    ("model", "image", "prepare"),
+    [("digits", "digit", "digit"), ("strings", "line", "line"), ("scenes", "scene", "none")],
+)
 def test_a_batch_gives_the_answers_of_one_image_at_a_time(served, images, model, image, prepare):
     base = images[image].convert("L")
     variants = [base, base.rotate(10), base.transpose(Image.Transpose.FLIP_LEFT_RIGHT), base.rotate(-20)]

@@ -53,15 +53,20 @@ def reader() -> tuple[torch.nn.Module, dict]:
                     break
     model.eval()
     info = train.info
-    return model, {"task": "recognize", "meta": {"charset": info.charset, "in_chans": 1, "img_size": list(info.img_size)}}
+    return model, {
+        "task": "recognize",
+        "meta": {"charset": info.charset, "in_chans": 1, "img_size": list(info.img_size)},
+    }
 
 
 @pytest.mark.slow
 def test_every_character_box_overlaps_the_digit_it_names(reader):
     test = build_dataset("digit-strings", split="test", test_size=40, **LINES)
     lines = [test.render(i) for i in range(len(test))]
-    images = [Image.fromarray(canvas).resize((round(canvas.shape[1] * SCALE), round(canvas.shape[0] * SCALE)), Image.BILINEAR)
-              for canvas, _, _ in lines]
+    images = [
+        Image.fromarray(canvas).resize((round(canvas.shape[1] * SCALE), round(canvas.shape[0] * SCALE)), Image.BILINEAR)
+        for canvas, _, _ in lines
+    ]
     results = rnnvision.predict(reader, images)
     read = [(result, spans) for result, (_, text, spans) in zip(results, lines) if result["text"] == text]
     assert len(read) >= 10, f"the reader read only {len(read)} of 40 lines"
@@ -83,6 +88,7 @@ def test_boxes_do_not_depend_on_the_batch(reader):
     assert [r["text"] for r in together] == [r["text"] for r in alone]
     for a, b in zip(alone, together):
         assert [(c["x0"], c["x1"]) for c in a["characters"]] == [(c["x0"], c["x1"]) for c in b["characters"]]
-        np.testing.assert_allclose([c["probability"] for c in a["characters"]],
-                                   [c["probability"] for c in b["characters"]], atol=1e-5)
+        np.testing.assert_allclose(
+            [c["probability"] for c in a["characters"]], [c["probability"] for c in b["characters"]], atol=1e-5
+        )
         assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-5)

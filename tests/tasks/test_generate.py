@@ -16,7 +16,9 @@ from rnnvision.tasks.generate import NOT_COMPARABLE, completion_grid, quantize
 
 def test_metrics_are_nats_per_image_and_bits_per_dimension():
     task = make_task("generate", {"name": "binarized-mnist"})
-    metrics = task.finalize({"nll": torch.tensor(800.0, dtype=torch.float64), "n": torch.tensor(10), "dims": torch.tensor(7840)})
+    metrics = task.finalize(
+        {"nll": torch.tensor(800.0, dtype=torch.float64), "n": torch.tensor(10), "dims": torch.tensor(7840)}
+    )
     assert set(metrics) == {"nll_nats", "bits_per_dim", "n"}
     assert metrics["nll_nats"] == 80.0 and metrics["n"] == 10
     assert math.isclose(metrics["bits_per_dim"], 80.0 / 784 / math.log(2))

@@ -64,8 +64,9 @@ def test_loss_decoding_and_stats_on_known_scores():
     batch = task.collate([(torch.zeros(1, 4, 16), "ab"), (torch.zeros(1, 4, 8), "b")])  # already sorted
     model = FixedScores(scores)
     log_probs = F.log_softmax(scores, -1)
-    expected = F.ctc_loss(log_probs.transpose(0, 1), torch.tensor([1, 2, 2]), torch.tensor([4, 2]),
-                          torch.tensor([2, 1]), reduction="mean")
+    expected = F.ctc_loss(
+        log_probs.transpose(0, 1), torch.tensor([1, 2, 2]), torch.tensor([4, 2]), torch.tensor([2, 1]), reduction="mean"
+    )
     torch.testing.assert_close(task.training_loss(model, batch), expected)
     stats = task.eval_stats(model, batch)
     metrics = task.finalize(stats)
@@ -109,8 +110,11 @@ def test_task_is_built_from_checkpoint_meta():
 
 @pytest.mark.parametrize(
     "options,message",
-    [({"beam_width": -1}, "beam width"), ({"lexicon": []}, "lexicon is empty"),
-     ({"lexicon": ["ab"], "lexicon_method": "nearest"}, "lexicon_method must be 'ctc' or 'edit'")],
+    [
+        ({"beam_width": -1}, "beam width"),
+        ({"lexicon": []}, "lexicon is empty"),
+        ({"lexicon": ["ab"], "lexicon_method": "nearest"}, "lexicon_method must be 'ctc' or 'edit'"),
+    ],
 )
 def test_bad_decoding_options_are_user_errors(options, message):
     with pytest.raises(UserError, match=message):
@@ -144,12 +148,21 @@ def test_a_tiny_crnn_learns_to_read_a_few_digit_lines():
 
 
 def test_training_a_recognizer_writes_its_report(tmp_path):
-    config = config_from_dict({
-        "model": {"name": "crnn", "size": "tiny"},
-        "data": {"name": "digit-strings", "source": "sklearn", "max_length": 3, "train_size": 64, "val_size": 16,
-                 "test_size": 16, "height": 16},
-        "train": {"epochs": 1, "batch_size": 16, "device": "cpu"},
-    })
+    config = config_from_dict(
+        {
+            "model": {"name": "crnn", "size": "tiny"},
+            "data": {
+                "name": "digit-strings",
+                "source": "sklearn",
+                "max_length": 3,
+                "train_size": 64,
+                "val_size": 16,
+                "test_size": 16,
+                "height": 16,
+            },
+            "train": {"epochs": 1, "batch_size": 16, "device": "cpu"},
+        }
+    )
     result = train(config, out_dir=tmp_path / "run", quiet=True)
     assert set(result.test_metrics) >= {"word_accuracy", "sequence_accuracy", "cer", "wer", "loss", "n"}
     assert result.test_metrics["n"] == 16 and result.model.img_height == 16

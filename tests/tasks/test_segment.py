@@ -62,7 +62,9 @@ def test_eval_stats_add_up_over_batches_and_the_loss_ignores_void():
     masks[0, :2] = IGNORE_INDEX
     model = _Constant(logits)
     whole = task.eval_stats(model, (torch.zeros(4, 1, 5, 6), masks))
-    halves = [task.eval_stats(_Constant(logits[i : i + 2]), (torch.zeros(2, 1, 5, 6), masks[i : i + 2])) for i in (0, 2)]
+    halves = [
+        task.eval_stats(_Constant(logits[i : i + 2]), (torch.zeros(2, 1, 5, 6), masks[i : i + 2])) for i in (0, 2)
+    ]
     assert torch.equal(whole["confusion"], halves[0]["confusion"] + halves[1]["confusion"])
     metrics = task.finalize(whole)
     assert set(metrics) == {"pixel_accuracy", "mean_iou", "per_class_iou", "n"} and metrics["n"] == 4
@@ -79,7 +81,10 @@ def test_eval_stats_add_up_over_batches_and_the_loss_ignores_void():
 
 def test_collate_refuses_mixed_sizes_with_a_hint():
     task = make_task("segment", {"class_names": ["a", "b"]})
-    items = [(torch.zeros(1, 4, 4), torch.zeros(4, 4, dtype=torch.long)), (torch.zeros(1, 5, 4), torch.zeros(5, 4, dtype=torch.long))]
+    items = [
+        (torch.zeros(1, 4, 4), torch.zeros(4, 4, dtype=torch.long)),
+        (torch.zeros(1, 5, 4), torch.zeros(5, 4, dtype=torch.long)),
+    ]
     with pytest.raises(UserError, match="differ in size.*data.img_size"):
         task.collate(items)
 
@@ -109,7 +114,10 @@ def test_class_weights_weigh_the_loss_per_true_class():
     nll = -logits.log_softmax(dim=1).gather(1, masks.clamp(max=2)[:, None])[:, 0][valid]
     w = torch.tensor(weights, dtype=torch.float64)[masks[valid]]
     assert float(loss.detach()) == pytest.approx(float((w * nll).sum() / w.sum()), rel=1e-9)
-    assert make_task("segment", {"class_names": ["a", "b", "c"], "class_weights": weights}).class_weights.tolist() == weights
+    assert (
+        make_task("segment", {"class_names": ["a", "b", "c"], "class_weights": weights}).class_weights.tolist()
+        == weights
+    )
 
 
 def test_foreground_iou_merges_every_class_but_background():
@@ -120,7 +128,9 @@ def test_foreground_iou_merges_every_class_but_background():
     task = SegmentationTask(["background", "horse"])
     metrics = task.finalize({"confusion": torch.tensor([[6, 2], [1, 3]]), "n": torch.tensor(2)})
     assert metrics["foreground_iou"] == pytest.approx(3 / 6) == metrics["per_class_iou"][1]
-    assert "foreground_iou" not in SegmentationTask(["Sky", "Road"]).finalize({"confusion": torch.eye(2), "n": torch.tensor(1)})
+    assert "foreground_iou" not in SegmentationTask(["Sky", "Road"]).finalize(
+        {"confusion": torch.eye(2), "n": torch.tensor(1)}
+    )
 
 
 class _LocalConv(nn.Module):
@@ -170,8 +180,9 @@ def test_predict_draws_camvid_in_its_palette_with_a_legend(tmp_path):
     meta = {"name": "camvid", "class_names": list(CLASS_NAMES), "in_chans": 3, "img_size": None}
     logits = torch.zeros(1, 11, 12, 16)
     logits[:, 3, :6], logits[:, 8, 6:] = 1.0, 1.0  # road above, car below
-    [result] = predict((_Constant(logits), {"task": "segment", "meta": meta}), [tmp_path / "street.png"],
-                       out_dir=str(tmp_path / "out"))
+    [result] = predict(
+        (_Constant(logits), {"task": "segment", "meta": meta}), [tmp_path / "street.png"], out_dir=str(tmp_path / "out")
+    )
     mask = Image.open(result["mask"])
     palette = np.array(mask.getpalette()[:33]).reshape(11, 3)
     assert mask.mode == "P" and palette.tolist() == [list(c) for c in CLASS_COLOURS]

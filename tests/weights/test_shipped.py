@@ -50,7 +50,9 @@ def _data_root(name: str) -> Path | None:
     made_from = {entry.dataset, entry.config["data"].get("source")}
     if "fashion-mnist" in made_from:
         if not (FASHION_ROOT / "fashion-mnist").is_dir():
-            pytest.skip("Fashion-MNIST not found at /usr/share/datasets/fashion-mnist: apt-get install dataset-fashion-mnist")
+            pytest.skip(
+                "Fashion-MNIST not found at /usr/share/datasets/fashion-mnist: apt-get install dataset-fashion-mnist"
+            )
         return FASHION_ROOT
     folders = {SHARED_FOLDERS[d] for d in made_from if d in SHARED_FOLDERS}
     for folder in sorted(folders):
@@ -68,4 +70,8 @@ def test_weights_reproduce_the_stated_test_metric(name):
     metrics = evaluate_checkpoint(name, data_dir=root, device="cpu")
     seconds = time.perf_counter() - start
     assert metrics["n"] == entry.test_metrics["n"]
-    assert abs(metrics[entry.metric] - entry.value) <= metric_tolerance(entry.metric), (metrics, entry.test_metrics, seconds)
+    assert abs(metrics[entry.metric] - entry.value) <= metric_tolerance(entry.metric), (
+        metrics,
+        entry.test_metrics,
+        seconds,
+    )

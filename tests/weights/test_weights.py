@@ -67,8 +67,12 @@ def test_load_by_name_gives_a_checkpoint_shaped_payload(tmp_path):
     assert {"task", "config", "meta", "state_dict", "metrics", "num_params"} <= set(payload)
     assert all(v.dtype == torch.float32 for v in payload["state_dict"].values() if v.is_floating_point())
     assert payload["metrics"]["test"] == entry.test_metrics
-    assert entry.preprocessing == {"img_size": [8, 8], "in_chans": 1, "normalization": catalogue.NORMALIZATION,
-                                   "class_names": [str(i) for i in range(10)]}
+    assert entry.preprocessing == {
+        "img_size": [8, 8],
+        "in_chans": 1,
+        "normalization": catalogue.NORMALIZATION,
+        "class_names": [str(i) for i in range(10)],
+    }
 
 
 def test_a_changed_byte_is_refused(private_catalogue, capsys):
@@ -205,7 +209,10 @@ def test_make_weights_then_generate_and_complete_by_name(tiny_generator, digit_p
     assert main(["eval", "--weights", entry.name, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["nll_nats"] == pytest.approx(entry.value, abs=1e-4)
     assert main(["generate", "--weights", entry.name, "--n", "2", "--out", str(tmp_path / "g.png")]) == 0
-    assert main(["complete", "--weights", entry.name, str(digit_png), "--samples", "1", "--out", str(tmp_path / "c.png")]) == 0
+    assert (
+        main(["complete", "--weights", entry.name, str(digit_png), "--samples", "1", "--out", str(tmp_path / "c.png")])
+        == 0
+    )
     assert (tmp_path / "g.png").is_file() and (tmp_path / "c.png").is_file()
 
 

@@ -13,14 +13,22 @@ from rnnvision.impl import MDLSTMImpl
 from rnnvision.layers.mdlstm import MDLSTM2d
 
 
-def mdlstm_flops(batch: int, height: int, width: int, in_chans: int, hidden: int, directions: int, *, backward: bool) -> float:
+def mdlstm_flops(
+    batch: int, height: int, width: int, in_chans: int, hidden: int, directions: int, *, backward: bool
+) -> float:
     """Multiply-add FLOPs of the gate products: 2 * B * P * D * 5H * (C + 2H), tripled with backward."""
     forward = 2 * batch * height * width * directions * 5 * hidden * (in_chans + 2 * hidden)
     return forward * (3 if backward else 1)
 
 
 def bench_mdlstm(
-    *, batch: int, size: int, in_chans: int, hidden: int, directions: int, matmul_rate: float,
+    *,
+    batch: int,
+    size: int,
+    in_chans: int,
+    hidden: int,
+    directions: int,
+    matmul_rate: float,
     device: torch.device | str = "cpu",
 ) -> list[BenchRow]:
     """Reference and wavefront rows, forward and forward+backward; checks the outputs agree (float64) first."""
@@ -39,10 +47,18 @@ def bench_mdlstm(
     slow = {"reference": {"warmup": 1, "min_seconds": 0.0}}  # the per-pixel loop: one timed call may take seconds
     shape = f"B{batch} C{in_chans} {size}x{size} H{hidden} D{directions}"
     return [
-        rate_row(group="MDLSTM2d", name=f"{impl} {KINDS[backward]}", shape=shape, seconds=secs,
-                 base=seconds["reference"], baseline="reference", matmul_rate=matmul_rate, device=device,
-                 flops=mdlstm_flops(batch, size, size, in_chans, hidden, directions, backward=backward),
-                 note=f"{seconds['reference'] / secs:.1f}x faster than the reference" if impl == "wavefront" else "")
+        rate_row(
+            group="MDLSTM2d",
+            name=f"{impl} {KINDS[backward]}",
+            shape=shape,
+            seconds=secs,
+            base=seconds["reference"],
+            baseline="reference",
+            matmul_rate=matmul_rate,
+            device=device,
+            flops=mdlstm_flops(batch, size, size, in_chans, hidden, directions, backward=backward),
+            note=f"{seconds['reference'] / secs:.1f}x faster than the reference" if impl == "wavefront" else "",
+        )
         for backward, seconds in time_forward_backward(calls, (x,), device=device, options=slow).items()
         for impl, secs in seconds.items()
     ]

@@ -30,7 +30,9 @@ def mingru_flops(batch: int, steps: int, input_size: int, hidden: int, *, backwa
     return forward * (3 if backward else 1)
 
 
-def bench_mingru(*, batch: int, steps: int, hidden: int, matmul_rate: float, device: torch.device | str = "cpu") -> list[BenchRow]:
+def bench_mingru(
+    *, batch: int, steps: int, hidden: int, matmul_rate: float, device: torch.device | str = "cpu"
+) -> list[BenchRow]:
     """Rows for a MinGRU layer (input projection, gates, recurrence) and torch.nn.GRU, forward and training step.
 
     Outputs are checked before anything is timed: every MinGRU implementation against the loop,
@@ -52,7 +54,9 @@ def bench_mingru(*, batch: int, steps: int, hidden: int, matmul_rate: float, dev
         torch.testing.assert_close(gru(x)[0], reference_gru(x)[0], atol=1e-4, rtol=1e-4)
 
     impls: tuple[MinImpl, ...] = (*SCAN_IMPLS, "reference")
-    calls: dict[str, Callable[..., Tensor]] = {LABELS[impl]: with_impl(layer, impl, first_output=True) for impl in impls}
+    calls: dict[str, Callable[..., Tensor]] = {
+        LABELS[impl]: with_impl(layer, impl, first_output=True) for impl in impls
+    }
     calls[PROJECTION] = layer.proj
     calls["torch.nn.GRU"] = lambda xi: gru(xi)[0]
     shape = f"B{batch} T{steps} H{hidden}"
@@ -61,9 +65,18 @@ def bench_mingru(*, batch: int, steps: int, hidden: int, matmul_rate: float, dev
         flops = mingru_flops(batch, steps, hidden, hidden, backward=backward)
         gru_flops = recurrent_flops("gru", batch, steps, hidden, hidden, backward=backward)
         rows += [
-            rate_row(group="MinGRU", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs, base=seconds["loop"],
-                     baseline="loop", flops=gru_flops if name == "torch.nn.GRU" else flops, matmul_rate=matmul_rate,
-                     device=device, note=NOTES.get(name, ""))
+            rate_row(
+                group="MinGRU",
+                name=f"{name} {KINDS[backward]}",
+                shape=shape,
+                seconds=secs,
+                base=seconds["loop"],
+                baseline="loop",
+                flops=gru_flops if name == "torch.nn.GRU" else flops,
+                matmul_rate=matmul_rate,
+                device=device,
+                note=NOTES.get(name, ""),
+            )
             for name, secs in seconds.items()
         ]
     return rows
@@ -86,8 +99,16 @@ def bench_linear_scan(*, batch: int, steps: int, hidden: int, device: torch.devi
     calls["loop"] = linear_scan_reference
     shape = f"B{batch} T{steps} H{hidden}"
     return [
-        BenchRow(group="linear recurrence", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs,
-                 baseline="loop", ratio=secs / seconds["loop"], device=str(device), note="no matmuls")
+        BenchRow(
+            group="linear recurrence",
+            name=f"{name} {KINDS[backward]}",
+            shape=shape,
+            seconds=secs,
+            baseline="loop",
+            ratio=secs / seconds["loop"],
+            device=str(device),
+            note="no matmuls",
+        )
         for backward, seconds in time_forward_backward(calls, (log_a, b), device=device).items()
         for name, secs in seconds.items()
     ]

@@ -15,7 +15,9 @@ from rnnvision.models import create_model
 from rnnvision.models.autoregressive import AutoregressiveImageModel
 
 
-def layer_flops(layer: str, batch: int, height: int, width: int, hidden: int, *, kernel: int = 3, backward: bool) -> float:
+def layer_flops(
+    layer: str, batch: int, height: int, width: int, hidden: int, *, kernel: int = 3, backward: bool
+) -> float:
     """Multiply-add FLOPs of a layer's convolutions (masked weights counted as computed), x3 with backward.
 
     Per pixel, with 2h input channels: Row LSTM 1 x k input-to-state (2h -> 4h) and width-k
@@ -52,11 +54,18 @@ def bench_layers(
         options = dict.fromkeys(calls, {"warmup": 1, "min_repeats": 3, "min_seconds": 1.0})
         for backward, times in time_forward_backward(calls, (x,), device=device, options=options).items():
             rows += [
-                rate_row(group=type(layer).__name__, name=f"{impl} {KINDS[backward]}",
-                         shape=f"B{batch} {height}x{width} h{hidden}", seconds=times[impl], base=times["reference"],
-                         baseline="reference", flops=layer_flops(kind, batch, height, width, hidden, backward=backward),
-                         matmul_rate=matmul_rate, device=device,
-                         note=f"reference / fused = {times['reference'] / times['fused']:.0f}x")
+                rate_row(
+                    group=type(layer).__name__,
+                    name=f"{impl} {KINDS[backward]}",
+                    shape=f"B{batch} {height}x{width} h{hidden}",
+                    seconds=times[impl],
+                    base=times["reference"],
+                    baseline="reference",
+                    flops=layer_flops(kind, batch, height, width, hidden, backward=backward),
+                    matmul_rate=matmul_rate,
+                    device=device,
+                    note=f"reference / fused = {times['reference'] / times['fused']:.0f}x",
+                )
                 for impl in ("fused", "reference")
             ]
     return rows
@@ -72,9 +81,13 @@ def bench_sampling(
     """
     device = torch.device(device)
     torch.manual_seed(0)
-    model = cast(AutoregressiveImageModel, create_model(model_name, num_layers=layers, hidden_size=hidden, img_size=size).to(device).eval())
+    model = cast(
+        AutoregressiveImageModel,
+        create_model(model_name, num_layers=layers, hidden_size=hidden, img_size=size).to(device).eval(),
+    )
     samples, seconds = {}, {}
     for method in ("incremental", "naive"):
+
         def call(method: str = method) -> None:
             generator = torch.Generator(device=device).manual_seed(0)
             samples[method] = model.sample(n, method=method, generator=generator)
@@ -84,8 +97,13 @@ def bench_sampling(
     same = (samples["incremental"] == samples["naive"]).float().mean().item()
     return [
         BenchRow(
-            group=f"sample {model_name}", name=method, shape=f"{n} x {size}x{size}, {layers} layers h{hidden}",
-            seconds=seconds[method], baseline="naive", ratio=seconds[method] / seconds["naive"], device=str(device),
+            group=f"sample {model_name}",
+            name=method,
+            shape=f"{n} x {size}x{size}, {layers} layers h{hidden}",
+            seconds=seconds[method],
+            baseline="naive",
+            ratio=seconds[method] / seconds["naive"],
+            device=str(device),
             note=f"speedup {seconds['naive'] / seconds['incremental']:.0f}x; {100 * same:.2f}% of pixels identical",
         )
         for method in ("incremental", "naive")

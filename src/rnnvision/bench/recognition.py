@@ -22,8 +22,14 @@ from rnnvision.tasks.recognize import RecognitionTask
 
 
 def bench_crnn_latency(
-    *, size: str, batch_sizes: tuple[int, ...] = (1, 32), width: int = 100, height: int = 32, num_classes: int = 37,
-    device: torch.device | str = "cpu", model: CRNN | None = None,
+    *,
+    size: str,
+    batch_sizes: tuple[int, ...] = (1, 32),
+    width: int = 100,
+    height: int = 32,
+    num_classes: int = 37,
+    device: torch.device | str = "cpu",
+    model: CRNN | None = None,
 ) -> list[BenchRow]:
     """Seconds per batch of ``height x width`` images through CRNN ``size`` and greedy decoding.
 
@@ -32,7 +38,11 @@ def bench_crnn_latency(
     """
     device = torch.device(device)
     torch.manual_seed(0)
-    model = (model or cast(CRNN, create_model("crnn", variant=size, num_classes=num_classes, img_height=height))).to(device).eval()
+    model = (
+        (model or cast(CRNN, create_model("crnn", variant=size, num_classes=num_classes, img_height=height)))
+        .to(device)
+        .eval()
+    )
     params = sum(p.numel() for p in model.parameters())
     rows: list[BenchRow] = []
     single = None
@@ -47,11 +57,18 @@ def bench_crnn_latency(
         seconds = time_call(call, device=device)
         per_image = seconds / batch
         single = single or per_image
-        rows.append(BenchRow(
-            group="CRNN latency", name=f"{size} batch {batch}", shape=f"{batch}x{model.in_chans}x{height}x{width}",
-            seconds=seconds, baseline=f"{size} batch {batch_sizes[0]} per image", ratio=per_image / single,
-            device=str(device), note=f"{per_image * 1e3:.2f} ms per image, {params / 1e6:.1f}M parameters",
-        ))
+        rows.append(
+            BenchRow(
+                group="CRNN latency",
+                name=f"{size} batch {batch}",
+                shape=f"{batch}x{model.in_chans}x{height}x{width}",
+                seconds=seconds,
+                baseline=f"{size} batch {batch_sizes[0]} per image",
+                ratio=per_image / single,
+                device=str(device),
+                note=f"{per_image * 1e3:.2f} ms per image, {params / 1e6:.1f}M parameters",
+            )
+        )
     return rows
 
 
@@ -63,7 +80,12 @@ def checkpoint_test_split(state: dict[str, Any], *, data_dir: str | None = None)
 
 
 def decoding_accuracy(
-    model: nn.Module, charset: str, test: InfoDataset, *, beam_width: int = 0, batch_size: int = 64,
+    model: nn.Module,
+    charset: str,
+    test: InfoDataset,
+    *,
+    beam_width: int = 0,
+    batch_size: int = 64,
 ) -> dict[str, tuple[dict[str, Any], float]]:
     """Per decoding (``"greedy"``, and ``"beam <beam_width>"`` with a beam width): the metrics of
     ``model`` on ``test`` (lexicon-free) and the seconds the evaluation took, on the CPU."""
@@ -89,7 +111,9 @@ class ReadingErrors:
     examples: list[str] = field(default_factory=list)
 
 
-def reading_errors(model: nn.Module, charset: str, test: InfoDataset, *, limit: int, batch_size: int = 64) -> ReadingErrors:
+def reading_errors(
+    model: nn.Module, charset: str, test: InfoDataset, *, limit: int, batch_size: int = 64
+) -> ReadingErrors:
     """Greedy readings of the first ``limit`` items of ``test``, the wrong ones sorted by kind and text length."""
     task = RecognitionTask(charset)
     errors = ReadingErrors(count=min(limit, len(test)))
@@ -100,6 +124,8 @@ def reading_errors(model: nn.Module, charset: str, test: InfoDataset, *, limit: 
                 errors.total[len(truth)] += 1
                 if read != truth:
                     errors.wrong[len(truth)] += 1
-                    errors.kinds["misread" if len(read) == len(truth) else "lost" if len(read) < len(truth) else "gained"] += 1
+                    errors.kinds[
+                        "misread" if len(read) == len(truth) else "lost" if len(read) < len(truth) else "gained"
+                    ] += 1
                     errors.examples.append(f"{truth} -> {read}")
     return errors

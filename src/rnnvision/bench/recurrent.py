@@ -21,8 +21,15 @@ def recurrent_flops(cell: str, batch: int, steps: int, input_size: int, hidden: 
 
 
 def bench_recurrent(
-    *, cell: str, batch: int, steps: int, input_size: int, hidden: int, matmul_rate: float,
-    device: torch.device | str = "cpu", include_reference: bool = True,
+    *,
+    cell: str,
+    batch: int,
+    steps: int,
+    input_size: int,
+    hidden: int,
+    matmul_rate: float,
+    device: torch.device | str = "cpu",
+    include_reference: bool = True,
 ) -> list[BenchRow]:
     """Rows for torch.nn, fused and reference, forward and forward+backward; checks outputs first."""
     device = torch.device(device)
@@ -43,9 +50,17 @@ def bench_recurrent(
     calls.update({impl: with_impl(ours, impl, first_output=True) for impl in impls})
     shape = f"B{batch} T{steps} I{input_size} H{hidden}"
     return [
-        rate_row(group=cell.upper(), name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs,
-                 base=seconds["torch.nn"], baseline="torch.nn", matmul_rate=matmul_rate, device=device,
-                 flops=recurrent_flops(cell, batch, steps, input_size, hidden, backward=backward))
+        rate_row(
+            group=cell.upper(),
+            name=f"{name} {KINDS[backward]}",
+            shape=shape,
+            seconds=secs,
+            base=seconds["torch.nn"],
+            baseline="torch.nn",
+            matmul_rate=matmul_rate,
+            device=device,
+            flops=recurrent_flops(cell, batch, steps, input_size, hidden, backward=backward),
+        )
         for backward, seconds in time_forward_backward(calls, (x,), device=device).items()
         for name, secs in seconds.items()
     ]

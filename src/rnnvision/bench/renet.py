@@ -17,7 +17,13 @@ from rnnvision.layers.renet import ReNetLayer
 
 
 def bench_renet(
-    *, batch: int, in_chans: int, size: int, patch: int, hidden: int, matmul_rate: float,
+    *,
+    batch: int,
+    in_chans: int,
+    size: int,
+    patch: int,
+    hidden: int,
+    matmul_rate: float,
     device: torch.device | str = "cpu",
 ) -> list[BenchRow]:
     """Rows for the lower bound and the layer, forward and forward+backward; checks they agree first."""
@@ -47,14 +53,27 @@ def bench_renet(
     shape = f"B{batch} C{in_chans} {size}x{size} p{patch} H{hidden}"
 
     def flops(backward: bool) -> float:
-        return 2 * batch * (  # two directions per sweep
-            recurrent_flops("lstm", 1, steps, in_chans * patch * patch, hidden, backward=backward)
-            + recurrent_flops("lstm", 1, steps, 2 * hidden, hidden, backward=backward)
+        return (
+            2
+            * batch
+            * (  # two directions per sweep
+                recurrent_flops("lstm", 1, steps, in_chans * patch * patch, hidden, backward=backward)
+                + recurrent_flops("lstm", 1, steps, 2 * hidden, hidden, backward=backward)
+            )
         )
 
     return [
-        rate_row(group="ReNetLayer", name=f"{name} {KINDS[backward]}", shape=shape, seconds=secs, base=seconds[bound],
-                 baseline="lower bound", flops=flops(backward), matmul_rate=matmul_rate, device=device)
+        rate_row(
+            group="ReNetLayer",
+            name=f"{name} {KINDS[backward]}",
+            shape=shape,
+            seconds=secs,
+            base=seconds[bound],
+            baseline="lower bound",
+            flops=flops(backward),
+            matmul_rate=matmul_rate,
+            device=device,
+        )
         for backward, seconds in time_forward_backward(calls, (x, columns, lines), device=device).items()
         for name, secs in seconds.items()
     ]

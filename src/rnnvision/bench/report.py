@@ -40,8 +40,12 @@ class SuiteResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "device": self.device, "machine": self.machine, "torch": torch.__version__, "date": self.date,
-            "matmul_gflops": self.matmul_rates, "matmul_rate_used": self.matmul_rate,
+            "device": self.device,
+            "machine": self.machine,
+            "torch": torch.__version__,
+            "date": self.date,
+            "matmul_gflops": self.matmul_rates,
+            "matmul_rate_used": self.matmul_rate,
             "rows": [dataclasses.asdict(row) for row in self.rows],
         }
 
@@ -77,7 +81,11 @@ def check_suite_request(names: list[str] | None, device: str) -> None:
 
 
 def measure(
-    names: list[str] | None = None, *, quick: bool = False, device: str = "cpu", progress: Callable[[str], None] | None = None
+    names: list[str] | None = None,
+    *,
+    quick: bool = False,
+    device: str = "cpu",
+    progress: Callable[[str], None] | None = None,
 ) -> SuiteResult:
     """Run the suite families ``names`` (all of SUITES by default) in this process; ``progress`` gets a line per step."""
     check_suite_request(names, device)

@@ -31,8 +31,13 @@ def recurrent_suite(*, quick: bool, device: torch.device, matmul_rate: float) ->
     for cell in ("lstm", "gru"):
         for batch, steps, input_size, hidden in shapes:
             rows += bench_recurrent(
-                cell=cell, batch=batch, steps=steps, input_size=input_size, hidden=hidden,
-                matmul_rate=matmul_rate, device=device,
+                cell=cell,
+                batch=batch,
+                steps=steps,
+                input_size=input_size,
+                hidden=hidden,
+                matmul_rate=matmul_rate,
+                device=device,
             )
     return rows
 
@@ -43,6 +48,8 @@ def recognition_suite(*, quick: bool, device: torch.device, matmul_rate: float) 
     for size in ("small",) if quick else ("small", "medium", "base"):
         rows += bench_crnn_latency(size=size, device=device)
     return rows
+
+
 def pixelrnn_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
     """Row LSTM / Diagonal BiLSTM fused vs per-pixel reference at the binarized-MNIST shape; sampling 64
     images with the recurrent state carried (incremental) vs rerunning the network per pixel (naive)."""
@@ -53,15 +60,15 @@ def pixelrnn_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> 
     return rows
 
 
-
-
 def mdlstm_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> list[BenchRow]:
     """MDLSTM2d wavefront vs the per-pixel reference: batch 8, hidden 32, 4 directions, 32x32 and 64x64."""
     sizes = [16] if quick else [32, 64]
     return [
         row
         for size in sizes
-        for row in bench_mdlstm(batch=8, size=size, in_chans=3, hidden=32, directions=4, matmul_rate=matmul_rate, device=device)
+        for row in bench_mdlstm(
+            batch=8, size=size, in_chans=3, hidden=32, directions=4, matmul_rate=matmul_rate, device=device
+        )
     ]
 
 
@@ -72,8 +79,9 @@ def renet_suite(*, quick: bool, device: torch.device, matmul_rate: float) -> lis
     return [
         row
         for batch, chans, size, patch, hidden in shapes
-        for row in bench_renet(batch=batch, in_chans=chans, size=size, patch=patch, hidden=hidden,
-                               matmul_rate=matmul_rate, device=device)
+        for row in bench_renet(
+            batch=batch, in_chans=chans, size=size, patch=patch, hidden=hidden, matmul_rate=matmul_rate, device=device
+        )
     ]
 
 
@@ -98,7 +106,11 @@ SUITES: dict[str, SuiteFn] = {
 
 
 def run_suite(
-    names: list[str] | None = None, *, quick: bool = False, device: str = "cpu", matmul_rate: float | None = None,
+    names: list[str] | None = None,
+    *,
+    quick: bool = False,
+    device: str = "cpu",
+    matmul_rate: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[BenchRow], float]:
     """Run the named families (all by default); returns the rows and the matmul rate used.

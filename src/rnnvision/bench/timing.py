@@ -24,8 +24,13 @@ def _sync(device: torch.device) -> None:
 
 
 def time_call(
-    fn: Callable[[], object], *, device: torch.device | str = "cpu", warmup: int = 2, min_seconds: float = 0.5,
-    min_repeats: int = 3, max_repeats: int = 50,
+    fn: Callable[[], object],
+    *,
+    device: torch.device | str = "cpu",
+    warmup: int = 2,
+    min_seconds: float = 0.5,
+    min_repeats: int = 3,
+    max_repeats: int = 50,
 ) -> float:
     """Median seconds of one call of ``fn`` after ``warmup`` calls; repeats until ``min_seconds`` elapsed."""
     device = torch.device(device)
@@ -43,7 +48,11 @@ def time_call(
 
 
 def interleaved_times(
-    calls: Mapping[str, Callable[[], object]], *, rounds: int, warmup_rounds: int = 0, device: torch.device | str = "cpu",
+    calls: Mapping[str, Callable[[], object]],
+    *,
+    rounds: int,
+    warmup_rounds: int = 0,
+    device: torch.device | str = "cpu",
     **options: Any,
 ) -> dict[str, list[float]]:
     """Seconds of each of ``calls`` in each of ``rounds`` rounds, the calls alternating within a round:
@@ -81,7 +90,10 @@ def with_impl(layer: Switchable, impl: str, *, first_output: bool = False) -> Ca
 
 
 def time_forward_backward(
-    calls: dict[str, Callable[..., Tensor]], inputs: tuple[Tensor, ...], *, device: torch.device | str = "cpu",
+    calls: dict[str, Callable[..., Tensor]],
+    inputs: tuple[Tensor, ...],
+    *,
+    device: torch.device | str = "cpu",
     options: dict[str, dict[str, Any]] | None = None,
 ) -> dict[bool, dict[str, float]]:
     """Seconds of each of ``calls`` on ``inputs``: ``[False]`` the forward pass alone (no grad),
@@ -101,20 +113,38 @@ def time_forward_backward(
 
         with torch.enable_grad() if backward else torch.no_grad():
             seconds[backward] = {
-                name: time_call(run(call), device=device, **(options or {}).get(name, {})) for name, call in calls.items()
+                name: time_call(run(call), device=device, **(options or {}).get(name, {}))
+                for name, call in calls.items()
             }
     return seconds
 
 
 def rate_row(
-    *, group: str, name: str, shape: str, seconds: float, base: float, baseline: str, flops: float,
-    matmul_rate: float, device: torch.device | str, note: str = "",
+    *,
+    group: str,
+    name: str,
+    shape: str,
+    seconds: float,
+    base: float,
+    baseline: str,
+    flops: float,
+    matmul_rate: float,
+    device: torch.device | str,
+    note: str = "",
 ) -> BenchRow:
     """A row for ``flops`` done in ``seconds``: its ratio to ``base`` seconds, GFLOP/s and % of the matmul rate."""
     gflops = flops / seconds / 1e9
     return BenchRow(
-        group=group, name=name, shape=shape, seconds=seconds, baseline=baseline, ratio=seconds / base, gflops=gflops,
-        pct_matmul=100 * gflops / matmul_rate, device=str(device), note=note,
+        group=group,
+        name=name,
+        shape=shape,
+        seconds=seconds,
+        baseline=baseline,
+        ratio=seconds / base,
+        gflops=gflops,
+        pct_matmul=100 * gflops / matmul_rate,
+        device=str(device),
+        note=note,
     )
 
 
@@ -134,7 +164,10 @@ def _matmul_calls(n: int, device: torch.device, dtype: torch.dtype) -> dict[str,
 
 
 def matmul_rates(
-    *, sizes: tuple[int, ...] = (512, 1024, 2048), device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    *,
+    sizes: tuple[int, ...] = (512, 1024, 2048),
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
 ) -> dict[str, float]:
     """Best GFLOP/s of square (n x n) @ (n x n) products over ``sizes``, per GEMM ("torch.mm", "oneDNN")."""
     device = torch.device(device)
@@ -146,7 +179,10 @@ def matmul_rates(
 
 
 def matmul_gflops(
-    *, sizes: tuple[int, ...] = (512, 1024, 2048), device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    *,
+    sizes: tuple[int, ...] = (512, 1024, 2048),
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
 ) -> float:
     """This machine's matrix-multiply rate: the best GFLOP/s of square (n x n) @ (n x n) products.
 

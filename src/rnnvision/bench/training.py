@@ -63,8 +63,14 @@ def time_training_steps(recipe: str, *, steps: int, data_dir: str) -> StepSplit:
     model = create_model(config.model["name"], **resolve_model_kwargs(config.model, train_set.info))
     task = make_task(config.task, dataset_meta(train_set.info))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr)
-    loader = DataLoader(train_set, batch_size=config.train.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0),
-                        collate_fn=task.collate, drop_last=True)
+    loader = DataLoader(
+        train_set,
+        batch_size=config.train.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+        collate_fn=task.collate,
+        drop_last=True,
+    )
     assert loader.batch_sampler is not None  # a batch_size makes one
     order = list(loader.batch_sampler)[:steps]  # the same batches in both passes
     model.train()
@@ -82,6 +88,12 @@ def time_training_steps(recipe: str, *, steps: int, data_dir: str) -> StepSplit:
             load, compute = load + loaded - started, compute + time.perf_counter() - loaded
         passes.append((load, compute))
     (cold_load, cold_compute), (cached_load, cached_compute) = passes
-    return StepSplit(steps=len(order), cold_load=cold_load, cold_compute=cold_compute, cached_load=cached_load,
-                     cached_compute=cached_compute, steps_per_epoch=len(train_set) // config.train.batch_size,
-                     epochs=config.train.epochs)
+    return StepSplit(
+        steps=len(order),
+        cold_load=cold_load,
+        cold_compute=cold_compute,
+        cached_load=cached_load,
+        cached_compute=cached_compute,
+        steps_per_epoch=len(train_set) // config.train.batch_size,
+        epochs=config.train.epochs,
+    )

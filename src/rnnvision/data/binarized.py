@@ -92,7 +92,10 @@ class BinarizedImages(InfoDataset):
 def _info(name: str, binarize: str, size: tuple[int, int]) -> DatasetInfo:
     full = name if binarize == "stochastic" else f"{name}-threshold"
     return DatasetInfo(
-        name=full, task="generate", in_chans=1, img_size=size,
+        name=full,
+        task="generate",
+        in_chans=1,
+        img_size=size,
         model_kwargs={"in_chans": 1, "img_size": size, "levels": 2},
     )
 
@@ -105,7 +108,13 @@ def _dataset(name: str, images: np.ndarray, split: str, binarize: str, seed: int
 
 @register_dataset("binarized-mnist", task="generate")
 def binarized_mnist(
-    *, split: str, root: str | Path | None = None, download: bool = False, binarize: Binarize = "stochastic", val_size: int = 10000, seed: int = 0
+    *,
+    split: str,
+    root: str | Path | None = None,
+    download: bool = False,
+    binarize: Binarize = "stochastic",
+    val_size: int = 10000,
+    seed: int = 0,
 ) -> BinarizedImages:
     """MNIST binarized stochastically (fresh each training epoch, fixed for val/test), 28x28."""
     images, _ = mnist_split(MNIST.fetch(root, download=download), split, val_size=val_size, empty_val=False)
@@ -114,7 +123,12 @@ def binarized_mnist(
 
 @register_dataset("binarized-digits", task="generate")
 def binarized_digits(
-    *, split: str, root: str | Path | None = None, download: bool = False, binarize: Binarize = "stochastic", seed: int = 0
+    *,
+    split: str,
+    root: str | Path | None = None,
+    download: bool = False,
+    binarize: Binarize = "stochastic",
+    seed: int = 0,
 ) -> BinarizedImages:
     """The embedded 8x8 digits, binarized like MNIST (``root`` and ``download`` are unused)."""
     images, _ = load_digit_arrays()

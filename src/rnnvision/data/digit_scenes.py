@@ -34,7 +34,9 @@ _SPLIT_SEED = {"train": 0, "val": 1, "test": 2}
 
 
 @functools.lru_cache(maxsize=8)
-def _digit_pool(source: str, split: str, root: str | Path | None, download: bool, digit_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _digit_pool(
+    source: str, split: str, root: str | Path | None, download: bool, digit_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """uint8 digits (N, S, S) of one split of ``source`` resized to S = digit_size, and labels (N,); cached, read-only."""
     if source == "digits":
         images, labels = load_digit_arrays()
@@ -44,7 +46,9 @@ def _digit_pool(source: str, split: str, root: str | Path | None, download: bool
         mnist = cast(ArrayImageDataset, build_dataset("mnist", split=split, root=root, download=download))
         images, labels = mnist.images[:, 0].numpy(), mnist.labels.numpy()
     if images.shape[-1] != digit_size:
-        images = np.stack([np.asarray(Image.fromarray(d).resize((digit_size, digit_size), Image.Resampling.BILINEAR)) for d in images])
+        images = np.stack(
+            [np.asarray(Image.fromarray(d).resize((digit_size, digit_size), Image.Resampling.BILINEAR)) for d in images]
+        )
     images, labels = images.astype(np.uint8), labels.astype(np.int64)
     images.flags.writeable = labels.flags.writeable = False
     return images, labels
@@ -104,7 +108,12 @@ def digit_scenes(
     count = {"train": train_images, "val": val_images, "test": test_images}[split]
     digits, labels = _digit_pool(source, split, root, download, digit_size)
     images, masks = make_digit_scenes(
-        digits, labels, count=count, canvas_size=canvas_size, min_digits=min_digits, max_digits=max_digits,
+        digits,
+        labels,
+        count=count,
+        canvas_size=canvas_size,
+        min_digits=min_digits,
+        max_digits=max_digits,
         seed=seed * 3 + _SPLIT_SEED[split],
     )
     info = segmentation_info("digit-scenes", CLASS_NAMES, in_chans=1, img_size=(canvas_size, canvas_size))

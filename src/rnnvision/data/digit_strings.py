@@ -39,7 +39,9 @@ from rnnvision.errors import UserError
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 
 
-def _digit_source(source: str, split: str, root: str | Path | None, download: bool) -> tuple[np.ndarray, np.ndarray, str]:
+def _digit_source(
+    source: str, split: str, root: str | Path | None, download: bool
+) -> tuple[np.ndarray, np.ndarray, str]:
     """uint8 digit images (N, h, w), labels (N,), and the source used."""
     if source == "auto":
         present = all((data_root(root) / "mnist" / name).is_file() for name in MNIST.md5)
@@ -68,14 +70,18 @@ def distort_glyph(glyph: np.ndarray, rng: np.random.Generator, *, rotate: float,
     angle = np.deg2rad(rng.uniform(-rotate, rotate))
     slant = rng.uniform(-shear, shear)
     # forward map (x, y) -> M (x, y) about the centre: a shear along x, then a rotation
-    forward = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ np.array([[1.0, slant], [0.0, 1.0]])
+    forward = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ np.array(
+        [[1.0, slant], [0.0, 1.0]]
+    )
     h, w = glyph.shape
     corners = forward @ (np.array([[0, w, 0, w], [0, 0, h, h]], dtype=float) - [[w / 2], [h / 2]])
     out_w, out_h = (int(np.ceil(corners[i].max() - corners[i].min())) + 2 for i in (0, 1))
     inverse = np.linalg.inv(forward)  # PIL asks, for every output pixel, where to read the input
     offset = np.array([w / 2, h / 2]) - inverse @ np.array([out_w / 2, out_h / 2])
     coefficients = (*inverse[0], offset[0], *inverse[1], offset[1])
-    image = Image.fromarray(glyph).transform((out_w, out_h), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BILINEAR)
+    image = Image.fromarray(glyph).transform(
+        (out_w, out_h), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BILINEAR
+    )
     return _ink_crop(np.asarray(image))
 
 
@@ -112,8 +118,20 @@ class DigitStringDataset(InfoDataset):
     """Items ``(image, text)``: image float32 (1, height, W) white digits on black, text its digits."""
 
     def __init__(
-        self, images: np.ndarray, labels: np.ndarray, info: DatasetInfo, *, size: int, split: str, seed: int,
-        min_length: int, max_length: int, height: int, min_gap: int, max_gap: int, rotate: float = 0.0,
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        info: DatasetInfo,
+        *,
+        size: int,
+        split: str,
+        seed: int,
+        min_length: int,
+        max_length: int,
+        height: int,
+        min_gap: int,
+        max_gap: int,
+        rotate: float = 0.0,
         shear: float = 0.0,
     ) -> None:
         self.glyphs = [_ink_crop(image) for image in images]
@@ -143,9 +161,7 @@ class DigitStringDataset(InfoDataset):
         glyphs = [self.glyphs[i] for i in picks]
         if self.distort:
             glyphs = [distort_glyph(glyph, rng, rotate=self.rotate, shear=self.shear) for glyph in glyphs]
-        canvas, spans = compose_line(
-            glyphs, rng, height=self.height, min_gap=self.min_gap, max_gap=self.max_gap
-        )
+        canvas, spans = compose_line(glyphs, rng, height=self.height, min_gap=self.min_gap, max_gap=self.max_gap)
         assert self.info.img_size is not None  # set in __init__
         max_width = self.info.img_size[1]
         if canvas.shape[1] < MIN_WIDTH:
@@ -184,13 +200,26 @@ def digit_strings(
     if not -2 <= min_gap <= max_gap:
         raise UserError(f"digit-strings: need -2 <= min_gap <= max_gap, got {min_gap} and {max_gap}")
     if not (0 <= rotate <= 45 and 0 <= shear <= 1):
-        raise UserError(f"digit-strings: need 0 <= rotate <= 45 (degrees) and 0 <= shear <= 1, got {rotate} and {shear}")
+        raise UserError(
+            f"digit-strings: need 0 <= rotate <= 45 (degrees) and 0 <= shear <= 1, got {rotate} and {shear}"
+        )
     images, labels, _ = _digit_source(source, split, root, download)
     size = {"train": train_size, "val": val_size, "test": test_size}[split]
     # room for max_length square digits; the rare wider line is squeezed to this width
     max_width = 12 + max_length * height + (max_length - 1) * max(max_gap, 0)
     info = text_info("digit-strings", DIGITS, in_chans=1, height=height, max_width=max_width)
     return DigitStringDataset(
-        images, labels, info, size=size, split=split, seed=seed, min_length=min_length, max_length=max_length,
-        height=height, min_gap=min_gap, max_gap=max_gap, rotate=rotate, shear=shear,
+        images,
+        labels,
+        info,
+        size=size,
+        split=split,
+        seed=seed,
+        min_length=min_length,
+        max_length=max_length,
+        height=height,
+        min_gap=min_gap,
+        max_gap=max_gap,
+        rotate=rotate,
+        shear=shear,
     )

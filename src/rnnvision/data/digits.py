@@ -32,7 +32,9 @@ def digit_split_indices() -> dict[str, np.ndarray]:
 
 
 @register_dataset("digits", task="classify")
-def digits(*, split: str, root: str | Path | None = None, download: bool = False, max_shift: int = 0) -> ArrayImageDataset:
+def digits(
+    *, split: str, root: str | Path | None = None, download: bool = False, max_shift: int = 0
+) -> ArrayImageDataset:
     """The embedded 8x8 digits (``root`` and ``download`` are accepted and unused)."""
     images, labels = load_digit_arrays()
     index = digit_split_indices()[split]

@@ -56,7 +56,18 @@ FASHION_MNIST = RemoteFiles(
     },
 )
 MNIST_CLASSES = tuple(str(d) for d in range(10))
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -99,7 +110,13 @@ def mnist_split(
 
 
 def _idx_dataset(
-    remote: RemoteFiles, classes: tuple[str, ...], *, split: str, root: str | Path | None, download: bool, val_size: int,
+    remote: RemoteFiles,
+    classes: tuple[str, ...],
+    *,
+    split: str,
+    root: str | Path | None,
+    download: bool,
+    val_size: int,
     max_shift: int,
 ) -> ArrayImageDataset:
     folder = remote.fetch(root, download=download)
@@ -109,9 +126,13 @@ def _idx_dataset(
 
 
 @register_dataset("mnist", task="classify")
-def mnist(*, split: str, root: str | Path | None = None, download: bool = False, val_size: int = VAL_SIZE, max_shift: int = 0) -> ArrayImageDataset:
+def mnist(
+    *, split: str, root: str | Path | None = None, download: bool = False, val_size: int = VAL_SIZE, max_shift: int = 0
+) -> ArrayImageDataset:
     """MNIST digits, 28x28 grey; ``max_shift`` pixels of random translation on the train split."""
-    return _idx_dataset(MNIST, MNIST_CLASSES, split=split, root=root, download=download, val_size=val_size, max_shift=max_shift)
+    return _idx_dataset(
+        MNIST, MNIST_CLASSES, split=split, root=root, download=download, val_size=val_size, max_shift=max_shift
+    )
 
 
 @register_dataset("fashion-mnist", task="classify")
@@ -120,5 +141,11 @@ def fashion_mnist(
 ) -> ArrayImageDataset:
     """Fashion-MNIST clothing, 28x28 grey, 10 classes."""
     return _idx_dataset(
-        FASHION_MNIST, FASHION_CLASSES, split=split, root=root, download=download, val_size=val_size, max_shift=max_shift
+        FASHION_MNIST,
+        FASHION_CLASSES,
+        split=split,
+        root=root,
+        download=download,
+        val_size=val_size,
+        max_shift=max_shift,
     )

@@ -93,15 +93,23 @@ def _split_size(split: str, **sizes: int) -> int:
 
 @register_dataset("adding", task="regress")
 def adding(
-    *, split: str, root: str | Path | None = None, download: bool = False, length: int = 100, seed: int = 0, train_size: int = 10_000,
-    val_size: int = 1_000, test_size: int = 1_000,
+    *,
+    split: str,
+    root: str | Path | None = None,
+    download: bool = False,
+    length: int = 100,
+    seed: int = 0,
+    train_size: int = 10_000,
+    val_size: int = 1_000,
+    test_size: int = 1_000,
 ) -> AddingDataset:
     """The adding problem with sequences of ``length`` steps (``root`` and ``download`` are unused)."""
     _check_size("length", length, 2)
     size = _split_size(split, train_size=train_size, val_size=val_size, test_size=test_size)
     values, positions = draw_adding(size, length, split_generator(seed, split))
-    info = DatasetInfo(name="adding", task="regress", in_chans=2,
-                       model_kwargs={"in_features": 2, "num_outputs": 1, "seq_len": length})
+    info = DatasetInfo(
+        name="adding", task="regress", in_chans=2, model_kwargs={"in_features": 2, "num_outputs": 1, "seq_len": length}
+    )
     return AddingDataset(values, positions, info)
 
 
@@ -144,14 +152,25 @@ class CopyMemoryDataset(Dataset):
 
 @register_dataset("copy-memory", task="tag")
 def copy_memory(
-    *, split: str, root: str | Path | None = None, download: bool = False, delay: int = 100, seed: int = 0, train_size: int = 10_000,
-    val_size: int = 1_000, test_size: int = 1_000,
+    *,
+    split: str,
+    root: str | Path | None = None,
+    download: bool = False,
+    delay: int = 100,
+    seed: int = 0,
+    train_size: int = 10_000,
+    val_size: int = 1_000,
+    test_size: int = 1_000,
 ) -> CopyMemoryDataset:
     """Recall 10 symbols after ``delay`` blank steps (``root`` and ``download`` are unused)."""
     _check_size("delay", delay, 1)
     size = _split_size(split, train_size=train_size, val_size=val_size, test_size=test_size)
     class_names = ("blank", *(str(k) for k in range(1, ALPHABET + 1)))
-    info = DatasetInfo(name="copy-memory", task="tag", class_names=class_names, in_chans=INPUT_CLASSES,
-                       model_kwargs={"in_features": INPUT_CLASSES, "num_classes": OUTPUT_CLASSES,
-                                     "seq_len": delay + 2 * MEMORY})
+    info = DatasetInfo(
+        name="copy-memory",
+        task="tag",
+        class_names=class_names,
+        in_chans=INPUT_CLASSES,
+        model_kwargs={"in_features": INPUT_CLASSES, "num_classes": OUTPUT_CLASSES, "seq_len": delay + 2 * MEMORY},
+    )
     return CopyMemoryDataset(draw_copy_symbols(size, split_generator(seed, split)), delay, info)

@@ -70,7 +70,9 @@ def mask_folder(
     """Your images/ and masks/ (class-index PNGs, 255 ignored); classes given or inferred."""
     folder = Path(path).expanduser()
     if not path or not folder.is_dir():
-        raise UserError(f"mask-folder needs data.path set to a folder holding images/ and masks/; {folder} is not a folder")
+        raise UserError(
+            f"mask-folder needs data.path set to a folder holding images/ and masks/; {folder} is not a folder"
+        )
     if (folder / "train").is_dir():
         per_split = {s: _pairs(folder / s) for s in SPLITS if (folder / s).is_dir()}
         if split not in per_split:

@@ -38,7 +38,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 def md5sum(path: Path, *, decompress: bool = False) -> str:
     """MD5 of a file's bytes, or with ``decompress`` of the bytes its gzip stream holds."""
     digest = hashlib.md5()
-    with (gzip.open(path, "rb") if decompress else open(path, "rb")) as f:
+    with gzip.open(path, "rb") if decompress else open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -81,7 +81,9 @@ class RemoteFiles:
             self._download(name, folder / name)
         for name, expected in self.md5.items():
             if not self.is_intact(folder / name, name):
-                raise UserError(f"{folder / name} is corrupt (MD5 differs from {expected}); delete it and download again")
+                raise UserError(
+                    f"{folder / name} is corrupt (MD5 differs from {expected}); delete it and download again"
+                )
         return folder
 
     def _download(self, name: str, target: Path) -> None:

@@ -136,15 +136,22 @@ class AugmentedSegmentation(InfoDataset):
 
 
 def maybe_augment(
-    dataset: FileSegmentationDataset | ArraySegmentationDataset, *, split: str, scale: tuple[float, float],
-    crop: tuple[int, int] | None, hflip: bool,
-    jitter: float, seed: int,
+    dataset: FileSegmentationDataset | ArraySegmentationDataset,
+    *,
+    split: str,
+    scale: tuple[float, float],
+    crop: tuple[int, int] | None,
+    hflip: bool,
+    jitter: float,
+    seed: int,
 ) -> InfoDataset:
     """The training split wrapped in :class:`SegAugment` when any augmentation is asked for; others unchanged."""
     try:
         augment = SegAugment(  # tuples also from YAML lists; a wrong length is SegAugment's ValueError
-            scale=cast(tuple[float, float], tuple(scale)), crop=None if crop is None else cast(tuple[int, int], tuple(crop)),
-            hflip=hflip, jitter=jitter,
+            scale=cast(tuple[float, float], tuple(scale)),
+            crop=None if crop is None else cast(tuple[int, int], tuple(crop)),
+            hflip=hflip,
+            jitter=jitter,
         )
     except ValueError as exc:
         raise UserError(f"{dataset.info.name}: {exc}") from None

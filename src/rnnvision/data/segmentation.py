@@ -76,8 +76,13 @@ class FileSegmentationDataset(InfoDataset):
     """
 
     def __init__(
-        self, pairs: list[tuple[Path, Path]], info: DatasetInfo, *, relabel: Callable[[np.ndarray], np.ndarray] | None = None,
-        read_pair: Callable[[Path, Path], tuple[Image.Image, np.ndarray]] | None = None, cache: bool = True,
+        self,
+        pairs: list[tuple[Path, Path]],
+        info: DatasetInfo,
+        *,
+        relabel: Callable[[np.ndarray], np.ndarray] | None = None,
+        read_pair: Callable[[Path, Path], tuple[Image.Image, np.ndarray]] | None = None,
+        cache: bool = True,
     ) -> None:
         self.pairs, self.info, self.relabel = pairs, info, relabel
         self.read_pair = read_pair or _read_pair

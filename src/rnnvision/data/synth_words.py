@@ -80,7 +80,10 @@ def default_vocabulary() -> tuple[str, ...]:
     import sklearn
 
     texts = list(pydoc_data.topics.topics.values())
-    texts += [f.read_text(encoding="utf-8") for f in sorted((Path(sklearn.__file__).parent / "datasets" / "descr").glob("*.rst"))]
+    texts += [
+        f.read_text(encoding="utf-8")
+        for f in sorted((Path(sklearn.__file__).parent / "datasets" / "descr").glob("*.rst"))
+    ]
     return tuple(sorted({w.lower() for w in re.findall(r"[A-Za-z]{2,}", " ".join(texts))}))
 
 
@@ -156,11 +159,24 @@ class SynthWordsDataset(InfoDataset):
     """Items ``(image, text)`` rendered on demand; see the module docstring."""
 
     def __init__(
-        self, info: DatasetInfo, *, size: int, split: str, seed: int, fonts: tuple[Path, ...],
-        vocabulary: tuple[str, ...], case_sensitive: bool, max_length: int,
+        self,
+        info: DatasetInfo,
+        *,
+        size: int,
+        split: str,
+        seed: int,
+        fonts: tuple[Path, ...],
+        vocabulary: tuple[str, ...],
+        case_sensitive: bool,
+        max_length: int,
     ) -> None:
         self.info, self.size, self.split, self.seed = info, size, split, seed
-        self.fonts, self.vocabulary, self.case_sensitive, self.max_length = fonts, vocabulary, case_sensitive, max_length
+        self.fonts, self.vocabulary, self.case_sensitive, self.max_length = (
+            fonts,
+            vocabulary,
+            case_sensitive,
+            max_length,
+        )
 
     def __len__(self) -> int:
         return self.size
@@ -168,7 +184,9 @@ class SynthWordsDataset(InfoDataset):
     def __getitem__(self, index: int) -> tuple[Tensor, str]:
         if not 0 <= index < self.size:
             raise IndexError(index)
-        rng = item_rng() if self.split == "train" else np.random.default_rng([self.seed, _SPLIT_CODE[self.split], index])
+        rng = (
+            item_rng() if self.split == "train" else np.random.default_rng([self.seed, _SPLIT_CODE[self.split], index])
+        )
         text = random_text(rng, self.vocabulary, max_length=self.max_length)
         image = render_word(text, self.fonts[int(rng.integers(len(self.fonts)))], rng)
         assert self.info.img_size is not None  # set in __init__
@@ -207,6 +225,12 @@ def synth_words(
     size = {"train": train_size, "val": val_size, "test": test_size}[split]
     info = text_info("synth-words", charset, in_chans=in_chans, height=height, max_width=max_width)
     return SynthWordsDataset(
-        info, size=size, split=split, seed=seed, fonts=available_fonts(ALNUM), vocabulary=vocabulary,
-        case_sensitive=case_sensitive, max_length=max_length,
+        info,
+        size=size,
+        split=split,
+        seed=seed,
+        fonts=available_fonts(ALNUM),
+        vocabulary=vocabulary,
+        case_sensitive=case_sensitive,
+        max_length=max_length,
     )

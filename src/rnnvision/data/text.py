@@ -90,8 +90,11 @@ def augment_word(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     shear = rng.uniform(-0.25, 0.25)
     w, h = image.size
     image = image.transform(
-        (w + int(abs(shear) * h), h), Image.Transform.AFFINE, (1, shear, -shear * h if shear > 0 else 0, 0, 1, 0),
-        resample=Image.Resampling.BILINEAR, fillcolor=fill,
+        (w + int(abs(shear) * h), h),
+        Image.Transform.AFFINE,
+        (1, shear, -shear * h if shear > 0 else 0, 0, 1, 0),
+        resample=Image.Resampling.BILINEAR,
+        fillcolor=fill,
     )
     image = image.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BILINEAR, expand=True, fillcolor=fill)
     stretch = rng.uniform(0.8, 1.25)
@@ -114,9 +117,7 @@ def item_rng() -> np.random.Generator:
 class WordFileDataset(InfoDataset):
     """(image, text) pairs read lazily from image files; ``augment`` jitters every read."""
 
-    def __init__(
-        self, samples: list[tuple[Path, str]], info: DatasetInfo, *, augment: bool = False
-    ) -> None:
+    def __init__(self, samples: list[tuple[Path, str]], info: DatasetInfo, *, augment: bool = False) -> None:
         if info.img_size is None:
             raise ValueError(f"{info.name}: a text dataset needs img_size (height, largest width)")
         self.samples, self.info, self.augment = samples, info, augment

@@ -64,7 +64,9 @@ def _read(path: str | Path, *, decode: bool) -> Image.Image:
             "shrink the image first"
         ) from None
     except Exception as exc:  # noqa: BLE001 - a decoder fed an untrusted file can fail in many ways
-        raise UserError(f"{path} is not an image PIL can read ({exc.__class__.__name__}); give a PNG or JPEG file") from None
+        raise UserError(
+            f"{path} is not an image PIL can read ({exc.__class__.__name__}); give a PNG or JPEG file"
+        ) from None
 
 
 def to_8bit(image: Image.Image) -> Image.Image:

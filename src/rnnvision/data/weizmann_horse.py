@@ -38,8 +38,10 @@ def horse_folder(root: str | Path | None) -> Path:
     for folder in (base / "weizmann_horse_db", base):
         if (folder / "rgb").is_dir() and (folder / "figure_ground").is_dir():
             return folder
-    raise UserError(f"weizmann-horse: no rgb/ and figure_ground/ folders under {base} (or {base / 'weizmann_horse_db'}); "
-                    "point --data-dir at the folder holding weizmann-horse/")
+    raise UserError(
+        f"weizmann-horse: no rgb/ and figure_ground/ folders under {base} (or {base / 'weizmann_horse_db'}); "
+        "point --data-dir at the folder holding weizmann-horse/"
+    )
 
 
 def read_horse(image_path: Path, mask_path: Path) -> tuple[Image.Image, np.ndarray]:
@@ -72,8 +74,10 @@ def weizmann_horse(
     masks = {p.stem: p for p in (folder / "figure_ground").glob("*.jpg")}
     images = sorted(p for p in (folder / "rgb").glob("*.jpg") if p.stem in masks)
     if len(images) <= val_images + test_images:
-        raise UserError(f"weizmann-horse: {len(images)} image/mask pairs in {folder}, too few for {val_images} val and "
-                        f"{test_images} test images")
+        raise UserError(
+            f"weizmann-horse: {len(images)} image/mask pairs in {folder}, too few for {val_images} val and "
+            f"{test_images} test images"
+        )
     index = split_indices(len(images), val_size=val_images, test_size=test_images, seed=SPLIT_SEED)[split]
     pairs = [(images[i], masks[images[i].stem]) for i in index]
     info = segmentation_info("weizmann-horse", CLASS_NAMES, in_chans=3, img_size=img_size)

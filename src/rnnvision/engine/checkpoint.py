@@ -74,8 +74,11 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     except Exception as exc:  # noqa: BLE001 - an untrusted file can fail the reader in many ways
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise UserError(f"{path} is not a readable checkpoint (truncated or not a PyTorch file: {reason})") from None
-    if not isinstance(raw, dict) or set(raw) != {"body", "sha256"} or not isinstance(raw["body"], dict) or (
-        raw["body"].get("format") != FORMAT
+    if (
+        not isinstance(raw, dict)
+        or set(raw) != {"body", "sha256"}
+        or not isinstance(raw["body"], dict)
+        or (raw["body"].get("format") != FORMAT)
     ):
         raise UserError(f"{path} is a PyTorch file but not an rnnvision checkpoint")
     body = raw["body"]
@@ -86,7 +89,9 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     if digest != raw["sha256"]:
         raise UserError(f"{path} was modified after it was written (SHA-256 mismatch); it cannot be trusted")
     if not isinstance(body.get("format_version"), int) or body["format_version"] > FORMAT_VERSION:
-        raise UserError(f"{path} was written by a newer rnnvision ({body.get('rnnvision_version')}); upgrade to read it")
+        raise UserError(
+            f"{path} was written by a newer rnnvision ({body.get('rnnvision_version')}); upgrade to read it"
+        )
     check_structure(body, path)
     return body
 
@@ -104,16 +109,30 @@ def check_structure(body: dict[str, Any], path: str | Path) -> None:
     """
     for key, kind in _REQUIRED.items():
         if not isinstance(body.get(key), kind):
-            raise UserError(f"{path}: checkpoint field {key!r} is missing or not a {kind.__name__}; the file is not one rnnvision wrote")
+            raise UserError(
+                f"{path}: checkpoint field {key!r} is missing or not a {kind.__name__}; the file is not one rnnvision wrote"
+            )
     _check_state_dict(body["state_dict"], path, "state_dict")
     meta = body["meta"]
-    names, charset, chans, size = meta.get("class_names", ()), meta.get("charset", ""), meta.get("in_chans", 1), meta.get("img_size")
+    names, charset, chans, size = (
+        meta.get("class_names", ()),
+        meta.get("charset", ""),
+        meta.get("in_chans", 1),
+        meta.get("img_size"),
+    )
     if (
-        not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names) or not isinstance(charset, str)
-        or not isinstance(chans, int) or not (size is None or (isinstance(size, (list, tuple)) and len(size) == 2
-                                                               and all(isinstance(v, int) and v > 0 for v in size)))
+        not isinstance(names, (list, tuple))
+        or not all(isinstance(n, str) for n in names)
+        or not isinstance(charset, str)
+        or not isinstance(chans, int)
+        or not (
+            size is None
+            or (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size))
+        )
     ):
-        raise UserError(f"{path}: checkpoint field 'meta' does not describe a dataset (class_names, charset, in_chans, img_size)")
+        raise UserError(
+            f"{path}: checkpoint field 'meta' does not describe a dataset (class_names, charset, in_chans, img_size)"
+        )
     training = body.get("training")
     if training is not None:
         if not isinstance(training, dict) or any(not isinstance(training.get(k), t) for k, t in _TRAINING.items()):
@@ -142,7 +161,9 @@ def check_model_fits(body: dict[str, Any], path: str | Path) -> Any:
 
     config = config_from_dict(body["config"], source=str(path))
     if config.model["name"] != body["model_name"] or config.task != body["task"]:
-        raise UserError(f"{path}: model_name or task disagrees with the stored config; the file is not one rnnvision wrote")
+        raise UserError(
+            f"{path}: model_name or task disagrees with the stored config; the file is not one rnnvision wrote"
+        )
     options = {k: v for k, v in config.model.items() if k != "name"}
     try:
         with torch.device("meta"):
@@ -150,7 +171,9 @@ def check_model_fits(body: dict[str, Any], path: str | Path) -> Any:
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - a builder given values no run produced can fail in many ways
-        raise UserError(f"{path}: its config does not build a {config.model['name']} model ({exc.__class__.__name__})") from None
+        raise UserError(
+            f"{path}: its config does not build a {config.model['name']} model ({exc.__class__.__name__})"
+        ) from None
     stored = body["state_dict"]
     missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
     if missing or unexpected:

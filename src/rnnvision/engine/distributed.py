@@ -46,7 +46,9 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
         raise UserError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise UserError(f"device {name!r} asked for, but this PyTorch build or machine has no CUDA GPU; use --device cpu")
+            raise UserError(
+                f"device {name!r} asked for, but this PyTorch build or machine has no CUDA GPU; use --device cpu"
+            )
         if device.index is None:
             device = torch.device("cuda", local_rank)
         if device.index >= torch.cuda.device_count():

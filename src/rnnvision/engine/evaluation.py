@@ -67,8 +67,16 @@ def evaluate_checkpoint(
 
     model, state = resolve(path, device=torch_device)
     return evaluate_loaded(
-        model, state, source=str(path), dataset=dataset, split=split, data_dir=data_dir, download=download,
-        batch_size=batch_size, device=torch_device, out_dir=out_dir,
+        model,
+        state,
+        source=str(path),
+        dataset=dataset,
+        split=split,
+        data_dir=data_dir,
+        download=download,
+        batch_size=batch_size,
+        device=torch_device,
+        out_dir=out_dir,
     )
 
 
@@ -114,7 +122,9 @@ def _check_compatible(trained: dict[str, Any], other: dict[str, Any], name: str,
     if mine and theirs:
         mine, theirs = tuple(mine), tuple(theirs)
         if task == "recognize" and mine[0] != theirs[0]:
-            raise UserError(f"dataset {name!r} has text lines {theirs[0]} pixels high, the model reads {mine[0]}; set data.height")
+            raise UserError(
+                f"dataset {name!r} has text lines {theirs[0]} pixels high, the model reads {mine[0]}; set data.height"
+            )
         if task in ("classify", "generate") and mine != theirs:
             raise UserError(
                 f"dataset {name!r} has {theirs[0]}x{theirs[1]} images, the model was trained on {mine[0]}x{mine[1]}; "

@@ -74,8 +74,10 @@ def gradient_flow(
     model, state = resolve(path, device=torch_device)
     name = state["config"]["model"]["name"]
     if not is_sequence_model(model):
-        raise UserError(f"{path}: model {name!r} is not a sequence model; gradflow needs a pixel, row or sequence "
-                        "model (one with to_sequence and forward_sequence)")
+        raise UserError(
+            f"{path}: model {name!r} is not a sequence model; gradflow needs a pixel, row or sequence "
+            "model (one with to_sequence and forward_sequence)"
+        )
     data_options = dict(state["config"]["data"])
     data = build_dataset(data_options.pop("name"), split=split, root=data_dir, **data_options)
     count = min(n, len(data))

@@ -96,8 +96,11 @@ def expand_inputs(inputs: Sequence[str]) -> tuple[list[str], list[tuple[str, str
             problems.append((item, f"no such file or folder: {item}"))
         else:
             matched = [
-                file for match in sorted(glob.glob(os.path.expanduser(item), recursive=True))
-                for file in (_images_under(Path(match)) if os.path.isdir(match) else [match] if _is_image_name(match) else [])
+                file
+                for match in sorted(glob.glob(os.path.expanduser(item), recursive=True))
+                for file in (
+                    _images_under(Path(match)) if os.path.isdir(match) else [match] if _is_image_name(match) else []
+                )
             ]
             if not matched:
                 problems.append((item, f"{item} matches no image file"))
@@ -162,8 +165,10 @@ def _reader(preprocess: str, state: dict[str, Any]) -> Callable[[ImageInput], Im
         return _read
     meta = state["meta"]
     if state["task"] != "classify" or meta.get("in_chans") != 1 or not meta.get("img_size"):
-        raise UserError("--preprocess mnist frames a digit for a 1-channel classifier; this model is a "
-                        f"{meta.get('in_chans')}-channel {state['task']} model")
+        raise UserError(
+            "--preprocess mnist frames a digit for a 1-channel classifier; this model is a "
+            f"{meta.get('in_chans')}-channel {state['task']} model"
+        )
     size = (int(meta["img_size"][0]), int(meta["img_size"][1]))
     return lambda item: frame_digit(_read(item), size)
 
@@ -191,10 +196,20 @@ class PredictionRun:
 
 
 def run_predictions(
-    model: nn.Module, state: dict[str, Any], items: Sequence[ImageInput], names: Sequence[str], *,
-    device: torch.device, batch_size: int = 64, explain: str | os.PathLike | None = None, strict: bool = False,
-    unfound: Sequence[tuple[str, str]] = (), on_failure: Callable[[str, str], None] | None = None,
-    on_batch: Callable[[int, int], None] | None = None, preprocess: Preprocess = "none", **options: Any,
+    model: nn.Module,
+    state: dict[str, Any],
+    items: Sequence[ImageInput],
+    names: Sequence[str],
+    *,
+    device: torch.device,
+    batch_size: int = 64,
+    explain: str | os.PathLike | None = None,
+    strict: bool = False,
+    unfound: Sequence[tuple[str, str]] = (),
+    on_failure: Callable[[str, str], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+    preprocess: Preprocess = "none",
+    **options: Any,
 ) -> PredictionRun:
     """Predict ``items`` (named ``names``) ``batch_size`` at a time with a loaded model.
 
@@ -255,8 +270,13 @@ def run_predictions(
 
 
 def predict(
-    model: str | os.PathLike | tuple[nn.Module, dict[str, Any]], images: Iterable[ImageInput], *,
-    names: Sequence[str] | None = None, batch_size: int = 64, device: str | torch.device = "auto", **options: Any,
+    model: str | os.PathLike | tuple[nn.Module, dict[str, Any]],
+    images: Iterable[ImageInput],
+    *,
+    names: Sequence[str] | None = None,
+    batch_size: int = 64,
+    device: str | torch.device = "auto",
+    **options: Any,
 ) -> list[dict[str, Any]]:
     """Predict images as ``rnnvision predict --json`` does, with the same preprocessing.
 
@@ -282,18 +302,27 @@ def predict(
         torch_device = next(module.parameters(), torch.empty(0)).device  # an OnnxModel has none: the CPU
     else:
         module, state, torch_device = load_source(model, device=device)
-    labels = list(names) if names is not None else [
-        str(item) if isinstance(item, (str, os.PathLike)) else f"image{i}" for i, item in enumerate(items)
-    ]
+    labels = (
+        list(names)
+        if names is not None
+        else [str(item) if isinstance(item, (str, os.PathLike)) else f"image{i}" for i, item in enumerate(items)]
+    )
     if len(labels) != len(items):
         raise UserError(f"{len(labels)} names for {len(items)} images")
-    run = run_predictions(module, state, items, labels, device=torch_device, batch_size=batch_size, strict=True, **options)
+    run = run_predictions(
+        module, state, items, labels, device=torch_device, batch_size=batch_size, strict=True, **options
+    )
     return run.results
 
 
 def predict_inputs(
-    source: str | os.PathLike, inputs: Sequence[str], *, device: str = "auto", batch_size: int = 64,
-    on_failure: Callable[[str, str], None] | None = None, on_batch: Callable[[int, int], None] | None = None,
+    source: str | os.PathLike,
+    inputs: Sequence[str],
+    *,
+    device: str = "auto",
+    batch_size: int = 64,
+    on_failure: Callable[[str, str], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> PredictionRun:
     """Load ``source`` and predict the image files that ``inputs`` (files, folders, globs) name.
@@ -303,8 +332,18 @@ def predict_inputs(
     """
     model, state, torch_device = load_source(source, device=device)
     files, unfound = expand_inputs(inputs)
-    return run_predictions(model, state, files, files, device=torch_device, batch_size=batch_size, unfound=unfound,
-                           on_failure=on_failure, on_batch=on_batch, **options)
+    return run_predictions(
+        model,
+        state,
+        files,
+        files,
+        device=torch_device,
+        batch_size=batch_size,
+        unfound=unfound,
+        on_failure=on_failure,
+        on_batch=on_batch,
+        **options,
+    )
 
 
 # -- results tables -----------------------------------------------------------------------------
@@ -321,9 +360,9 @@ def write_results(path: str | os.PathLike, results: list[dict[str, Any]]) -> Pat
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for result in results:
-            writer.writerow({
-                k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in result.items()
-            })
+            writer.writerow(
+                {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in result.items()}
+            )
         text = buffer.getvalue()
     else:
         raise UserError(f"--out {target}: a results table is .jsonl or .csv, not {suffix or '(no suffix)'}")

@@ -159,7 +159,9 @@ class Trainer:
         if self.resume_state is not None and "class_weights" in self.resume_state["meta"]:
             self.meta["class_weights"] = self.resume_state["meta"]["class_weights"]
         elif cfg.class_weights:
-            self.meta["class_weights"] = get_task_class(config.task).class_weights_from(self.train_set, method=cfg.class_weights)
+            self.meta["class_weights"] = get_task_class(config.task).class_weights_from(
+                self.train_set, method=cfg.class_weights
+            )
         config.model = {"name": config.model["name"], **resolve_model_kwargs(config.model, info)}
         self.model = create_model(config.model["name"], **{k: v for k, v in config.model.items() if k != "name"})
         if cfg.init_from and self.resume_state is None:
@@ -170,7 +172,9 @@ class Trainer:
 
         if len(self.train_set) < cfg.batch_size and len(self.train_set) >= ctx.world_size:
             fitted = len(self.train_set) // ctx.world_size * ctx.world_size
-            self._log(f"train.batch_size {cfg.batch_size} is more than the {len(self.train_set)} training items; using {fitted}")
+            self._log(
+                f"train.batch_size {cfg.batch_size} is more than the {len(self.train_set)} training items; using {fitted}"
+            )
             cfg.batch_size = fitted  # what config.yaml and the checkpoints record
         per_rank_batch = cfg.batch_size // ctx.world_size
         self.sampler: DistributedSampler = DistributedSampler(
@@ -185,13 +189,17 @@ class Trainer:
             drop_last=True,  # equal batches, so N processes take exactly the steps of one
         )
         if not len(self.loader):
-            raise UserError(f"the training split has {len(self.train_set)} items, fewer than train.batch_size {cfg.batch_size}")
+            raise UserError(
+                f"the training split has {len(self.train_set)} items, fewer than train.batch_size {cfg.batch_size}"
+            )
         self.total_steps = cfg.epochs * len(self.loader)
         warmup_steps = max(1, round(cfg.warmup_epochs * len(self.loader)))
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
-            lambda step: lr_factor(step, warmup_steps=warmup_steps, total_steps=self.total_steps, min_ratio=cfg.min_lr_ratio),
+            lambda step: lr_factor(
+                step, warmup_steps=warmup_steps, total_steps=self.total_steps, min_ratio=cfg.min_lr_ratio
+            ),
         )
         self.train_model = DistributedDataParallel(self.model) if ctx.enabled else self.model
         self.average = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay else None
@@ -238,7 +246,9 @@ class Trainer:
         removed = remove_stale_temps(out)
         if removed:
             self._log(f"removed {len(removed)} temporary file(s) left by an interrupted write in {out}")
-        write_marker(out, run_id=self.run_id, kind="train", model=self.config.model["name"], data=self.config.data["name"])
+        write_marker(
+            out, run_id=self.run_id, kind="train", model=self.config.model["name"], data=self.config.data["name"]
+        )
         atomic_write_text(out / "config.yaml", self.config.to_yaml())
         if self.history:  # resumed: best.pt, metrics.jsonl and curves.png may lag last.pt after a kill
             self._write_derived_files(best=True)
@@ -273,7 +283,9 @@ class Trainer:
         own = self.model.state_dict()
         fitting = {k: v for k, v in source.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
         if not fitting:
-            raise UserError(f"train.init_from: no tensor of {path} fits {self.config.model['name']} (names or shapes differ)")
+            raise UserError(
+                f"train.init_from: no tensor of {path} fits {self.config.model['name']} (names or shapes differ)"
+            )
         self.model.load_state_dict(fitting, strict=False)
         fresh = sorted(set(own) - set(fitting))
         self._log(
@@ -283,13 +295,17 @@ class Trainer:
 
     def _restore(self, state: dict[str, Any], path: Path) -> None:
         if state["model_name"] != self.config.model["name"]:
-            raise UserError(f"{path} holds a {state['model_name']} model, the config asks for {self.config.model['name']}")
+            raise UserError(
+                f"{path} holds a {state['model_name']} model, the config asks for {self.config.model['name']}"
+            )
         self._check_same_settings(state["config"], path)
         training = state["training"]
         try:
             self.model.load_state_dict(state["state_dict"])
         except RuntimeError as exc:
-            raise UserError(f"{path}: weights do not fit {self.config.model['name']} ({str(exc).splitlines()[0]})") from None
+            raise UserError(
+                f"{path}: weights do not fit {self.config.model['name']} ({str(exc).splitlines()[0]})"
+            ) from None
         if self.average is not None:
             if "ema_state_dict" not in training:
                 raise UserError(f"{path} was trained without train.ema_decay; resume it with the same config")
@@ -320,7 +336,8 @@ class Trainer:
             f"{section}.{key} ({value!r} -> {now[section].get(key)!r})"
             for section in SECTIONS
             for key, value in saved.get(section, {}).items()
-            if value != now[section].get(key) and f"{section}.{key}" not in self.RESUME_MAY_CHANGE
+            if value != now[section].get(key)
+            and f"{section}.{key}" not in self.RESUME_MAY_CHANGE
             and f"{section}.{key}" != "train.init_from"
         ]
         if changed:
@@ -406,7 +423,10 @@ class Trainer:
         out = self.out_dir
         if best and self.best_state is not None:
             best_row = next(r for r in self.history if r["epoch"] == self.best_epoch)
-            save_checkpoint(out / "best.pt", self._payload({"epoch": self.best_epoch, "val": self._val_of(best_row)}, training=False))
+            save_checkpoint(
+                out / "best.pt",
+                self._payload({"epoch": self.best_epoch, "val": self._val_of(best_row)}, training=False),
+            )
         atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in self.history))
         plot_curves(self.history, out / "curves.png", metric=self.task.metric)
 
@@ -421,7 +441,12 @@ class Trainer:
     def _evaluate(self, dataset: InfoDataset) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         cfg = self.config.train
         return evaluate(
-            self.eval_model, dataset, self.task, batch_size=cfg.eval_batch_size, device=self.ctx.device, ctx=self.ctx,
+            self.eval_model,
+            dataset,
+            self.task,
+            batch_size=cfg.eval_batch_size,
+            device=self.ctx.device,
+            ctx=self.ctx,
             bf16=cfg.bf16,
         )
 
@@ -518,6 +543,8 @@ def _check_init_from(source: str) -> None:
         return
     hint = ""
     if path.name in ("best.pt", "last.pt") and path.parent.name:
-        hint = (f"; it is made by another recipe: run `rnnvision train configs/{path.parent.name}.yaml --out {path.parent}` "
-                "first (or set train.init_from to an existing checkpoint, or to '' to start from scratch)")
+        hint = (
+            f"; it is made by another recipe: run `rnnvision train configs/{path.parent.name}.yaml --out {path.parent}` "
+            "first (or set train.init_from to an existing checkpoint, or to '' to start from scratch)"
+        )
     raise UserError(f"train.init_from: checkpoint not found: {path}{hint}")

@@ -26,7 +26,12 @@ QUANTIZE = ("int8",)
 
 
 def export_model(
-    model: nn.Module, state: dict[str, Any], *, out: str | Path, format: Format = "onnx", quantize: str | None = None,
+    model: nn.Module,
+    state: dict[str, Any],
+    *,
+    out: str | Path,
+    format: Format = "onnx",
+    quantize: str | None = None,
     calibration: Calibration | None = None,
 ) -> Path:
     """Export ``model`` (with its checkpoint ``state``: ``task``, ``meta``) to ``out``; returns the path.
@@ -88,4 +93,3 @@ def export_checkpoint(
     model, state = resolve(checkpoint)
     target = out if out is not None else default_out(checkpoint, format=format, quantize=quantize)
     return export_model(model, state, out=target, format=format, quantize=quantize)
-

@@ -67,13 +67,19 @@ def _scan_body(b: _Builder, *, u: str, hidden: int, slices: dict[str, str]) -> A
     from onnx import TensorProto, helper
 
     body = _Builder(b.prefix + "/step")
-    h_prev, c_prev, z_col, start, end, z_end, pads = (body.name(n) for n in ("h", "c", "z", "start", "end", "z_end", "pads"))
+    h_prev, c_prev, z_col, start, end, z_end, pads = (
+        body.name(n) for n in ("h", "c", "z", "start", "end", "z_end", "pads")
+    )
     h_rows = body.op("Slice", h_prev, start, end, body.const([1]), hint="h_rows")  # (D, (n+1)B, H): rows lo-1..hi
     c_rows = body.op("Slice", c_prev, start, end, body.const([1]), hint="c_rows")
     z = body.op("Slice", z_col, start, z_end, body.const([1]), hint="z_rows")  # (D, nB, 5H): rows lo..hi
     m = body.op("MatMul", h_rows, u, hint="hu")  # (D, (n+1)B, 10H): [h U_h | h U_v] of rows lo-1..hi
-    m_left = body.op("Slice", m, slices["below_start"], slices["left_end"], body.const([1, 2]), hint="left")  # rows lo..hi
-    m_up = body.op("Slice", m, slices["up_start"], slices["above_end"], body.const([1, 2]), hint="up")  # rows lo-1..hi-1
+    m_left = body.op(
+        "Slice", m, slices["below_start"], slices["left_end"], body.const([1, 2]), hint="left"
+    )  # rows lo..hi
+    m_up = body.op(
+        "Slice", m, slices["up_start"], slices["above_end"], body.const([1, 2]), hint="up"
+    )  # rows lo-1..hi-1
     a = body.op("Sum", z, m_left, m_up, hint="a")  # (D, nB, 5H): [i, f_h, f_v, o | g]
     gates, cand = body.op("Split", a, body.const([4 * hidden, hidden]), axis=2, outputs=2, hint="split")
     i, f_h, f_v, o = body.op("Split", body.op("Sigmoid", gates), axis=2, outputs=4, hint="gate")
@@ -88,14 +94,22 @@ def _scan_body(b: _Builder, *, u: str, hidden: int, slices: dict[str, str]) -> A
         return helper.make_tensor_value_info(name, elem, None)
 
     float_, long_ = TensorProto.FLOAT, TensorProto.INT64
-    inputs = [value(h_prev, float_), value(c_prev, float_), value(z_col, float_), value(start, long_),
-              value(end, long_), value(z_end, long_), value(pads, long_)]
+    inputs = [
+        value(h_prev, float_),
+        value(c_prev, float_),
+        value(z_col, float_),
+        value(start, long_),
+        value(end, long_),
+        value(z_end, long_),
+        value(pads, long_),
+    ]
     outputs = [value(h_next, float_), value(c_next, float_), value(h_out, float_)]
     return helper.make_graph(body.nodes, body.prefix, inputs, outputs, initializer=body.initializers)
 
 
-def _expand(b: _Builder, x: str, out: str, weight_ih: np.ndarray, weight_hh: np.ndarray, bias: np.ndarray,
-            corners: list[str]) -> None:
+def _expand(
+    b: _Builder, x: str, out: str, weight_ih: np.ndarray, weight_hh: np.ndarray, bias: np.ndarray, corners: list[str]
+) -> None:
     """Nodes computing ``out`` (D, B, H, Hi, Wi) from ``x`` (B, C, Hi, Wi): see the module docstring."""
     from onnx import helper
 
@@ -104,7 +118,9 @@ def _expand(b: _Builder, x: str, out: str, weight_ih: np.ndarray, weight_hh: np.
     f32 = np.float32
     w_ih = b.const(weight_ih.transpose(0, 2, 1), "w_ih", f32)  # (D, C, 5H)
     bias_ = b.const(bias[:, None, :], "bias", f32)  # (D, 1, 5H)
-    u = b.const(np.concatenate([weight_hh[:, :, :hidden], weight_hh[:, :, hidden:]], axis=1).transpose(0, 2, 1), "u", f32)
+    u = b.const(
+        np.concatenate([weight_hh[:, :, :hidden], weight_hh[:, :, hidden:]], axis=1).transpose(0, 2, 1), "u", f32
+    )
     flip_rows, flip_cols = (np.array([CORNERS[c][k] for c in corners], dtype=np.int64) for k in (0, 1))
 
     shape = b.op("Shape", x)
@@ -114,8 +130,9 @@ def _expand(b: _Builder, x: str, out: str, weight_ih: np.ndarray, weight_hh: np.
     last_row, last_col = b.op("Sub", height, one), b.op("Sub", width, one)
 
     def arange(n: str, axes: list[int]) -> str:  # Range(n) unsqueezed at ``axes``
-        return b.op("Unsqueeze", b.op("Range", b.op("Squeeze", zero), b.op("Squeeze", n), b.op("Squeeze", one)),
-                    b.const(axes))
+        return b.op(
+            "Unsqueeze", b.op("Range", b.op("Squeeze", zero), b.op("Squeeze", n), b.op("Squeeze", one)), b.const(axes)
+        )
 
     def mirror(t: str, last: str, flips: np.ndarray, shape: list[int]) -> str:  # t, or last - t where flipped
         return b.op("Add", t, b.op("Mul", b.const(flips.reshape(shape)), b.op("Sub", last, b.op("Add", t, t))))
@@ -130,8 +147,11 @@ def _expand(b: _Builder, x: str, out: str, weight_ih: np.ndarray, weight_hh: np.
     j = b.op("Max", b.op("Min", b.op("Sub", k, i), last_col), zero)  # (K, 1, Hi)
     row = mirror(i, last_row, flip_rows, [1, -1, 1])  # (1, D, Hi)
     col = mirror(j, last_col, flip_cols, [1, -1, 1])  # (K, D, Hi)
-    index = b.op("Add", b.op("Mul", b.op("Add", b.op("Mul", b.const(np.arange(dirs).reshape(1, -1, 1)), height), row),
-                             width), col)  # (K, D, Hi): (d * Hi + row) * Wi + col
+    index = b.op(
+        "Add",
+        b.op("Mul", b.op("Add", b.op("Mul", b.const(np.arange(dirs).reshape(1, -1, 1)), height), row), width),
+        col,
+    )  # (K, D, Hi): (d * Hi + row) * Wi + col
     z = b.op("Gather", z, index, axis=0)  # (K, D, Hi, B, 5H)
     z = b.op("Reshape", z, b.const([0, 0, -1, gates]))  # (K, D, Hi*B, 5H), rows i*B + b
     # per step k, the diagonal's rows lo..hi, as row offsets of the state (row r+1 holds image row r)
@@ -144,20 +164,36 @@ def _expand(b: _Builder, x: str, out: str, weight_ih: np.ndarray, weight_hh: np.
 
     start, end, z_end = column(lo), column(b.op("Add", hi, b.const([2]))), column(b.op("Add", hi, one))
     nothing = column(b.op("Sub", k, k))
-    pads = b.op("Concat", nothing, column(b.op("Add", lo, one)), nothing, nothing,
-                column(b.op("Sub", b.op("Sub", height, one), hi)), nothing, axis=1)  # (K, 6)
-    state = b.op("ConstantOfShape", b.op("Concat", b.const([dirs]), b.op("Mul", b.op("Add", height, one), batch),
-                                         b.const([hidden]), axis=0), value=helper.make_tensor("zero", 1, [1], [0.0]))
+    pads = b.op(
+        "Concat",
+        nothing,
+        column(b.op("Add", lo, one)),
+        nothing,
+        nothing,
+        column(b.op("Sub", b.op("Sub", height, one), hi)),
+        nothing,
+        axis=1,
+    )  # (K, 6)
+    state = b.op(
+        "ConstantOfShape",
+        b.op("Concat", b.const([dirs]), b.op("Mul", b.op("Add", height, one), batch), b.const([hidden]), axis=0),
+        value=helper.make_tensor("zero", 1, [1], [0.0]),
+    )
     minus_b = b.op("Neg", batch)
     slices = {  # outer-scope bounds the step reads: rows shifted by one (B entries) along axis 1
-        "below_start": b.op("Concat", batch, zero, axis=0), "left_end": b.const([_INT_MAX, 5 * hidden]),
-        "up_start": b.const([0, 5 * hidden]), "above_end": b.op("Concat", minus_b, b.const([10 * hidden]), axis=0),
-        "row_b": batch, "row_minus_b": minus_b,
+        "below_start": b.op("Concat", batch, zero, axis=0),
+        "left_end": b.const([_INT_MAX, 5 * hidden]),
+        "up_start": b.const([0, 5 * hidden]),
+        "above_end": b.op("Concat", minus_b, b.const([10 * hidden]), axis=0),
+        "row_b": batch,
+        "row_minus_b": minus_b,
     }
     body = _scan_body(b, u=u, hidden=hidden, slices=slices)
     _, _, states = b.op("Scan", state, state, z, start, end, z_end, pads, outputs=3, body=body, num_scan_inputs=5)
     # (K, D, (Hi+1)B, H) -> each direction's pixel (r, c) read back at its step and row: (D, B, H, Hi, Wi)
-    states = b.op("Reshape", states, b.op("Concat", b.const([-1]), batch, b.const([hidden]), axis=0))  # (K*D*(Hi+1), B, H)
+    states = b.op(
+        "Reshape", states, b.op("Concat", b.const([-1]), batch, b.const([hidden]), axis=0)
+    )  # (K*D*(Hi+1), B, H)
     r, c = arange(height, [0, 2]), arange(width, [0, 1])  # (1, Hi, 1), (1, 1, Wi)
     i = mirror(r, last_row, flip_rows, [-1, 1, 1])  # (D, Hi, 1): row in the scan frame
     j = mirror(c, last_col, flip_cols, [-1, 1, 1])  # (D, 1, Wi)

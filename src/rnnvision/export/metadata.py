@@ -17,13 +17,19 @@ FORMAT_VERSION = "1"
 NORMALIZATION = f"{PIXELS}; the graph applies any further normalisation itself"
 
 
-def export_metadata(*, model_name: str, task: str, meta: dict[str, Any], spec: ExportSpec, **extra: Any) -> dict[str, str]:
+def export_metadata(
+    *, model_name: str, task: str, meta: dict[str, Any], spec: ExportSpec, **extra: Any
+) -> dict[str, str]:
     """Metadata keys of an exported model (every value a string; lists and dicts as JSON).
 
     ``meta`` is the checkpoint's dataset facts (``class_names``, ``charset``, ``in_chans``,
     ``img_size``, ...); ``extra`` adds keys such as ``quantization``.
     """
-    shape = "(batch, channels, height, width)" if task != "recognize" else "(batch, channels, height, width); widths (batch,) int64"
+    shape = (
+        "(batch, channels, height, width)"
+        if task != "recognize"
+        else "(batch, channels, height, width); widths (batch,) int64"
+    )
     props: dict[str, Any] = {
         "rnnvision.format_version": FORMAT_VERSION,
         "model": model_name,
@@ -31,8 +37,12 @@ def export_metadata(*, model_name: str, task: str, meta: dict[str, Any], spec: E
         "channels": meta.get("in_chans", 1),
         "img_size": list(meta["img_size"]) if meta.get("img_size") else None,
         "normalization": NORMALIZATION,
-        "inputs": {name: shape if name == "images" else "valid width of each right-padded image" for name in spec.input_names},
-        "dynamic_axes": {name: {str(axis): label for axis, label in axes.items()} for name, axes in spec.dynamic_axes.items()},
+        "inputs": {
+            name: shape if name == "images" else "valid width of each right-padded image" for name in spec.input_names
+        },
+        "dynamic_axes": {
+            name: {str(axis): label for axis, label in axes.items()} for name, axes in spec.dynamic_axes.items()
+        },
         "meta": meta,
         **extra,
     }
@@ -42,7 +52,9 @@ def export_metadata(*, model_name: str, task: str, meta: dict[str, Any], spec: E
         props["charset"] = meta.get("charset", "")
         props["ctc_blank"] = 0
         props["width_stride"] = 4
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in props.items() if value is not None}
+    return {
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in props.items() if value is not None
+    }
 
 
 def state_from_metadata(props: dict[str, str], *, source: str) -> dict[str, Any]:

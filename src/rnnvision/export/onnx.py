@@ -34,8 +34,14 @@ def write_onnx(model: nn.Module, spec: ExportSpec, out: Path, *, metadata: dict[
     with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python values frozen at trace time
         torch.onnx.export(
-            model, spec.example_inputs, str(tmp), input_names=list(spec.input_names),
-            output_names=list(spec.output_names), dynamic_axes=spec.dynamic_axes, opset_version=OPSET, dynamo=False,
+            model,
+            spec.example_inputs,
+            str(tmp),
+            input_names=list(spec.input_names),
+            output_names=list(spec.output_names),
+            dynamic_axes=spec.dynamic_axes,
+            opset_version=OPSET,
+            dynamo=False,
             custom_opsets={ONNX_DOMAIN: 1},
         )
         graph = onnx.load(str(tmp))

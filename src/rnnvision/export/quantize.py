@@ -49,12 +49,22 @@ def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str], calibrat
             onnx.save(model, str(Path(work) / "float.onnx"))
             current = str(Path(work) / "convolutions.onnx")
             quantize_static(
-                str(Path(work) / "float.onnx"), current, _Feeds(calibration), op_types_to_quantize=list(ONNX_CALIBRATED_OPS),
-                quant_format=QuantFormat.QOperator, per_channel=True, activation_type=QuantType.QUInt8,
+                str(Path(work) / "float.onnx"),
+                current,
+                _Feeds(calibration),
+                op_types_to_quantize=list(ONNX_CALIBRATED_OPS),
+                quant_format=QuantFormat.QOperator,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
             )
-        quantize_dynamic(current, str(tmp), op_types_to_quantize=list(ONNX_QUANTIZED_OPS), weight_type=QuantType.QInt8,
-                         extra_options={"EnableSubgraph": True})
+        quantize_dynamic(
+            current,
+            str(tmp),
+            op_types_to_quantize=list(ONNX_QUANTIZED_OPS),
+            weight_type=QuantType.QInt8,
+            extra_options={"EnableSubgraph": True},
+        )
         graph = onnx.load(str(tmp))
         set_metadata(graph, metadata)
         onnx.save(graph, str(tmp))
@@ -66,8 +76,11 @@ def _read_weights_directly(graph: Any) -> None:
     tensors, such as two zero biases, that way) directly: the static quantizer wants weights as initializers."""
     initializers = {t.name for t in graph.initializer}
     outputs = {o.name for o in graph.output}
-    alias = {n.output[0]: n.input[0] for n in graph.node
-             if n.op_type == "Identity" and n.input[0] in initializers and n.output[0] not in outputs}
+    alias = {
+        n.output[0]: n.input[0]
+        for n in graph.node
+        if n.op_type == "Identity" and n.input[0] in initializers and n.output[0] not in outputs
+    }
     for node in graph.node:
         for k, name in enumerate(node.input):
             if name in alias:

@@ -85,7 +85,9 @@ def check_sampling_paths_free(likelihood: Path) -> None:
             raise UserError(f"{path} already exists; remove it or choose another --out")
 
 
-def write_sampling_graphs(model: AutoregressiveImageModel, likelihood: Path, *, metadata: dict[str, str]) -> tuple[Path, Path]:
+def write_sampling_graphs(
+    model: AutoregressiveImageModel, likelihood: Path, *, metadata: dict[str, str]
+) -> tuple[Path, Path]:
     """Trace the step and end-of-row graphs beside ``likelihood`` (``NAME.onnx``); never overwrites."""
     import onnx
 
@@ -98,7 +100,12 @@ def write_sampling_graphs(model: AutoregressiveImageModel, likelihood: Path, *, 
     names = _state_names(model)
     batch_axis = {0: "batch"}
     graphs = (
-        (_Step(model), (window, torch.tensor(3), *flat), ["window", "col", *names], ["logits", *(f"next_{n}" for n in names)]),
+        (
+            _Step(model),
+            (window, torch.tensor(3), *flat),
+            ["window", "col", *names],
+            ["logits", *(f"next_{n}" for n in names)],
+        ),
         (_EndRow(model), flat, names, [f"next_{n}" for n in names]),
     )
     for path, (module, inputs, input_names, output_names) in zip((step_path, row_path), graphs):
@@ -106,14 +113,26 @@ def write_sampling_graphs(model: AutoregressiveImageModel, likelihood: Path, *, 
         with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about Python values frozen at trace time
             torch.onnx.export(
-                module, inputs, str(tmp), input_names=input_names, output_names=output_names,
-                dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+                module,
+                inputs,
+                str(tmp),
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic,
+                opset_version=OPSET,
+                dynamo=False,
             )
             graph = onnx.load(str(tmp))
-            set_metadata(graph, {
-                **metadata, "graph": path.name.split(".")[-2], "levels": str(model.levels),
-                "sampling_size": json.dumps(list(model.img_size)), "state_names": json.dumps(names),
-            })
+            set_metadata(
+                graph,
+                {
+                    **metadata,
+                    "graph": path.name.split(".")[-2],
+                    "levels": str(model.levels),
+                    "sampling_size": json.dumps(list(model.img_size)),
+                    "state_names": json.dumps(names),
+                },
+            )
             onnx.save(graph, str(tmp))
     return step_path, row_path
 
@@ -159,7 +178,9 @@ class OnnxSampler:
     def _end_row(self, states: list[State]) -> list[State]:
         return [tuple(self._run(self.sessions[1], states))]
 
-    def autoregress(self, canvas: Tensor, known: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def autoregress(
+        self, canvas: Tensor, known: Tensor, *, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         """(images, log p of each chosen value given the earlier ones), as the model's ``autoregress``."""
         batch, channels, _, width = canvas.shape
         if channels != self.in_chans or width != self.img_size[1]:
@@ -179,4 +200,3 @@ class OnnxSampler:
     def complete(self, images: Tensor, known_mask: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """Fill the pixels where ``known_mask`` is False, each sampled given every pixel before it."""
         return self.autoregress(images, known_mask, generator=generator)[0]
-

@@ -22,7 +22,10 @@ from rnnvision.errors import UserError
 
 # model class name -> image axes (of images (B, C, H, W)) that stay dynamic besides the batch
 _DYNAMIC_IMAGE_AXES: dict[str, tuple[int, ...]] = {
-    "CRNN": (3,), "ReSeg": (2, 3), "MDLSTMSegmenter": (2, 3), "PixelCNN": (2, 3),
+    "CRNN": (3,),
+    "ReSeg": (2, 3),
+    "MDLSTMSegmenter": (2, 3),
+    "PixelCNN": (2, 3),
 }
 _OUTPUT_NAMES = {"classify": "logits", "recognize": "scores", "segment": "logits", "generate": "logits"}
 # The tasks an exported graph can serve: their models read images. The long-range lab's sequence
@@ -67,4 +70,6 @@ def export_spec(model: nn.Module, *, task: str) -> ExportSpec:
         names = ("images", "widths")
         dynamic["widths"] = {0: "batch"}
     dynamic[output] = {0: "batch"}  # the other output axes follow the inputs' by shape inference
-    return ExportSpec(input_names=names, output_names=(output,), dynamic_axes=dynamic, example_inputs=example[: len(names)])
+    return ExportSpec(
+        input_names=names, output_names=(output,), dynamic_axes=dynamic, example_inputs=example[: len(names)]
+    )

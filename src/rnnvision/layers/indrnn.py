@@ -47,8 +47,12 @@ class IndRNN(nn.Module):
         super().__init__()
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.impl = check_impl(impl, RecurrentImpl)
-        self.inputs = nn.ModuleList(nn.Linear(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers))
-        self.recurrent = nn.ParameterList(nn.Parameter(torch.rand(hidden_size)) for _ in range(num_layers))  # u ~ U(0, 1)
+        self.inputs = nn.ModuleList(
+            nn.Linear(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers)
+        )
+        self.recurrent = nn.ParameterList(
+            nn.Parameter(torch.rand(hidden_size)) for _ in range(num_layers)
+        )  # u ~ U(0, 1)
 
     def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """x (B, T, I), h0 (L, B, H) or None for zeros -> (last layer's outputs (B, T, H), final states (L, B, H))."""

@@ -140,7 +140,9 @@ class LRU(nn.Module):
         if state is not None and self.bidirectional:
             raise ValueError("a bidirectional LRU reads the whole sequence; it takes no initial state")
         if state is not None and state.shape != (u.shape[0], self.state_size):
-            raise ValueError(f"state must be (batch, state_size) = {(u.shape[0], self.state_size)}, got {tuple(state.shape)}")
+            raise ValueError(
+                f"state must be (batch, state_size) = {(u.shape[0], self.state_size)}, got {tuple(state.shape)}"
+            )
         if self.impl == "reference":
             return self._forward_reference(u, state)
         return self._forward_pairs(u, state)
@@ -185,8 +187,10 @@ class LRU(nn.Module):
         return self._readout(state, u_t), state
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, state_size={self.state_size}, r=[{self.r_min}, {self.r_max}], "
-                f"max_phase={self.max_phase:.3g}, bidirectional={self.bidirectional}, impl={self.impl!r}")
+        return (
+            f"{self.input_size}, state_size={self.state_size}, r=[{self.r_min}, {self.r_max}], "
+            f"max_phase={self.max_phase:.3g}, bidirectional={self.bidirectional}, impl={self.impl!r}"
+        )
 
 
 def lru_recurrence_reference(lam: Tensor, drive: Tensor, h0: Tensor) -> Tensor:
@@ -238,7 +242,9 @@ class _PairScan(torch.autograd.Function):
         h0 = None if h0 is None else h0.to(dtype)
         complex_diagonal_scan(drive[..., :split], lam[:, :split], h0, chunk=chunk, out=x[..., :split])
         if split < x.shape[-1]:
-            complex_diagonal_scan(drive[..., split:], lam[:, split:], None, chunk=chunk, reverse=True, out=x[..., split:])
+            complex_diagonal_scan(
+                drive[..., split:], lam[:, split:], None, chunk=chunk, reverse=True, out=x[..., split:]
+            )
         ctx.save_for_backward(lam, x, h0)
         ctx.split, ctx.chunk = split, chunk
         return x

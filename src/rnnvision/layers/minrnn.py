@@ -74,7 +74,9 @@ class _MinRNN(nn.Module):
             the next call when a long sequence arrives in pieces.
         """
         if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(f"{type(self).__name__} expects input (batch, time, {self.input_size}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects input (batch, time, {self.input_size}), got {tuple(x.shape)}"
+            )
         if h0 is not None and h0.shape != (x.shape[0], self.hidden_size):
             raise ValueError(f"h0 must be (batch, hidden) = {(x.shape[0], self.hidden_size)}, got {tuple(h0.shape)}")
         x_proj = self.proj(x)  # (B, T, G*H): every gate of every step at once
@@ -133,8 +135,14 @@ class MinRNNBlock(nn.Module):
     """
 
     def __init__(
-        self, dim: int, *, cell: str = "mingru", mlp_ratio: float = 2.0, dropout: float = 0.0,
-        impl: MinImpl = "auto", chunk: int | None = None,
+        self,
+        dim: int,
+        *,
+        cell: str = "mingru",
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        impl: MinImpl = "auto",
+        chunk: int | None = None,
     ) -> None:
         super().__init__()
         if cell not in MIN_CELLS:
@@ -174,13 +182,22 @@ class MinRNNStack(nn.Module):
     """
 
     def __init__(
-        self, input_size: int, dim: int, depth: int, *, cell: str = "mingru", mlp_ratio: float = 2.0,
-        dropout: float = 0.0, impl: MinImpl = "auto", chunk: int | None = None,
+        self,
+        input_size: int,
+        dim: int,
+        depth: int,
+        *,
+        cell: str = "mingru",
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        impl: MinImpl = "auto",
+        chunk: int | None = None,
     ) -> None:
         super().__init__()
         self.embed = nn.Linear(input_size, dim)
         self.blocks = nn.ModuleList(
-            MinRNNBlock(dim, cell=cell, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl, chunk=chunk) for _ in range(depth)
+            MinRNNBlock(dim, cell=cell, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl, chunk=chunk)
+            for _ in range(depth)
         )
         self.norm = nn.LayerNorm(dim)
 

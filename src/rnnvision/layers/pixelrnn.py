@@ -56,7 +56,9 @@ def causal_mask(out_groups: Tensor, in_groups: Tensor, kernel_size: tuple[int, i
     mask = torch.zeros(len(out_groups), len(in_groups), kh, kw)
     mask[:, :, :cy, :] = 1
     mask[:, :, cy, :cx] = 1
-    allowed = in_groups[None, :] < out_groups[:, None] if mask_type == "A" else in_groups[None, :] <= out_groups[:, None]
+    allowed = (
+        in_groups[None, :] < out_groups[:, None] if mask_type == "A" else in_groups[None, :] <= out_groups[:, None]
+    )
     mask[:, :, cy, cx] = allowed.float()
     return mask
 
@@ -72,10 +74,19 @@ class MaskedConv2d(nn.Conv2d):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], *, mask_type: MaskType,
-        colors: int = 1, out_blocks: int = 1, bias: bool = True,
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        *,
+        mask_type: MaskType,
+        colors: int = 1,
+        out_blocks: int = 1,
+        bias: bool = True,
     ) -> None:
-        size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else (int(kernel_size[0]), int(kernel_size[1]))
+        size = (
+            (kernel_size, kernel_size) if isinstance(kernel_size, int) else (int(kernel_size[0]), int(kernel_size[1]))
+        )
         if size[0] % 2 == 0 or size[1] % 2 == 0:
             raise ValueError(f"masked convolutions need odd kernel sizes, got {size}")
         super().__init__(in_channels, out_channels, size, padding=(size[0] // 2, size[1] // 2), bias=bias)
@@ -123,12 +134,16 @@ class RowLSTM(nn.Module):
     column: ``c_r = f * c_{r-1} + i * g``. A pixel therefore sees a triangle of rows above it.
     """
 
-    def __init__(self, channels: int, hidden: int, *, kernel: int = 3, colors: int = 1, impl: RecurrentImpl = "auto") -> None:
+    def __init__(
+        self, channels: int, hidden: int, *, kernel: int = 3, colors: int = 1, impl: RecurrentImpl = "auto"
+    ) -> None:
         super().__init__()
         if kernel < 3 or kernel % 2 == 0:
             raise ValueError(f"the Row LSTM kernel must be odd and at least 3, got {kernel}")
         self.channels, self.hidden, self.kernel, self.impl = channels, hidden, kernel, check_impl(impl, RecurrentImpl)
-        self.input_to_state = MaskedConv2d(channels, 4 * hidden, (1, kernel), mask_type="B", colors=colors, out_blocks=4)
+        self.input_to_state = MaskedConv2d(
+            channels, 4 * hidden, (1, kernel), mask_type="B", colors=colors, out_blocks=4
+        )
         self.state_to_state = nn.Conv1d(hidden, 4 * hidden, kernel, padding=kernel // 2, bias=False)
         self.output = MaskedConv2d(hidden, channels, 1, mask_type="B", colors=colors)
 
@@ -143,7 +158,9 @@ class RowLSTM(nn.Module):
     def _fused(self, x: Tensor) -> Tensor:
         batch, _, height, width = x.shape
         pad = self.kernel // 2
-        gates_is = self.input_to_state(x).permute(2, 0, 3, 1).reshape(height, batch * width, 4 * self.hidden)  # (H, B*W, 4h)
+        gates_is = (
+            self.input_to_state(x).permute(2, 0, 3, 1).reshape(height, batch * width, 4 * self.hidden)
+        )  # (H, B*W, 4h)
         gates_is = gates_is.unbind(0)  # one backward for all rows (indexing per row would copy the whole map per row)
         h = x.new_zeros(batch, width, self.hidden)  # (B, W, h)
         c = x.new_zeros(batch * width, self.hidden)
@@ -245,7 +262,9 @@ class DiagonalBiLSTM(nn.Module):
         b_is = torch.stack([cast(Tensor, conv.bias).view(4, h) for conv in input_convs], dim=1).flatten()  # (8h,)
         gates = F.linear(inputs, w_is, b_is).split(sizes)  # T x (rows, B, 8h)
         taps = [torch.stack([ss.weight[:, :, tap] for ss in state_convs]) for tap in (0, 1)]  # 2 x (2, 4h, h)
-        w_ss = torch.cat([self._pair(*directions) for directions in taps], dim=1)  # (8h, 4h): [up_L, up_R, side_L, side_R]
+        w_ss = torch.cat(
+            [self._pair(*directions) for directions in taps], dim=1
+        )  # (8h, 4h): [up_L, up_R, side_L, side_R]
         h_prev = c_prev = x.new_zeros(0, batch, 2 * h)  # (rows, B, 2h): the previous diagonal's rows lo'..hi'
         lo_prev = 0
         outputs = []
@@ -256,17 +275,24 @@ class DiagonalBiLSTM(nn.Module):
             up = lo - lo_prev  # index in the padded rows of row lo - 1, above row lo
             state_taps = torch.cat((h_pad[up : up + rows], h_pad[up + 1 : up + 1 + rows]), dim=-1)  # (rows, B, 4h)
             h_new, c_new, _ = lstm_step(
-                gates[t].reshape(rows * batch, 8 * h), state_taps.reshape(rows * batch, 4 * h),
-                c_pad[up + 1 : up + 1 + rows].reshape(rows * batch, 2 * h), w_ss, None,
+                gates[t].reshape(rows * batch, 8 * h),
+                state_taps.reshape(rows * batch, 4 * h),
+                c_pad[up + 1 : up + 1 + rows].reshape(rows * batch, 2 * h),
+                w_ss,
+                None,
             )
             h_prev, c_prev, lo_prev = h_new.view(rows, batch, 2 * h), c_new.view(rows, batch, 2 * h), lo
             outputs.append(h_prev)
         raster = torch.empty_like(order)
         raster[order] = torch.arange(len(order), device=x.device)  # position of each pixel in diagonal order
-        both = torch.cat(outputs).index_select(0, raster).view(height, width, batch, 2 * h).permute(2, 3, 0, 1)  # (B, 2h, H, W)
+        both = (
+            torch.cat(outputs).index_select(0, raster).view(height, width, batch, 2 * h).permute(2, 3, 0, 1)
+        )  # (B, 2h, H, W)
         return both[:, :h], both[:, h:].flip(-1)
 
-    def pixel_step(self, direction: int, x: Tensor, h_up: Tensor, h_side: Tensor, c_side: Tensor) -> tuple[Tensor, Tensor]:
+    def pixel_step(
+        self, direction: int, x: Tensor, h_up: Tensor, h_side: Tensor, c_side: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """One pixel of one direction: its input (B, 2h), the hidden state above (B, h), the hidden and
         cell state of the previous pixel along the row (left for direction 0, right for 1) -> (h, c)."""
         gates_is = self.input_to_state[direction].at(x[:, :, None, None])  # type: ignore[operator]  # (B, 2h, 1, 1) -> (B, 4h)
@@ -290,7 +316,10 @@ class DiagonalBiLSTM(nn.Module):
                     prev = col + step
                     inside = 0 <= prev < width
                     h_row[col], c_row[col] = self.pixel_step(
-                        direction, x[:, :, r, col], h_above[col], h_row[prev] if inside else zero,
+                        direction,
+                        x[:, :, r, col],
+                        h_above[col],
+                        h_row[prev] if inside else zero,
                         c_row[prev] if inside else zero,
                     )
                 rows.append(torch.stack(h_row, dim=-1))  # (B, h, W)
@@ -334,8 +363,13 @@ class RowLSTMStepping:
         """The state before the first row: zeros."""
         layer, pad = self.layer, self.pad
         padded = [like.new_zeros(batch, n, width + 2 * pad) for n in (layer.channels, layer.hidden)]
-        return (padded[0], padded[1], like.new_zeros(batch, layer.hidden, width),
-                like.new_zeros(batch, layer.hidden, width + 2 * pad), like.new_zeros(batch, layer.hidden, width))
+        return (
+            padded[0],
+            padded[1],
+            like.new_zeros(batch, layer.hidden, width),
+            like.new_zeros(batch, layer.hidden, width + 2 * pad),
+            like.new_zeros(batch, layer.hidden, width),
+        )
 
     def step(self, x: Tensor, col: Tensor, state: State) -> tuple[Tensor, State]:
         """Input (B, 2h) of pixel ``col`` (0-d int64) of the current row -> (output there (B, 2h), state).
@@ -371,14 +405,19 @@ class DiagonalBiLSTMStepping:
     def start(self, batch: int, width: int, like: Tensor) -> State:
         """The state before the first row: zeros."""
         layer = self.layer
-        return (like.new_zeros(batch, layer.channels, width), *(like.new_zeros(batch, layer.hidden, width) for _ in range(4)))
+        return (
+            like.new_zeros(batch, layer.channels, width),
+            *(like.new_zeros(batch, layer.hidden, width) for _ in range(4)),
+        )
 
     def step(self, x: Tensor, col: Tensor, state: State) -> tuple[Tensor, State]:
         """Input (B, 2h) of pixel ``col`` (0-d int64) of the current row -> (output there (B, 2h), state)."""
         x_row, h_row, c_row, h_left_above, h_right_above = state
         left = (col - 1).clamp(min=0)
         inside = (col > 0).to(x.dtype)  # the pixel left of column 0 has zero state
-        h, c = self.layer.pixel_step(0, x, _take(h_left_above, col), _take(h_row, left) * inside, _take(c_row, left) * inside)
+        h, c = self.layer.pixel_step(
+            0, x, _take(h_left_above, col), _take(h_row, left) * inside, _take(c_row, left) * inside
+        )
         out = x + self.layer.output.at((h + _take(h_right_above, col))[:, :, None, None])
         return out, (_put(x_row, col, x), _put(h_row, col, h), _put(c_row, col, c), h_left_above, h_right_above)
 

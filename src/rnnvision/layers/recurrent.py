@@ -94,7 +94,9 @@ class _RecurrentLayer:
         if gate_init == "chrono" and not bias:
             raise ValueError("gate_init='chrono' sets gate biases; it needs bias=True")
         if gate_init == "chrono" and (chrono_max is None or chrono_max <= 2):
-            raise ValueError(f"gate_init='chrono' needs chrono_max (T_max, the longest time scale) > 2, got {chrono_max}")
+            raise ValueError(
+                f"gate_init='chrono' needs chrono_max (T_max, the longest time scale) > 2, got {chrono_max}"
+            )
         super().__init__(  # type: ignore[call-arg]  # the torch.nn class: owns the parameters and the fused kernels
             input_size,
             hidden_size,
@@ -164,7 +166,13 @@ class _RecurrentLayer:
         """
         self._check_input(x, state, lengths)
         impl = self._resolve_impl(return_gates=return_gates)
-        if impl == "fused" and lengths is not None and not final_state and x.device.type == "cpu" and not self.proj_size:
+        if (
+            impl == "fused"
+            and lengths is not None
+            and not final_state
+            and x.device.type == "cpu"
+            and not self.proj_size
+        ):
             return self._padded_forward(x, state, lengths), None
         if impl == "fused":
             return self._fused_forward(x, state, lengths)
@@ -189,7 +197,9 @@ class _RecurrentLayer:
             gate name -> (B, T, H).
         """
         if not self.gate_names or self.proj_size:
-            raise ValueError(f"{type(self).__name__} has no gates to return" + (" with proj_size" if self.proj_size else ""))
+            raise ValueError(
+                f"{type(self).__name__} has no gates to return" + (" with proj_size" if self.proj_size else "")
+            )
         batch, steps, _ = x.shape
         names = ("weight_ih_l0", "weight_hh_l0") + (("bias_ih_l0", "bias_hh_l0") if self.bias else ())
         weights = [getattr(self, name) for name in names]  # torch's order
@@ -200,7 +210,9 @@ class _RecurrentLayer:
             hidden = self._single_layer(x, None, weights)  # (B, T, H)
         previous = torch.cat([hidden.new_zeros(batch, 1, self.hidden_size), hidden[:, :-1]], dim=1)  # (B, T, H) h_{t-1}
         state = previous.reshape(batch * steps, self.hidden_size)  # (B*T, H)
-        states = (state, torch.zeros_like(state)) if self.has_cell_state else (state,)  # c_{t-1} does not enter the gates
+        states = (
+            (state, torch.zeros_like(state)) if self.has_cell_state else (state,)
+        )  # c_{t-1} does not enter the gates
         x_proj = F.linear(x, w_ih, b_ih).reshape(batch * steps, -1)  # (B*T, G*H)
         _, gates = self._step(x_proj, states, w_hh, b_hh)
         return {name: g.reshape(batch, steps, self.hidden_size) for name, g in gates.items()}  # (B, T, H) each
@@ -266,7 +278,11 @@ class _RecurrentLayer:
                 seq = layer_input
                 if direction:
                     seq = seq.gather(1, flip[..., None].expand_as(seq))
-                h0 = None if state is None else tuple(s[k : k + 1] for s in (state if isinstance(state, tuple) else (state,)))
+                h0 = (
+                    None
+                    if state is None
+                    else tuple(s[k : k + 1] for s in (state if isinstance(state, tuple) else (state,)))
+                )
                 out = self._single_layer(seq, h0, weights)  # (B, T, H)
                 if direction:
                     out = out.gather(1, flip[..., None].expand_as(out))
@@ -299,7 +315,9 @@ class _RecurrentLayer:
         else:
             initial = state if isinstance(state, tuple) else (state,)
         # (B, T) True where the step is inside the sequence
-        mask = None if lengths is None else torch.arange(steps, device=x.device)[None, :] < lengths.to(x.device)[:, None]
+        mask = (
+            None if lengths is None else torch.arange(steps, device=x.device)[None, :] < lengths.to(x.device)[:, None]
+        )
 
         finals: list[tuple[Tensor, ...]] = []
         gates: dict[str, list[Tensor]] = {name: [] for name in self.gate_names}

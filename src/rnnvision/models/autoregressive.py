@@ -156,7 +156,9 @@ class AutoregressiveImageModel(nn.Module):
         """(logits(canvas, r, c) -> (B, C) or (B, L, C), end_row()) for ``method``."""
         if method == "naive":
             return (lambda canvas, r, c: self(canvas)[..., r, c]), (lambda: None)
-        return stepping_fns(self.pixel_step, self.end_row, self.start_stepping(batch, width, like), self.stem.kernel_size[0])
+        return stepping_fns(
+            self.pixel_step, self.end_row, self.start_stepping(batch, width, like), self.stem.kernel_size[0]
+        )
 
     @torch.no_grad()
     def autoregress(
@@ -199,7 +201,9 @@ class AutoregressiveImageModel(nn.Module):
             raise ValueError(f"the image size must be positive, got {height} x {width}")
         weight = self.stem.weight
         canvas = torch.zeros(n, self.in_chans, height, width, device=weight.device, dtype=weight.dtype)
-        return self.autoregress(canvas, torch.zeros_like(canvas, dtype=torch.bool), method=method, generator=generator)[0]
+        return self.autoregress(canvas, torch.zeros_like(canvas, dtype=torch.bool), method=method, generator=generator)[
+            0
+        ]
 
     def complete(
         self, images: Tensor, known_mask: Tensor, *, method: str = "auto", generator: torch.Generator | None = None
@@ -237,7 +241,12 @@ def stepping_fns(
 
 
 def raster_autoregress(
-    pixel_logits: PixelLogits, end_row: EndRow, source: Tensor, known: Tensor, *, levels: int,
+    pixel_logits: PixelLogits,
+    end_row: EndRow,
+    source: Tensor,
+    known: Tensor,
+    *,
+    levels: int,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The loop of :meth:`AutoregressiveImageModel.autoregress` over any ``pixel_logits``/``end_row``."""

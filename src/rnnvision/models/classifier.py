@@ -179,7 +179,10 @@ class SequenceClassifier(ReadingClassifier):
         out_features = hidden_size * (2 if bidirectional else 1)
         if head_hidden:
             self.head = nn.Sequential(
-                nn.Linear(out_features, head_hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(head_hidden, num_classes)
+                nn.Linear(out_features, head_hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(head_hidden, num_classes),
             )
         else:
             self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(out_features, num_classes))
@@ -270,25 +273,34 @@ def row_bilstm(
     *, num_layers: int = 2, head_hidden: int = 128, dropout: float = 0.2, **options: Unpack[ReaderOptions]
 ) -> SequenceClassifier:
     """2-layer bidirectional LSTM over image rows -> dense layers."""
-    return _sequence_classifier("lstm", "rows", options, num_layers=num_layers, bidirectional=True,
-                                head_hidden=head_hidden, dropout=dropout)
+    return _sequence_classifier(
+        "lstm", "rows", options, num_layers=num_layers, bidirectional=True, head_hidden=head_hidden, dropout=dropout
+    )
 
 
 @register_model(task="classify", tiny=_TINY)
 def pixel_lstm(
-    *, permutation_seed: int | None = None, dropout: float = 0.0, gate_init: GateInit = "default",
+    *,
+    permutation_seed: int | None = None,
+    dropout: float = 0.0,
+    gate_init: GateInit = "default",
     **options: Unpack[ReaderOptions],
 ) -> SequenceClassifier:
     """LSTM over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted MNIST."""
-    return _sequence_classifier("lstm", "pixels", options, permutation_seed=permutation_seed, dropout=dropout,
-                                gate_init=gate_init)
+    return _sequence_classifier(
+        "lstm", "pixels", options, permutation_seed=permutation_seed, dropout=dropout, gate_init=gate_init
+    )
 
 
 @register_model(task="classify", tiny=_TINY)
 def pixel_gru(
-    *, permutation_seed: int | None = None, dropout: float = 0.0, gate_init: GateInit = "default",
+    *,
+    permutation_seed: int | None = None,
+    dropout: float = 0.0,
+    gate_init: GateInit = "default",
     **options: Unpack[ReaderOptions],
 ) -> SequenceClassifier:
     """GRU over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
-    return _sequence_classifier("gru", "pixels", options, permutation_seed=permutation_seed, dropout=dropout,
-                                gate_init=gate_init)
+    return _sequence_classifier(
+        "gru", "pixels", options, permutation_seed=permutation_seed, dropout=dropout, gate_init=gate_init
+    )

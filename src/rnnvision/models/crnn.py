@@ -82,7 +82,9 @@ class MaskedBatchNorm2d(nn.BatchNorm2d):
 class ConvBlock(nn.Module):
     """conv (bias-free) -> masked BatchNorm -> ReLU -> zero the padded columns."""
 
-    def __init__(self, in_chans: int, out_chans: int, kernel: tuple[int, int] = (3, 3), padding: tuple[int, int] = (1, 1)):
+    def __init__(
+        self, in_chans: int, out_chans: int, kernel: tuple[int, int] = (3, 3), padding: tuple[int, int] = (1, 1)
+    ):
         super().__init__()
         self.conv = nn.Conv2d(in_chans, out_chans, kernel, padding=padding, bias=False)
         self.norm = MaskedBatchNorm2d(out_chans)
@@ -126,15 +128,26 @@ class CRNN(nn.Module):
         self.num_classes, self.in_chans, self.img_height = num_classes, in_chans, img_height
         c = channels
         self.blocks = nn.ModuleList(
-            [ConvBlock(in_chans, c[0]), ConvBlock(c[0], c[1]), ConvBlock(c[1], c[2]), ConvBlock(c[2], c[3]),
-             ConvBlock(c[3], c[4]), ConvBlock(c[4], c[5])]
+            [
+                ConvBlock(in_chans, c[0]),
+                ConvBlock(c[0], c[1]),
+                ConvBlock(c[1], c[2]),
+                ConvBlock(c[2], c[3]),
+                ConvBlock(c[3], c[4]),
+                ConvBlock(c[4], c[5]),
+            ]
         )
         # max-pool after these blocks: (kernel = stride) in (height, width)
         self.pools = {0: (2, 2), 1: (2, 2), 3: (2, 1), 5: (2, 1)}
         self.collapse = ConvBlock(c[5], c[5], kernel=(img_height // HEIGHT_STRIDE, 3), padding=(0, 1))
         self.rnn = make_recurrent(
-            cell, c[5], hidden_size, num_layers=num_layers, bidirectional=True,
-            dropout=dropout if num_layers > 1 else 0.0, impl=impl,
+            cell,
+            c[5],
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+            impl=impl,
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden_size, num_classes))
         self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # faster oneDNN convolutions on CPU (BENCHMARKS.md)
@@ -203,23 +216,51 @@ _RENAMED = {"size": "variant"}  # the option's name before the naming scheme of 
 
 @register_model(task="recognize", tiny=_TINY, renamed=_RENAMED)
 def crnn(
-    *, num_classes: int = 37, in_chans: int = 1, img_height: int = 32, variant: Variant = "base", hidden_size: int = 0,
-    dropout: float = 0.0, impl: RecurrentImpl = "auto",
+    *,
+    num_classes: int = 37,
+    in_chans: int = 1,
+    img_height: int = 32,
+    variant: Variant = "base",
+    hidden_size: int = 0,
+    dropout: float = 0.0,
+    impl: RecurrentImpl = "auto",
 ) -> CRNN:
     """CRNN (Shi et al. 2015): conv columns -> 2-layer BiLSTM -> CTC; variants tiny, small, medium, base.
 
     ``num_classes`` counts the CTC blank; ``hidden_size`` 0 takes the variant's default (base: the
     paper's 64-512 channels and 256 hidden units; medium: half the channels; small: a quarter).
     """
-    return _crnn("lstm", variant, num_classes=num_classes, in_chans=in_chans, img_height=img_height,
-                 hidden_size=hidden_size, dropout=dropout, impl=impl)
+    return _crnn(
+        "lstm",
+        variant,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        img_height=img_height,
+        hidden_size=hidden_size,
+        dropout=dropout,
+        impl=impl,
+    )
 
 
 @register_model(task="recognize", tiny=_TINY, renamed=_RENAMED)
 def crnn_gru(
-    *, num_classes: int = 37, in_chans: int = 1, img_height: int = 32, variant: Variant = "base", hidden_size: int = 0,
-    dropout: float = 0.0, impl: RecurrentImpl = "auto",
+    *,
+    num_classes: int = 37,
+    in_chans: int = 1,
+    img_height: int = 32,
+    variant: Variant = "base",
+    hidden_size: int = 0,
+    dropout: float = 0.0,
+    impl: RecurrentImpl = "auto",
 ) -> CRNN:
     """CRNN with a 2-layer bidirectional GRU in place of the LSTM."""
-    return _crnn("gru", variant, num_classes=num_classes, in_chans=in_chans, img_height=img_height,
-                 hidden_size=hidden_size, dropout=dropout, impl=impl)
+    return _crnn(
+        "gru",
+        variant,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        img_height=img_height,
+        hidden_size=hidden_size,
+        dropout=dropout,
+        impl=impl,
+    )

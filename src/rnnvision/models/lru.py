@@ -26,12 +26,22 @@ class LRUBlock(nn.Module):
     """Pre-norm residual block: ``x + dropout(GLU(GELU(LRU(norm(x)))))``; (B, T, D) -> (B, T, D)."""
 
     def __init__(
-        self, dim: int, state_size: int, *, r_min: float, r_max: float, max_phase: float, bidirectional: bool,
-        dropout: float, impl: LRUImpl,
+        self,
+        dim: int,
+        state_size: int,
+        *,
+        r_min: float,
+        r_max: float,
+        max_phase: float,
+        bidirectional: bool,
+        dropout: float,
+        impl: LRUImpl,
     ) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.lru = LRU(dim, state_size, r_min=r_min, r_max=r_max, max_phase=max_phase, bidirectional=bidirectional, impl=impl)
+        self.lru = LRU(
+            dim, state_size, r_min=r_min, r_max=r_max, max_phase=max_phase, bidirectional=bidirectional, impl=impl
+        )
         self.glu = nn.Linear(dim, 2 * dim)
         self.drop = nn.Dropout(dropout)
 
@@ -52,19 +62,43 @@ class PixelLRU(PixelClassifier):
     """
 
     def __init__(
-        self, *, num_classes: int, in_chans: int, img_size: ImageSize, dim: int, state_size: int, depth: int,
-        r_min: float, r_max: float, max_phase: float, pool: str, bidirectional: bool, dropout: float,
-        permutation_seed: int | None, impl: LRUImpl,
+        self,
+        *,
+        num_classes: int,
+        in_chans: int,
+        img_size: ImageSize,
+        dim: int,
+        state_size: int,
+        depth: int,
+        r_min: float,
+        r_max: float,
+        max_phase: float,
+        pool: str,
+        bidirectional: bool,
+        dropout: float,
+        permutation_seed: int | None,
+        impl: LRUImpl,
     ) -> None:
         super().__init__()
-        self._init_reader(num_classes=num_classes, in_chans=in_chans, img_size=img_size, pool=pool,
-                          permutation_seed=permutation_seed)
+        self._init_reader(
+            num_classes=num_classes, in_chans=in_chans, img_size=img_size, pool=pool, permutation_seed=permutation_seed
+        )
         self.encoder = nn.Linear(in_chans, dim)
-        self.blocks = nn.Sequential(*(
-            LRUBlock(dim, state_size, r_min=r_min, r_max=r_max, max_phase=max_phase, bidirectional=bidirectional,
-                     dropout=dropout, impl=impl)
-            for _ in range(depth)
-        ))
+        self.blocks = nn.Sequential(
+            *(
+                LRUBlock(
+                    dim,
+                    state_size,
+                    r_min=r_min,
+                    r_max=r_max,
+                    max_phase=max_phase,
+                    bidirectional=bidirectional,
+                    dropout=dropout,
+                    impl=impl,
+                )
+                for _ in range(depth)
+            )
+        )
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
 
@@ -76,15 +110,41 @@ class PixelLRU(PixelClassifier):
 
 
 @register_model(
-    task="classify", tiny={"hidden_size": 8, "state_size": 6, "num_layers": 2, "img_size": 5},
+    task="classify",
+    tiny={"hidden_size": 8, "state_size": 6, "num_layers": 2, "img_size": 5},
     renamed={"dim": "hidden_size", "depth": "num_layers"},  # the names before the naming scheme of CONTRIBUTING.md
 )
 def pixel_lru(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 64, state_size: int = 128,
-    num_layers: int = 4, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = math.pi, pool: str = "mean",
-    bidirectional: bool = False, dropout: float = 0.0, permutation_seed: int | None = None, impl: LRUImpl = "auto",
+    *,
+    num_classes: int = 10,
+    in_chans: int = 1,
+    img_size: ImageSize = 28,
+    hidden_size: int = 64,
+    state_size: int = 128,
+    num_layers: int = 4,
+    r_min: float = 0.9,
+    r_max: float = 0.999,
+    max_phase: float = math.pi,
+    pool: str = "mean",
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+    permutation_seed: int | None = None,
+    impl: LRUImpl = "auto",
 ) -> PixelLRU:
     """LRU blocks over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted MNIST."""
-    return PixelLRU(num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=hidden_size, state_size=state_size,
-                    depth=num_layers, r_min=r_min, r_max=r_max, max_phase=max_phase, pool=pool, bidirectional=bidirectional,
-                    dropout=dropout, permutation_seed=permutation_seed, impl=impl)
+    return PixelLRU(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        img_size=img_size,
+        dim=hidden_size,
+        state_size=state_size,
+        depth=num_layers,
+        r_min=r_min,
+        r_max=r_max,
+        max_phase=max_phase,
+        pool=pool,
+        bidirectional=bidirectional,
+        dropout=dropout,
+        permutation_seed=permutation_seed,
+        impl=impl,
+    )

@@ -32,8 +32,18 @@ class MDLSTMSegmenter(nn.Module):
     """
 
     def __init__(
-        self, *, num_classes: int, in_chans: int, hidden_sizes: tuple[int, ...], patch_size: int, directions: int,
-        merge: str, input_skip: bool, head_chans: int, dropout: float, impl: MDLSTMImpl,
+        self,
+        *,
+        num_classes: int,
+        in_chans: int,
+        hidden_sizes: tuple[int, ...],
+        patch_size: int,
+        directions: int,
+        merge: str,
+        input_skip: bool,
+        head_chans: int,
+        dropout: float,
+        impl: MDLSTMImpl,
     ) -> None:
         super().__init__()
         self.in_chans, self.patch_size = in_chans, patch_size
@@ -50,7 +60,9 @@ class MDLSTMSegmenter(nn.Module):
         out_chans = head_chans if input_skip else num_classes
         self.unwindow = nn.Conv2d(chans, out_chans * patch_size * patch_size, kernel_size=1)
         self.classifier = (
-            PixelClassifier(head_chans, in_chans, num_classes, hidden=head_chans, input_skip=True) if input_skip else None
+            PixelClassifier(head_chans, in_chans, num_classes, hidden=head_chans, input_skip=True)
+            if input_skip
+            else None
         )
 
     def forward(self, images: Tensor) -> Tensor:
@@ -70,11 +82,28 @@ class MDLSTMSegmenter(nn.Module):
 
 @register_model(task="segment", tiny={"hidden_sizes": (3, 4), "head_chans": 4})
 def mdlstm_seg(
-    *, num_classes: int = 11, in_chans: int = 1, hidden_sizes: tuple[int, ...] = (32, 32), patch_size: int = 2,
-    directions: Literal[1, 2, 3, 4] = 4, merge: Literal["sum", "concat"] = "sum", input_skip: bool = True,
-    head_chans: int = 32, dropout: float = 0.0, impl: MDLSTMImpl = "auto",
+    *,
+    num_classes: int = 11,
+    in_chans: int = 1,
+    hidden_sizes: tuple[int, ...] = (32, 32),
+    patch_size: int = 2,
+    directions: Literal[1, 2, 3, 4] = 4,
+    merge: Literal["sum", "concat"] = "sum",
+    input_skip: bool = True,
+    head_chans: int = 32,
+    dropout: float = 0.0,
+    impl: MDLSTMImpl = "auto",
 ) -> MDLSTMSegmenter:
     """Stacked multi-directional 2D LSTMs over p x p windows -> 1x1 classifier, per-pixel classes, any size."""
-    return MDLSTMSegmenter(num_classes=num_classes, in_chans=in_chans, hidden_sizes=hidden_sizes, patch_size=patch_size,
-                           directions=directions, merge=merge, input_skip=input_skip, head_chans=head_chans,
-                           dropout=dropout, impl=impl)
+    return MDLSTMSegmenter(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        hidden_sizes=hidden_sizes,
+        patch_size=patch_size,
+        directions=directions,
+        merge=merge,
+        input_skip=input_skip,
+        head_chans=head_chans,
+        dropout=dropout,
+        impl=impl,
+    )

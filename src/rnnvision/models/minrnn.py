@@ -32,14 +32,28 @@ class PixelMinRNN(PixelClassifier):
     """
 
     def __init__(
-        self, *, cell: str, num_classes: int, in_chans: int, img_size: ImageSize, dim: int, depth: int,
-        mlp_ratio: float = 2.0, dropout: float = 0.0, permutation_seed: int | None = None, pool: str = "last",
-        impl: MinImpl = "auto", chunk: int | None = None,
+        self,
+        *,
+        cell: str,
+        num_classes: int,
+        in_chans: int,
+        img_size: ImageSize,
+        dim: int,
+        depth: int,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        permutation_seed: int | None = None,
+        pool: str = "last",
+        impl: MinImpl = "auto",
+        chunk: int | None = None,
     ) -> None:
         super().__init__()
-        self._init_reader(num_classes=num_classes, in_chans=in_chans, img_size=img_size, pool=pool,
-                          permutation_seed=permutation_seed)
-        self.stack = MinRNNStack(in_chans, dim, depth, cell=cell, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl, chunk=chunk)
+        self._init_reader(
+            num_classes=num_classes, in_chans=in_chans, img_size=img_size, pool=pool, permutation_seed=permutation_seed
+        )
+        self.stack = MinRNNStack(
+            in_chans, dim, depth, cell=cell, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl, chunk=chunk
+        )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
 
     def sequence_features(self, seq: Tensor) -> Tensor:
@@ -52,8 +66,14 @@ class CrossMinBlock(nn.Module):
     """Pre-norm residual block on a (B, H, W, D) grid: ``x + cross_scan_rnn(norm(x))``, ``x + mlp(norm(x))``."""
 
     def __init__(
-        self, dim: int, *, cell: str = "mingru", mlp_ratio: float = 2.0, dropout: float = 0.0,
-        impl: MinImpl = "auto", chunk: int | None = None,
+        self,
+        dim: int,
+        *,
+        cell: str = "mingru",
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        impl: MinImpl = "auto",
+        chunk: int | None = None,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
@@ -75,8 +95,18 @@ class CrossMinRNN(ImageClassifier):
     """Patch embedding, :class:`CrossMinBlock` s over the patch grid, mean pooling, linear classifier."""
 
     def __init__(
-        self, *, num_classes: int, in_chans: int, img_size: ImageSize, patch_size: int, dim: int, depth: int,
-        cell: str = "mingru", mlp_ratio: float = 2.0, dropout: float = 0.0, impl: MinImpl = "auto",
+        self,
+        *,
+        num_classes: int,
+        in_chans: int,
+        img_size: ImageSize,
+        patch_size: int,
+        dim: int,
+        depth: int,
+        cell: str = "mingru",
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        impl: MinImpl = "auto",
         chunk: int | None = None,
     ) -> None:
         super().__init__()
@@ -85,7 +115,10 @@ class CrossMinRNN(ImageClassifier):
             raise ValueError(f"image size {self.img_size} is not a multiple of patch_size {patch_size}")
         self.embed = nn.Conv2d(in_chans, dim, kernel_size=patch_size, stride=patch_size)
         self.blocks = nn.Sequential(
-            *(CrossMinBlock(dim, cell=cell, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl, chunk=chunk) for _ in range(depth))
+            *(
+                CrossMinBlock(dim, cell=cell, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl, chunk=chunk)
+                for _ in range(depth)
+            )
         )
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
@@ -103,31 +136,88 @@ _RENAMED = {"dim": "hidden_size", "depth": "num_layers"}
 
 @register_model(task="classify", tiny=_TINY_PIXEL, renamed=_RENAMED)
 def pixel_mingru(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 64, num_layers: int = 3,
-    mlp_ratio: float = 2.0, dropout: float = 0.0, permutation_seed: int | None = None, pool: str = "last",
+    *,
+    num_classes: int = 10,
+    in_chans: int = 1,
+    img_size: ImageSize = 28,
+    hidden_size: int = 64,
+    num_layers: int = 3,
+    mlp_ratio: float = 2.0,
+    dropout: float = 0.0,
+    permutation_seed: int | None = None,
+    pool: str = "last",
     impl: MinImpl = "auto",
 ) -> PixelMinRNN:
     """Residual minGRU blocks over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted."""
-    return PixelMinRNN(cell="mingru", num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=hidden_size, depth=num_layers,
-                       mlp_ratio=mlp_ratio, dropout=dropout, permutation_seed=permutation_seed, pool=pool, impl=impl)
+    return PixelMinRNN(
+        cell="mingru",
+        num_classes=num_classes,
+        in_chans=in_chans,
+        img_size=img_size,
+        dim=hidden_size,
+        depth=num_layers,
+        mlp_ratio=mlp_ratio,
+        dropout=dropout,
+        permutation_seed=permutation_seed,
+        pool=pool,
+        impl=impl,
+    )
 
 
 @register_model(task="classify", tiny=_TINY_PIXEL, renamed=_RENAMED)
 def pixel_minlstm(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_size: int = 64, num_layers: int = 3,
-    mlp_ratio: float = 2.0, dropout: float = 0.0, permutation_seed: int | None = None, pool: str = "last",
+    *,
+    num_classes: int = 10,
+    in_chans: int = 1,
+    img_size: ImageSize = 28,
+    hidden_size: int = 64,
+    num_layers: int = 3,
+    mlp_ratio: float = 2.0,
+    dropout: float = 0.0,
+    permutation_seed: int | None = None,
+    pool: str = "last",
     impl: MinImpl = "auto",
 ) -> PixelMinRNN:
     """Residual minLSTM blocks over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
-    return PixelMinRNN(cell="minlstm", num_classes=num_classes, in_chans=in_chans, img_size=img_size, dim=hidden_size, depth=num_layers,
-                       mlp_ratio=mlp_ratio, dropout=dropout, permutation_seed=permutation_seed, pool=pool, impl=impl)
+    return PixelMinRNN(
+        cell="minlstm",
+        num_classes=num_classes,
+        in_chans=in_chans,
+        img_size=img_size,
+        dim=hidden_size,
+        depth=num_layers,
+        mlp_ratio=mlp_ratio,
+        dropout=dropout,
+        permutation_seed=permutation_seed,
+        pool=pool,
+        impl=impl,
+    )
 
 
-@register_model(task="classify", tiny={"hidden_size": 8, "num_layers": 1, "img_size": 8, "patch_size": 2}, renamed=_RENAMED)
+@register_model(
+    task="classify", tiny={"hidden_size": 8, "num_layers": 1, "img_size": 8, "patch_size": 2}, renamed=_RENAMED
+)
 def cross_mingru(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, patch_size: int = 2, hidden_size: int = 64,
-    num_layers: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0, impl: MinImpl = "auto",
+    *,
+    num_classes: int = 10,
+    in_chans: int = 1,
+    img_size: ImageSize = 28,
+    patch_size: int = 2,
+    hidden_size: int = 64,
+    num_layers: int = 4,
+    mlp_ratio: float = 2.0,
+    dropout: float = 0.0,
+    impl: MinImpl = "auto",
 ) -> CrossMinRNN:
     """Patch embedding, then minGRU blocks scanning the patch grid in four orders (VMamba cross-scan)."""
-    return CrossMinRNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size, patch_size=patch_size, dim=hidden_size,
-                       depth=num_layers, mlp_ratio=mlp_ratio, dropout=dropout, impl=impl)
+    return CrossMinRNN(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        img_size=img_size,
+        patch_size=patch_size,
+        dim=hidden_size,
+        depth=num_layers,
+        mlp_ratio=mlp_ratio,
+        dropout=dropout,
+        impl=impl,
+    )

@@ -27,18 +27,34 @@ class PixelRNN(AutoregressiveImageModel):
     """PixelRNN with ``num_layers`` Row LSTM (``layer="row"``) or Diagonal BiLSTM (``"diagonal"``) layers."""
 
     def __init__(
-        self, *, layer: str, in_chans: int, levels: int, img_size: ImageSize, hidden_size: int, num_layers: int,
-        head_hidden: int, kernel: int = 3, impl: RecurrentImpl = "auto",
+        self,
+        *,
+        layer: str,
+        in_chans: int,
+        levels: int,
+        img_size: ImageSize,
+        hidden_size: int,
+        num_layers: int,
+        head_hidden: int,
+        kernel: int = 3,
+        impl: RecurrentImpl = "auto",
     ) -> None:
         body: list[nn.Module]
         if layer == "row":
-            body = [RowLSTM(2 * hidden_size, hidden_size, kernel=kernel, colors=in_chans, impl=impl) for _ in range(num_layers)]
+            body = [
+                RowLSTM(2 * hidden_size, hidden_size, kernel=kernel, colors=in_chans, impl=impl)
+                for _ in range(num_layers)
+            ]
         elif layer == "diagonal":
             body = [DiagonalBiLSTM(2 * hidden_size, hidden_size, colors=in_chans, impl=impl) for _ in range(num_layers)]
         else:
             raise ValueError(f"layer must be 'row' or 'diagonal', got {layer!r}")
         super().__init__(
-            in_chans=in_chans, levels=levels, img_size=img_size, channels=2 * hidden_size, out_hidden=head_hidden,
+            in_chans=in_chans,
+            levels=levels,
+            img_size=img_size,
+            channels=2 * hidden_size,
+            out_hidden=head_hidden,
             body=nn.ModuleList(body),
         )
 
@@ -49,37 +65,85 @@ class PixelCNN(AutoregressiveImageModel):
     def __init__(
         self, *, in_chans: int, levels: int, img_size: ImageSize, hidden_size: int, num_layers: int, head_hidden: int
     ) -> None:
-        body = nn.ModuleList(MaskedResidualBlock(2 * hidden_size, hidden_size, colors=in_chans) for _ in range(num_layers))
+        body = nn.ModuleList(
+            MaskedResidualBlock(2 * hidden_size, hidden_size, colors=in_chans) for _ in range(num_layers)
+        )
         super().__init__(
-            in_chans=in_chans, levels=levels, img_size=img_size, channels=2 * hidden_size, out_hidden=head_hidden, body=body
+            in_chans=in_chans,
+            levels=levels,
+            img_size=img_size,
+            channels=2 * hidden_size,
+            out_hidden=head_hidden,
+            body=body,
         )
 
 
 @register_model(task="generate", tiny=_TINY, renamed=_RENAMED)
 def pixelrnn_row(
-    *, in_chans: int = 1, levels: int = 2, img_size: ImageSize = 28, hidden_size: int = 16, num_layers: int = 7,
-    head_hidden: int = 32, kernel: int = 3, impl: RecurrentImpl = "auto",
+    *,
+    in_chans: int = 1,
+    levels: int = 2,
+    img_size: ImageSize = 28,
+    hidden_size: int = 16,
+    num_layers: int = 7,
+    head_hidden: int = 32,
+    kernel: int = 3,
+    impl: RecurrentImpl = "auto",
 ) -> PixelRNN:
     """PixelRNN with Row LSTM layers (k x 1 convolutions, a triangle of context above each pixel)."""
-    return PixelRNN(layer="row", in_chans=in_chans, levels=levels, img_size=img_size, hidden_size=hidden_size, num_layers=num_layers,
-                    head_hidden=head_hidden, kernel=kernel, impl=impl)
+    return PixelRNN(
+        layer="row",
+        in_chans=in_chans,
+        levels=levels,
+        img_size=img_size,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        head_hidden=head_hidden,
+        kernel=kernel,
+        impl=impl,
+    )
 
 
 @register_model(task="generate", tiny=_TINY, renamed=_RENAMED)
 def pixelrnn_diag(
-    *, in_chans: int = 1, levels: int = 2, img_size: ImageSize = 28, hidden_size: int = 16, num_layers: int = 7,
-    head_hidden: int = 32, impl: RecurrentImpl = "auto",
+    *,
+    in_chans: int = 1,
+    levels: int = 2,
+    img_size: ImageSize = 28,
+    hidden_size: int = 16,
+    num_layers: int = 7,
+    head_hidden: int = 32,
+    impl: RecurrentImpl = "auto",
 ) -> PixelRNN:
     """PixelRNN with Diagonal BiLSTM layers (the whole context above and to the left of each pixel)."""
-    return PixelRNN(layer="diagonal", in_chans=in_chans, levels=levels, img_size=img_size, hidden_size=hidden_size,
-                    num_layers=num_layers, head_hidden=head_hidden, impl=impl)
+    return PixelRNN(
+        layer="diagonal",
+        in_chans=in_chans,
+        levels=levels,
+        img_size=img_size,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        head_hidden=head_hidden,
+        impl=impl,
+    )
 
 
 @register_model(task="generate", tiny={**_TINY, "hidden_size": 8}, renamed=_RENAMED)
 def pixelcnn(
-    *, in_chans: int = 1, levels: int = 2, img_size: ImageSize = 28, hidden_size: int = 16, num_layers: int = 7,
+    *,
+    in_chans: int = 1,
+    levels: int = 2,
+    img_size: ImageSize = 28,
+    hidden_size: int = 16,
+    num_layers: int = 7,
     head_hidden: int = 32,
 ) -> PixelCNN:
     """PixelCNN baseline: masked 3 x 3 convolutions in residual blocks, the same masks and head."""
-    return PixelCNN(in_chans=in_chans, levels=levels, img_size=img_size, hidden_size=hidden_size, num_layers=num_layers,
-                    head_hidden=head_hidden)
+    return PixelCNN(
+        in_chans=in_chans,
+        levels=levels,
+        img_size=img_size,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        head_hidden=head_hidden,
+    )

@@ -62,7 +62,9 @@ def register_model(
         name = builder.__name__
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
-        _REGISTRY[name] = ModelEntry(name=name, builder=builder, task=task, tiny=dict(tiny or {}), renamed=dict(renamed or {}))
+        _REGISTRY[name] = ModelEntry(
+            name=name, builder=builder, task=task, tiny=dict(tiny or {}), renamed=dict(renamed or {})
+        )
         return builder
 
     return decorate

@@ -28,11 +28,19 @@ Cell = Literal["lstm", "gru", "rnn"]
 
 
 def renet_encoder(
-    in_chans: int, hidden_sizes: tuple[int, ...], patch_sizes: tuple[int, ...], *, cell: str, dropout: float, impl: RecurrentImpl
+    in_chans: int,
+    hidden_sizes: tuple[int, ...],
+    patch_sizes: tuple[int, ...],
+    *,
+    cell: str,
+    dropout: float,
+    impl: RecurrentImpl,
 ) -> nn.Sequential:
     """Stacked ReNet layers (dropout between them): (B, C, H, W) -> (B, 2 * hidden_sizes[-1], H / prod(p), W / prod(p))."""
     if len(hidden_sizes) != len(patch_sizes) or not hidden_sizes:
-        raise ValueError(f"hidden_sizes {hidden_sizes} and patch_sizes {patch_sizes} must be non-empty and equally long")
+        raise ValueError(
+            f"hidden_sizes {hidden_sizes} and patch_sizes {patch_sizes} must be non-empty and equally long"
+        )
     layers: list[nn.Module] = []
     chans = in_chans
     for index, (hidden, patch) in enumerate(zip(hidden_sizes, patch_sizes)):
@@ -47,8 +55,17 @@ class ReNetClassifier(ImageClassifier):
     """Stacked ReNet layers, then dense layers over the flattened feature map (ReNet paper)."""
 
     def __init__(
-        self, *, num_classes: int, in_chans: int, img_size: ImageSize, hidden_sizes: tuple[int, ...],
-        patch_sizes: tuple[int, ...], cell: str, head_hidden: int, dropout: float, impl: RecurrentImpl,
+        self,
+        *,
+        num_classes: int,
+        in_chans: int,
+        img_size: ImageSize,
+        hidden_sizes: tuple[int, ...],
+        patch_sizes: tuple[int, ...],
+        cell: str,
+        head_hidden: int,
+        dropout: float,
+        impl: RecurrentImpl,
     ) -> None:
         super().__init__()
         height, width = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
@@ -59,14 +76,16 @@ class ReNetClassifier(ImageClassifier):
         self.encoder = renet_encoder(in_chans, hidden_sizes, patch_sizes, cell=cell, dropout=dropout, impl=impl)
         features = 2 * hidden_sizes[-1] * (height // stride) * (width // stride)
         self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(features, head_hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Dropout(dropout),
+            nn.Linear(features, head_hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(head_hidden, num_classes),
         )
 
     def forward_features(self, images: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, F): the last ReNet layer's map, flattened."""
         return self.encoder(images).flatten(1)  # (B, 2h * H' * W')
-
 
 
 class ReSeg(nn.Module):
@@ -81,8 +100,17 @@ class ReSeg(nn.Module):
     """
 
     def __init__(
-        self, *, num_classes: int, in_chans: int, hidden_sizes: tuple[int, ...], patch_sizes: tuple[int, ...],
-        decoder_chans: int, cell: str, input_skip: bool, dropout: float, impl: RecurrentImpl,
+        self,
+        *,
+        num_classes: int,
+        in_chans: int,
+        hidden_sizes: tuple[int, ...],
+        patch_sizes: tuple[int, ...],
+        decoder_chans: int,
+        cell: str,
+        input_skip: bool,
+        dropout: float,
+        impl: RecurrentImpl,
     ) -> None:
         super().__init__()
         self.in_chans = in_chans
@@ -98,7 +126,9 @@ class ReSeg(nn.Module):
             ]
             chans = decoder_chans
         self.decoder = nn.Sequential(*stages)
-        self.classifier = PixelClassifier(decoder_chans, in_chans, num_classes, hidden=decoder_chans, input_skip=input_skip)
+        self.classifier = PixelClassifier(
+            decoder_chans, in_chans, num_classes, hidden=decoder_chans, input_skip=input_skip
+        )
 
     def forward(self, images: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, num_classes, H, W) logits."""
@@ -114,21 +144,53 @@ class ReSeg(nn.Module):
 
 @register_model(task="classify", tiny={"hidden_sizes": (4, 4), "head_hidden": 8, "img_size": 8})
 def renet(
-    *, num_classes: int = 10, in_chans: int = 1, img_size: ImageSize = 28, hidden_sizes: tuple[int, ...] = (64, 64),
-    patch_sizes: tuple[int, ...] = (2, 2), cell: Cell = "lstm", head_hidden: int = 256, dropout: float = 0.2,
+    *,
+    num_classes: int = 10,
+    in_chans: int = 1,
+    img_size: ImageSize = 28,
+    hidden_sizes: tuple[int, ...] = (64, 64),
+    patch_sizes: tuple[int, ...] = (2, 2),
+    cell: Cell = "lstm",
+    head_hidden: int = 256,
+    dropout: float = 0.2,
     impl: RecurrentImpl = "auto",
 ) -> ReNetClassifier:
     """ReNet: stacked ReNet layers (vertical + horizontal bidirectional sweeps) -> dense layers."""
-    return ReNetClassifier(num_classes=num_classes, in_chans=in_chans, img_size=img_size, hidden_sizes=hidden_sizes,
-                           patch_sizes=patch_sizes, cell=cell, head_hidden=head_hidden, dropout=dropout, impl=impl)
+    return ReNetClassifier(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        img_size=img_size,
+        hidden_sizes=hidden_sizes,
+        patch_sizes=patch_sizes,
+        cell=cell,
+        head_hidden=head_hidden,
+        dropout=dropout,
+        impl=impl,
+    )
 
 
 @register_model(task="segment", tiny={"hidden_sizes": (4, 4), "decoder_chans": 4})
 def reseg(
-    *, num_classes: int = 11, in_chans: int = 1, hidden_sizes: tuple[int, ...] = (64, 64),
-    patch_sizes: tuple[int, ...] = (2, 2), decoder_chans: int = 64, cell: Cell = "lstm", input_skip: bool = True,
-    dropout: float = 0.0, impl: RecurrentImpl = "auto",
+    *,
+    num_classes: int = 11,
+    in_chans: int = 1,
+    hidden_sizes: tuple[int, ...] = (64, 64),
+    patch_sizes: tuple[int, ...] = (2, 2),
+    decoder_chans: int = 64,
+    cell: Cell = "lstm",
+    input_skip: bool = True,
+    dropout: float = 0.0,
+    impl: RecurrentImpl = "auto",
 ) -> ReSeg:
     """ReSeg: ReNet-layer encoder -> transposed-convolution decoder -> per-pixel classes, any size."""
-    return ReSeg(num_classes=num_classes, in_chans=in_chans, hidden_sizes=hidden_sizes, patch_sizes=patch_sizes,
-                 decoder_chans=decoder_chans, cell=cell, input_skip=input_skip, dropout=dropout, impl=impl)
+    return ReSeg(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        hidden_sizes=hidden_sizes,
+        patch_sizes=patch_sizes,
+        decoder_chans=decoder_chans,
+        cell=cell,
+        input_skip=input_skip,
+        dropout=dropout,
+        impl=impl,
+    )

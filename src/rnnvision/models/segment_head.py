@@ -26,7 +26,9 @@ class PixelClassifier(nn.Module):
         self.layers: nn.Module
         if input_skip:
             self.layers = nn.Sequential(
-                nn.Conv2d(feature_chans + in_chans, hidden, kernel_size=1), nn.ReLU(), nn.Conv2d(hidden, num_classes, kernel_size=1)
+                nn.Conv2d(feature_chans + in_chans, hidden, kernel_size=1),
+                nn.ReLU(),
+                nn.Conv2d(hidden, num_classes, kernel_size=1),
             )
         else:
             self.layers = nn.Conv2d(feature_chans, num_classes, kernel_size=1)

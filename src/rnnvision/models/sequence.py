@@ -51,10 +51,14 @@ class LRUStack(nn.Module):
     def __init__(self, input_size: int, dim: int, depth: int) -> None:
         super().__init__()
         self.encoder = nn.Linear(input_size, dim)
-        self.blocks = nn.Sequential(*(
-            LRUBlock(dim, dim, r_min=0.9, r_max=0.999, max_phase=math.pi, bidirectional=False, dropout=0.0, impl="auto")
-            for _ in range(depth)
-        ))
+        self.blocks = nn.Sequential(
+            *(
+                LRUBlock(
+                    dim, dim, r_min=0.9, r_max=0.999, max_phase=math.pi, bidirectional=False, dropout=0.0, impl="auto"
+                )
+                for _ in range(depth)
+            )
+        )
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor) -> tuple[Tensor, None]:
@@ -70,7 +74,9 @@ def make_sequence_layer(
     if num_layers < 1 or hidden_size < 1:
         raise ValueError(f"num_layers and hidden_size must be at least 1, got {num_layers}, {hidden_size}")
     if cell in RECURRENT_LAYERS:
-        return make_recurrent(cell, input_size, hidden_size, num_layers=num_layers, gate_init=gate_init, chrono_max=seq_len)
+        return make_recurrent(
+            cell, input_size, hidden_size, num_layers=num_layers, gate_init=gate_init, chrono_max=seq_len
+        )
     if gate_init != "default":
         raise ValueError(f"gate_init={gate_init!r} sets LSTM and GRU gate biases; cell {cell!r} has none")
     if cell == "mingru":
@@ -84,8 +90,15 @@ class SequenceModel(nn.Module):
     """A recurrence (``self.rnn``) over (B, T, F) and a linear ``head``; subclasses pick which steps it reads."""
 
     def __init__(
-        self, *, cell: str, in_features: int, out_features: int, hidden_size: int, num_layers: int,
-        gate_init: GateInit, seq_len: int,
+        self,
+        *,
+        cell: str,
+        in_features: int,
+        out_features: int,
+        hidden_size: int,
+        num_layers: int,
+        gate_init: GateInit,
+        seq_len: int,
     ) -> None:
         super().__init__()
         self.cell, self.in_features, self.seq_len = cell, in_features, seq_len
@@ -135,19 +148,45 @@ _TINY = {"hidden_size": 6, "seq_len": 7}
 
 @register_model(task="regress", tiny={**_TINY, "in_features": 2})
 def sequence_regressor(
-    *, cell: Cell = "lstm", in_features: int = 2, num_outputs: int = 1, hidden_size: int = 128, num_layers: int = 1,
-    gate_init: GateInit = "default", seq_len: int = 100,
+    *,
+    cell: Cell = "lstm",
+    in_features: int = 2,
+    num_outputs: int = 1,
+    hidden_size: int = 128,
+    num_layers: int = 1,
+    gate_init: GateInit = "default",
+    seq_len: int = 100,
 ) -> SequenceRegressor:
     """A recurrence over a sequence -> a value from its last step (the adding problem); ``cell`` picks it."""
-    return SequenceRegressor(cell=cell, in_features=in_features, out_features=num_outputs, hidden_size=hidden_size,
-                             num_layers=num_layers, gate_init=gate_init, seq_len=seq_len)
+    return SequenceRegressor(
+        cell=cell,
+        in_features=in_features,
+        out_features=num_outputs,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        gate_init=gate_init,
+        seq_len=seq_len,
+    )
 
 
 @register_model(task="tag", tiny={**_TINY, "in_features": 10, "num_classes": 9})
 def sequence_tagger(
-    *, cell: Cell = "lstm", in_features: int = 10, num_classes: int = 9, hidden_size: int = 128, num_layers: int = 1,
-    gate_init: GateInit = "default", seq_len: int = 120,
+    *,
+    cell: Cell = "lstm",
+    in_features: int = 10,
+    num_classes: int = 9,
+    hidden_size: int = 128,
+    num_layers: int = 1,
+    gate_init: GateInit = "default",
+    seq_len: int = 120,
 ) -> SequenceTagger:
     """A recurrence over a sequence -> class scores at every step (copy-memory); ``cell`` picks it."""
-    return SequenceTagger(cell=cell, in_features=in_features, out_features=num_classes, hidden_size=hidden_size,
-                          num_layers=num_layers, gate_init=gate_init, seq_len=seq_len)
+    return SequenceTagger(
+        cell=cell,
+        in_features=in_features,
+        out_features=num_classes,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        gate_init=gate_init,
+        seq_len=seq_len,
+    )

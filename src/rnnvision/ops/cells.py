@@ -82,7 +82,12 @@ Step = Callable[[Tensor, tuple[Tensor, ...]], tuple[tuple[Tensor, ...], GateDict
 
 
 def recurrence_reference(
-    step: Step, x_proj: Tensor, state: tuple[Tensor, ...], *, reverse: bool = False, mask: Tensor | None = None,
+    step: Step,
+    x_proj: Tensor,
+    state: tuple[Tensor, ...],
+    *,
+    reverse: bool = False,
+    mask: Tensor | None = None,
     keep_gates: bool = False,
 ) -> tuple[Tensor, tuple[Tensor, ...], GateDict]:
     """One direction of one recurrent layer, one step at a time (the specification).

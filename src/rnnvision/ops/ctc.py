@@ -343,9 +343,7 @@ def ctc_forced_alignment(log_probs: Tensor, labels: Sequence[int], *, blank: int
     return aligned
 
 
-def ctc_character_spans(
-    log_probs: Tensor, path: Sequence[int], *, blank: int = 0
-) -> list[tuple[float, float, float]]:
+def ctc_character_spans(log_probs: Tensor, path: Sequence[int], *, blank: int = 0) -> list[tuple[float, float, float]]:
     """Each character of an aligned path: the columns ``[start, stop)`` it covers and its probability.
 
     A character is a run of one non-blank class in ``path`` (a repeated character has a blank

@@ -90,7 +90,10 @@ def mdlstm2d_reference(
     per_direction = []
     for d, corner in enumerate(corners):
         flip_rows, flip_cols = CORNERS[corner]
-        step_v, step_h = (-1 if flip_rows else 1), (-1 if flip_cols else 1)  # predecessors: (i - step_v, j), (i, j - step_h)
+        step_v, step_h = (
+            (-1 if flip_rows else 1),
+            (-1 if flip_cols else 1),
+        )  # predecessors: (i - step_v, j), (i, j - step_h)
         rows = range(height - 1, -1, -1) if flip_rows else range(height)
         cols = range(width - 1, -1, -1) if flip_cols else range(width)
         h: dict[tuple[int, int], Tensor] = {}
@@ -99,8 +102,14 @@ def mdlstm2d_reference(
             for j in cols:
                 before_h, before_v = (i, j - step_h), (i - step_v, j)  # outside the image: never in h, so zero
                 h[i, j], c[i, j] = mdlstm_step(
-                    x[:, :, i, j], h.get(before_h, zero), c.get(before_h, zero), h.get(before_v, zero),
-                    c.get(before_v, zero), weight_ih[d], weight_hh[d], bias[d],
+                    x[:, :, i, j],
+                    h.get(before_h, zero),
+                    c.get(before_h, zero),
+                    h.get(before_v, zero),
+                    c.get(before_v, zero),
+                    weight_ih[d],
+                    weight_hh[d],
+                    bias[d],
                 )
         image = [torch.stack([h[i, j] for j in range(width)], dim=-1) for i in range(height)]  # each (B, H, Wi)
         per_direction.append(torch.stack(image, dim=-2))  # (B, H, Hi, Wi)
@@ -186,7 +195,10 @@ def mdlstm2d_wavefront(
         a = torch.baddbmm(bias, inputs.view(dirs, n * batch, -1), weight)  # (D, n*B, 5H)
         i, f_h, f_v, o, s_g = torch.sigmoid(a).view(dirs, n, batch, 5 * hidden).chunk(5, dim=-1)  # each (D, n, B, H)
         # c = f_h c_h + f_v c_v + i g, with g = 2 s_g - 1
-        c = torch.addcmul(torch.addcmul(f_h * c_pad[:, left : left + n], f_v, c_pad[:, up : up + n]), i, s_g, value=2) - i
+        c = (
+            torch.addcmul(torch.addcmul(f_h * c_pad[:, left : left + n], f_v, c_pad[:, up : up + n]), i, s_g, value=2)
+            - i
+        )
         h = o * (2 * torch.sigmoid(2 * c) - 1)  # (D, n, B, H)
         outputs.append(h)
         h_pad, c_pad = F.pad(h, (0, 0, 0, 0, 1, 1)), F.pad(c, (0, 0, 0, 0, 1, 1))  # (D, n+2, B, H)
@@ -195,7 +207,9 @@ def mdlstm2d_wavefront(
     return out.permute(0, 3, 4, 1, 2)  # (D, B, H, Hi, Wi)
 
 
-def mdlstm2d_skewed(x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor, *, corners: tuple[str, ...]) -> Tensor:
+def mdlstm2d_skewed(
+    x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor, *, corners: tuple[str, ...]
+) -> Tensor:
     """The same function as :func:`mdlstm2d_wavefront` as one loop whose length follows the input: for export.
 
     The wavefront lays out its steps in Python for one (Hi, Wi), so a traced graph is fixed to that
@@ -227,7 +241,9 @@ def mdlstm2d_skewed(x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tenso
     valid = inside.t().to(x.dtype)[:, None, None, :, None]  # (K, 1, 1, Hi, 1)
     states = _skewed_scan(z, u_h, u_v, valid)  # (K, D, B, Hi, H)
     unskew = torch.arange(width, device=x.device)[None, :] + rows  # (Hi, Wi): skewed column of (i, j) is i + j
-    out = states.permute(1, 2, 4, 3, 0).gather(4, unskew.expand(*states.shape[1:3], hidden, -1, -1))  # (D, B, H, Hi, Wi)
+    out = states.permute(1, 2, 4, 3, 0).gather(
+        4, unskew.expand(*states.shape[1:3], hidden, -1, -1)
+    )  # (D, B, H, Hi, Wi)
     return torch.stack([_mirror(o, corner) for o, corner in zip(out, corners)])
 
 

@@ -162,7 +162,12 @@ def complex_diagonal_scan(
     chunk = max(1, min(chunk, steps))
     full = steps // chunk * chunk
     powers = _pair_powers(lam, chunk)  # (C+1, 2, H): lam^0 .. lam^C
-    blocks = [(b[:, :full].view(batch, full // chunk, chunk, 2, hidden), out[:, :full].view(batch, full // chunk, chunk, 2, hidden))]
+    blocks = [
+        (
+            b[:, :full].view(batch, full // chunk, chunk, 2, hidden),
+            out[:, :full].view(batch, full // chunk, chunk, 2, hidden),
+        )
+    ]
     if full < steps:  # the shorter last chunk, (B, 1, T - N C, 2, H)
         blocks.append((b[:, full:].unsqueeze(1), out[:, full:].unsqueeze(1)))
     state = h0

@@ -33,7 +33,9 @@ def unskew(y: Tensor, width: int) -> Tensor:
     """(..., H, H + W - 1) -> (..., H, W): ``out[..., r, c] = y[..., r, r + c]`` (inverse of :func:`skew`)."""
     height, steps = y.shape[-2:]
     if steps != height + width - 1:
-        raise ValueError(f"a skewed map of height {height} and width {width} has {height + width - 1} columns, got {steps}")
+        raise ValueError(
+            f"a skewed map of height {height} and width {width} has {height + width - 1} columns, got {steps}"
+        )
     flat = F.pad(y.flatten(-2), (0, height))  # (..., H * (H + W))
     return flat.unflatten(-1, (height, height + width))[..., :width]  # (..., H, W)
 

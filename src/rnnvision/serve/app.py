@@ -51,8 +51,12 @@ log = logging.getLogger("rnnvision.serve")
 
 
 def create_app(
-    models: Sequence[ServedModel], *, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS,
-    max_batch: int = 16, max_wait: float = 0.002,
+    models: Sequence[ServedModel],
+    *,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    max_batch: int = 16,
+    max_wait: float = 0.002,
 ) -> Starlette:
     """The application serving ``models`` (loaded once, by :func:`~rnnvision.serve.inference.load_served`).
 
@@ -70,7 +74,8 @@ def create_app(
     cards = [model_card(m) for m in models]
     batchers: dict[str, Batcher[Upload, dict[str, Any]]] = {
         m.name: Batcher(partial(predict_uploads, m, max_pixels=max_pixels), max_batch=max_batch, max_wait=max_wait)
-        for m in models if m.state["task"] != "generate"
+        for m in models
+        if m.state["task"] != "generate"
     }
 
     def served(request: Request) -> ServedModel:
@@ -131,7 +136,9 @@ async def _answer(inference: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         raise UploadError(400, str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - the server must outlive any one request
         log.exception("inference failed")
-        raise UploadError(500, f"inference failed: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise UploadError(
+            500, f"inference failed: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
 
 
 async def _read_body(request: Request, max_bytes: int) -> tuple[bytes, str]:

@@ -34,7 +34,11 @@ class Batcher(Generic[Item, Outcome]):
     """
 
     def __init__(
-        self, work: Callable[[list[Item]], Sequence[Outcome | Exception]], *, max_batch: int = 16, max_wait: float = 0.002
+        self,
+        work: Callable[[list[Item]], Sequence[Outcome | Exception]],
+        *,
+        max_batch: int = 16,
+        max_wait: float = 0.002,
     ) -> None:
         if max_batch < 1 or max_wait < 0:
             raise ValueError(f"max_batch must be at least 1 and max_wait at least 0, got {max_batch} and {max_wait}")

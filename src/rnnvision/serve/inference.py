@@ -80,10 +80,14 @@ def load_served(source: str, *, name: str) -> ServedModel:
     from rnnvision.engine.prediction import load_source
 
     if Path(source).suffix == ".onnx":
-        raise UserError(f"{source}: serve needs a checkpoint (it draws the model's gates and columns); "
-                        "an .onnx file runs with rnnvision predict")
+        raise UserError(
+            f"{source}: serve needs a checkpoint (it draws the model's gates and columns); "
+            "an .onnx file runs with rnnvision predict"
+        )
     model, state, _ = load_source(source, device="cpu")
-    return ServedModel(name=name, source=str(source), model=model, state=state, task=make_task(state["task"], state["meta"]))
+    return ServedModel(
+        name=name, source=str(source), model=model, state=state, task=make_task(state["task"], state["meta"])
+    )
 
 
 def model_card(served: ServedModel) -> dict[str, Any]:
@@ -114,7 +118,8 @@ def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's validation and test figures (numbers only; per-class lists left out)."""
     return {
         split: {k: v for k, v in metrics[split].items() if isinstance(v, (int, float))}
-        for split in ("val", "test") if isinstance(metrics.get(split), dict)
+        for split in ("val", "test")
+        if isinstance(metrics.get(split), dict)
     }
 
 
@@ -136,7 +141,9 @@ def decode_upload(data: bytes, *, max_pixels: int) -> Image.Image:
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise UploadError(415, f"the image could not be decoded ({exc.__class__.__name__}); send a PNG or JPEG") from None
+        raise UploadError(
+            415, f"the image could not be decoded ({exc.__class__.__name__}); send a PNG or JPEG"
+        ) from None
     return image if image.mode in _SAVABLE_MODES else image.convert("RGB")
 
 
@@ -174,7 +181,11 @@ def prepare_line(image: Image.Image, height: int) -> Image.Image:
     top, bottom, left, right = box
     crop = Image.fromarray((ink[top:bottom, left:right] * 255).astype(np.uint8))
     scale = 0.7 * height / crop.height
-    crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    crop = crop.resize(
+        (max(1, round(crop.width * scale)), max(1, round(crop.height * scale))),
+        Image.Resampling.BILINEAR,
+        reducing_gap=2.0,
+    )
     margin = height // 8
     canvas = Image.new("L", (crop.width + 2 * margin, height))
     canvas.paste(crop, (margin, (height - crop.height) // 2))
@@ -192,14 +203,20 @@ def _prepared(served: ServedModel, image: Image.Image, prepare: str) -> Image.Im
 
 
 # -- predictions --------------------------------------------------------------------------------
-def predict(served: ServedModel, image: Image.Image, *, filename: str = "upload", prepare: str = "none") -> dict[str, Any]:
+def predict(
+    served: ServedModel, image: Image.Image, *, filename: str = "upload", prepare: str = "none"
+) -> dict[str, Any]:
     """``predict --json``'s result for one image, plus the pictures the page draws."""
     [result] = predict_batch(served, [image], filenames=[filename], prepare=[prepare])
     return result
 
 
 def predict_batch(
-    served: ServedModel, images: Sequence[Image.Image], *, filenames: Sequence[str], prepare: Sequence[str],
+    served: ServedModel,
+    images: Sequence[Image.Image],
+    *,
+    filenames: Sequence[str],
+    prepare: Sequence[str],
 ) -> list[dict[str, Any]]:
     """:func:`predict` for several images of one model, each with its own file name and ``prepare``.
 
@@ -210,7 +227,9 @@ def predict_batch(
     """
     for mode in set(prepare):
         check_predict(served, mode)
-    ready = [to_8bit(_prepared(served, image, mode)) for image, mode in zip(images, prepare)]  # as every image file is read
+    ready = [
+        to_8bit(_prepared(served, image, mode)) for image, mode in zip(images, prepare)
+    ]  # as every image file is read
     with served.lock, torch.no_grad():
         return _PREDICTORS[served.state["task"]](served, ready, list(filenames))
 
@@ -226,7 +245,9 @@ def check_predict(served: ServedModel, prepare: str) -> None:
 Upload = tuple[bytes, str, str]  # (the request's bytes, the file name, prepare)
 
 
-def predict_uploads(served: ServedModel, uploads: Sequence[Upload], *, max_pixels: int) -> list[dict[str, Any] | UploadError]:
+def predict_uploads(
+    served: ServedModel, uploads: Sequence[Upload], *, max_pixels: int
+) -> list[dict[str, Any] | UploadError]:
     """The server's batch: decode each upload, then :func:`predict_batch` the images in one pass.
 
     An upload that is not an image, or too large, gets its own :class:`UploadError` in its place
@@ -271,15 +292,19 @@ def _classify(served: ServedModel, images: list[Image.Image], names: list[str]) 
     gates row by row (T = H steps) and, unidirectional, the class probabilities after each row."""
     model, meta = served.model, served.meta
     reader = cast(ReadingClassifier, model) if _has_row_gates(model) else None  # a row reader with gates
-    with _recording(model) as calls, (reader.record_gates() if reader else nullcontext([])) as records:
+    with _recording(model) as calls, reader.record_gates() if reader else nullcontext([]) as records:
         results = served.task.predict_images(model, images, names, meta, device=_CPU)
     [((batch, *_), logits)] = calls[0]  # batch (B, C, H, W) as the model saw it, logits (B, K)
     probs = F.softmax(logits.float(), dim=1)  # (B, K), as predict_images computes them
-    extras: list[dict[str, Any]] = [{"probabilities": _round(p), "input": encode_picture(x.mean(0))} for p, x in zip(probs, batch)]
+    extras: list[dict[str, Any]] = [
+        {"probabilities": _round(p), "input": encode_picture(x.mean(0))} for p, x in zip(probs, batch)
+    ]
     if reader:
         [record] = records  # the first layer's gates, name -> (B, T, H), T = the image's rows
         for b, extra in enumerate(extras):
-            extra["gates"] = {name: encode_picture(g[b], low=-1.0 if name in _TANH_GATES else 0.0) for name, g in record.gates.items()}
+            extra["gates"] = {
+                name: encode_picture(g[b], low=-1.0 if name in _TANH_GATES else 0.0) for name, g in record.gates.items()
+            }
         if record.step_logits is not None:  # unidirectional: the class probabilities had the image ended after each row
             rows = F.softmax(record.step_logits.float(), dim=-1)  # (B, T, K)
             for extra, p in zip(extras, rows):
@@ -321,21 +346,31 @@ def _segment(served: ServedModel, images: list[Image.Image], names: list[str]) -
         with _recording(model) as calls:
             [result] = served.task.predict_images(model, [image], [name], meta, device=_CPU)
         if len(calls[0]) != 1:
-            raise UserError(f"{served.name} runs in tiles (a fixed input size); serve draws segmenters that read a whole image")
+            raise UserError(
+                f"{served.name} runs in tiles (a fixed input size); serve draws segmenters that read a whole image"
+            )
         [(_, logits)] = calls[0]  # (1, K, h, w)
         confidence, classes = F.softmax(logits.float(), dim=1)[0].max(dim=0)  # (h, w) each
         width, height = image.size
-        mask = mask_to_pil(np.asarray(Image.fromarray(classes.numpy().astype(np.uint8)).resize((width, height), Image.Resampling.NEAREST)))
+        mask = mask_to_pil(
+            np.asarray(
+                Image.fromarray(classes.numpy().astype(np.uint8)).resize((width, height), Image.Resampling.NEAREST)
+            )
+        )
         if meta["class_names"][0] == "background":
             mask.info["transparency"] = 0  # the scene shows through where nothing was found
-        conf = Image.fromarray((confidence.numpy() * 255).round().astype(np.uint8)).resize((width, height), Image.Resampling.BILINEAR)
-        answers.append({
-            **result,
-            "mask_png": _png_data_url(mask),
-            "confidence_png": _png_data_url(conf),
-            "mean_confidence": round(float(confidence.mean()), 6),
-            "legend": legend,
-        })
+        conf = Image.fromarray((confidence.numpy() * 255).round().astype(np.uint8)).resize(
+            (width, height), Image.Resampling.BILINEAR
+        )
+        answers.append(
+            {
+                **result,
+                "mask_png": _png_data_url(mask),
+                "confidence_png": _png_data_url(conf),
+                "mean_confidence": round(float(confidence.mean()), 6),
+                "legend": legend,
+            }
+        )
     return answers
 
 
@@ -345,7 +380,12 @@ _PREDICTORS = {"classify": _classify, "recognize": _recognize, "segment": _segme
 
 
 def complete(
-    served: ServedModel, image: Image.Image, *, known_rows: int | None = None, samples: int = 4, seed: int = 0,
+    served: ServedModel,
+    image: Image.Image,
+    *,
+    known_rows: int | None = None,
+    samples: int = 4,
+    seed: int = 0,
     prepare: str = "none",
 ) -> dict[str, Any]:
     """Keep the top ``known_rows`` rows of ``image`` (at the model's size) and sample the rest
@@ -375,8 +415,11 @@ def complete(
         "known_rows": rows,
         "input": encode_picture(known_image[0].mean(0)),
         "samples": [
-            {"image": encode_picture(completed[s].mean(0)), "probability": encode_picture(on[s].mean(0)),
-             "nll_nats": round(float(-log_probs[s, :, rows:].sum()), 4)}
+            {
+                "image": encode_picture(completed[s].mean(0)),
+                "probability": encode_picture(on[s].mean(0)),
+                "nll_nats": round(float(-log_probs[s, :, rows:].sum()), 4),
+            }
             for s in range(samples)
         ],
         "probability_meaning": "p(pixel on)" if model.levels == 2 else "p(the drawn value)",
@@ -419,4 +462,3 @@ def _palette_hex(count: int) -> list[str]:
     from rnnvision.viz.segmentation import PALETTE
 
     return ["#" + "".join(f"{int(v):02x}" for v in PALETTE[k]) for k in range(count)]
-

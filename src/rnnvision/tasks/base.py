@@ -105,14 +105,21 @@ class Task:
         Raises :class:`UserError` for an option this task does not have.
         """
         if options.get("out_dir"):
-            raise UserError(f"{self.name} predict writes no per-image pictures; --out takes a results.jsonl or results.csv here")
+            raise UserError(
+                f"{self.name} predict writes no per-image pictures; --out takes a results.jsonl or results.csv here"
+            )
         given = [k for k, v in options.items() if v]
         if given:
             raise UserError(f"{self.name} predict takes no {', '.join(_option(k) for k in given)} option")
         return {}
 
     def predict_images(
-        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
+        self,
+        model: nn.Module,
+        images: list[Image.Image],
+        names: list[str],
+        meta: dict[str, Any],
+        *,
         device: torch.device,
     ) -> list[dict[str, Any]]:
         """One JSON-able result per image, as one batch (``rnnvision predict``, ``rnnvision.predict``, the server).
@@ -127,7 +134,13 @@ class Task:
         raise UserError(f"predict is not available for {self.name} models")
 
     def explain(
-        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], path: Path, *,
+        self,
+        model: nn.Module,
+        images: list[Image.Image],
+        names: list[str],
+        meta: dict[str, Any],
+        path: Path,
+        *,
         device: torch.device,
     ) -> Path:
         """A picture explaining the predictions of ``images`` (``predict --explain``); returns ``path``."""

@@ -38,9 +38,9 @@ class ClassificationTask(Task):
         images, labels = batch
         logits = model(images).float()
         predicted = logits.argmax(dim=1)
-        confusion = torch.bincount(
-            labels * self.num_classes + predicted, minlength=self.num_classes**2
-        ).reshape(self.num_classes, self.num_classes)  # rows: true class, columns: predicted
+        confusion = torch.bincount(labels * self.num_classes + predicted, minlength=self.num_classes**2).reshape(
+            self.num_classes, self.num_classes
+        )  # rows: true class, columns: predicted
         return {
             "loss": F.cross_entropy(logits, labels, reduction="sum"),
             "correct": (predicted == labels).sum(),
@@ -86,13 +86,21 @@ class ClassificationTask(Task):
         return {"topk": topk}
 
     def predict_images(
-        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
-        device: torch.device, topk: int | None = None,
+        self,
+        model: nn.Module,
+        images: list[Image.Image],
+        names: list[str],
+        meta: dict[str, Any],
+        *,
+        device: torch.device,
+        topk: int | None = None,
     ) -> list[dict[str, Any]]:
         """Class and probability of each image (resized to the training size), with ``topk``: the
         ``topk`` most probable classes, most probable first."""
         size = tuple(meta["img_size"])
-        batch = torch.stack([pil_to_tensor(image, channels=meta["in_chans"], size=size) for image in images])  # (B, C, H, W)
+        batch = torch.stack(
+            [pil_to_tensor(image, channels=meta["in_chans"], size=size) for image in images]
+        )  # (B, C, H, W)
         model.eval()
         with torch.no_grad():
             probs = F.softmax(model(batch.to(device)).float(), dim=1).cpu()  # (B, K)

@@ -26,7 +26,9 @@ NOT_COMPARABLE = "fixed-threshold binarization: NLL not comparable to stochastic
 
 
 def _unwrap(model: nn.Module) -> AutoregressiveImageModel:
-    return cast(AutoregressiveImageModel, getattr(model, "module", model))  # DistributedDataParallel keeps it in .module
+    return cast(
+        AutoregressiveImageModel, getattr(model, "module", model)
+    )  # DistributedDataParallel keeps it in .module
 
 
 def quantize(images: Tensor, levels: int) -> Tensor:
@@ -69,7 +71,9 @@ class GenerationTask(Task):
     def finalize(self, stats: dict[str, Tensor]) -> dict[str, Any]:
         n, dims, nll = int(stats["n"]), int(stats["dims"]), float(stats["nll"])
         metrics: dict[str, Any] = {
-            "nll_nats": nll / max(n, 1), "bits_per_dim": nats_to_bits_per_dim(nll, max(dims, 1)), "n": n,
+            "nll_nats": nll / max(n, 1),
+            "bits_per_dim": nats_to_bits_per_dim(nll, max(dims, 1)),
+            "n": n,
         }
         if not self.comparable:
             metrics["note"] = NOT_COMPARABLE
@@ -90,7 +94,13 @@ class GenerationTask(Task):
         return written
 
     def predict_images(
-        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *, device: torch.device,
+        self,
+        model: nn.Module,
+        images: list[Image.Image],
+        names: list[str],
+        meta: dict[str, Any],
+        *,
+        device: torch.device,
     ) -> list[dict[str, Any]]:
         """NLL of each image (resized to the training size; binary models threshold it at 0.5)."""
         generative = _unwrap(model)
@@ -99,7 +109,11 @@ class GenerationTask(Task):
             nll = -generative.log_prob(batch).double().cpu()
         dims = batch[0].numel()
         return [
-            {"file": name, "nll_nats": round(float(v), 4), "bits_per_dim": round(nats_to_bits_per_dim(float(v), dims), 5)}
+            {
+                "file": name,
+                "nll_nats": round(float(v), 4),
+                "bits_per_dim": round(nats_to_bits_per_dim(float(v), dims), 5),
+            }
             for name, v in zip(names, nll)
         ]
 
@@ -111,12 +125,19 @@ class GenerationTask(Task):
 def images_tensor(model: AutoregressiveImageModel, images: list[Image.Image]) -> Tensor:
     """PIL images -> (N, C, H, W) at the model's training size and value levels."""
     size = model.img_size
-    return quantize(torch.stack([pil_to_tensor(image, channels=model.in_chans, size=size) for image in images]), model.levels)
+    return quantize(
+        torch.stack([pil_to_tensor(image, channels=model.in_chans, size=size) for image in images]), model.levels
+    )
 
 
 def completion_grid(
-    model: AutoregressiveImageModel, images: Tensor, *, known_rows: int | list[int], samples: int,
-    generator: torch.Generator | None, method: str = "auto",
+    model: AutoregressiveImageModel,
+    images: Tensor,
+    *,
+    known_rows: int | list[int],
+    samples: int,
+    generator: torch.Generator | None,
+    method: str = "auto",
 ) -> Tensor:
     """Per image: the occluded input (unknown rows grey), ``samples`` completions, the original.
 
@@ -136,7 +157,10 @@ def completion_grid(
     repeated = images.repeat_interleave(samples, dim=0)  # (N * samples, C, H, W)
     completed = model.complete(repeated, known.repeat_interleave(samples, dim=0), method=method, generator=generator)
     occluded = torch.where(known, images, torch.full_like(images, 0.5))
-    grid = [torch.cat([occluded[i : i + 1], completed[i * samples : (i + 1) * samples], images[i : i + 1]]) for i in range(len(images))]
+    grid = [
+        torch.cat([occluded[i : i + 1], completed[i * samples : (i + 1) * samples], images[i : i + 1]])
+        for i in range(len(images))
+    ]
     return torch.cat(grid)
 
 
@@ -152,8 +176,15 @@ def _load(checkpoint: str | Path, device: str) -> tuple[AutoregressiveImageModel
 
 
 def generate_to_file(
-    checkpoint: str | Path, *, n: int = 64, out: str | Path, seed: int = 0, method: str = "auto",
-    size: tuple[int, int] | None = None, device: str = "auto", nrow: int = 8,
+    checkpoint: str | Path,
+    *,
+    n: int = 64,
+    out: str | Path,
+    seed: int = 0,
+    method: str = "auto",
+    size: tuple[int, int] | None = None,
+    device: str = "auto",
+    nrow: int = 8,
 ) -> Path:
     """Sample ``n`` images from a checkpoint and write them as one image grid (PNG, JPEG, ... by suffix); returns the path."""
     from rnnvision.viz.plots import save_image_grid
@@ -166,8 +197,15 @@ def generate_to_file(
 
 
 def complete_to_file(
-    checkpoint: str | Path, images: list[str], *, out: str | Path, known_rows: int | None = None, samples: int = 4,
-    seed: int = 0, method: str = "auto", device: str = "auto",
+    checkpoint: str | Path,
+    images: list[str],
+    *,
+    out: str | Path,
+    known_rows: int | None = None,
+    samples: int = 4,
+    seed: int = 0,
+    method: str = "auto",
+    device: str = "auto",
 ) -> Path:
     """Keep the top ``known_rows`` rows (rows of the file; default: half) of each image file, sample the
     rest ``samples`` times, and write an image grid: one row per file (occluded, completions, original)."""
@@ -190,5 +228,7 @@ def _model_rows(path: str, known_rows: int | None, model_height: int) -> int:
     if known_rows is None:
         known_rows = height // 2
     if not 0 < known_rows < height:
-        raise UserError(f"the number of known rows must lie in [1, {height - 1}] for {path} ({height} rows), got {known_rows}")
+        raise UserError(
+            f"the number of known rows must lie in [1, {height - 1}] for {path} ({height} rows), got {known_rows}"
+        )
     return min(max(round(known_rows * model_height / height), 1), model_height - 1)

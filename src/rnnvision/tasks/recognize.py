@@ -78,7 +78,11 @@ class RecognitionTask(Task):
     higher_is_better = True
 
     def __init__(
-        self, charset: str, *, beam_width: int = 0, lexicon: Sequence[str] | None = None,
+        self,
+        charset: str,
+        *,
+        beam_width: int = 0,
+        lexicon: Sequence[str] | None = None,
         lexicon_method: Literal["ctc", "edit"] = "ctc",
     ) -> None:
         if not charset:
@@ -147,13 +151,15 @@ class RecognitionTask(Task):
         for start in range(0, size, MICRO_BATCH):
             end = min(size, start + MICRO_BATCH)
             width = int(batch["widths"][start:end].max())
-            parts.append({
-                "images": batch["images"][start:end, :, :, :width],  # (b, C, H, w)
-                "widths": batch["widths"][start:end],
-                "targets": batch["targets"][offsets[start] : offsets[end]],
-                "target_lengths": batch["target_lengths"][start:end],
-                "texts": batch["texts"][start:end],
-            })
+            parts.append(
+                {
+                    "images": batch["images"][start:end, :, :, :width],  # (b, C, H, w)
+                    "widths": batch["widths"][start:end],
+                    "targets": batch["targets"][offsets[start] : offsets[end]],
+                    "target_lengths": batch["target_lengths"][start:end],
+                    "texts": batch["texts"][start:end],
+                }
+            )
         return parts
 
     def log_probs(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor]:
@@ -164,8 +170,13 @@ class RecognitionTask(Task):
 
     def _ctc(self, log_probs: Tensor, lengths: Tensor, batch: Batch, reduction: str) -> Tensor:
         return F.ctc_loss(
-            log_probs.transpose(0, 1), batch["targets"], lengths, batch["target_lengths"],  # (T, B, K)
-            blank=BLANK, reduction=reduction, zero_infinity=True,
+            log_probs.transpose(0, 1),
+            batch["targets"],
+            lengths,
+            batch["target_lengths"],  # (T, B, K)
+            blank=BLANK,
+            reduction=reduction,
+            zero_infinity=True,
         )
 
     def training_loss(self, model: nn.Module, batch: Batch) -> Tensor:
@@ -199,7 +210,9 @@ class RecognitionTask(Task):
             per_item = self._ctc(log_probs, lengths, part, "none") / part["target_lengths"].clamp(min=1)
             counts = text_counts(self.decode(log_probs, lengths), part["texts"])
             for key, value in {**counts, "loss": per_item.double().sum().item()}.items():
-                stats[key] = stats.get(key, 0) + torch.tensor(value, dtype=torch.float64 if key == "loss" else torch.long)
+                stats[key] = stats.get(key, 0) + torch.tensor(
+                    value, dtype=torch.float64 if key == "loss" else torch.long
+                )
         return stats
 
     def finalize(self, stats: dict[str, Tensor]) -> dict[str, Any]:
@@ -218,13 +231,15 @@ class RecognitionTask(Task):
         for b, (labels, alignment) in enumerate(zip(labellings, aligned)):
             lp = log_probs[b, : int(lengths[b])]  # (T_b, K)
             path = alignment[0] if alignment is not None else None
-            out.append({
-                "best": lp.argmax(dim=-1).tolist(),
-                "blank": lp[:, BLANK].exp().tolist(),
-                "alignment": path,
-                "probability": float(ctc_log_likelihoods(lp, [labels], blank=BLANK)[0].exp()),
-                "spans": ctc_character_spans(lp, path, blank=BLANK) if path is not None else [],
-            })
+            out.append(
+                {
+                    "best": lp.argmax(dim=-1).tolist(),
+                    "blank": lp[:, BLANK].exp().tolist(),
+                    "alignment": path,
+                    "probability": float(ctc_log_likelihoods(lp, [labels], blank=BLANK)[0].exp()),
+                    "spans": ctc_character_spans(lp, path, blank=BLANK) if path is not None else [],
+                }
+            )
         return out
 
     def write_report(
@@ -243,18 +258,29 @@ class RecognitionTask(Task):
         written = [plot_text_predictions(images, predicted, batch["texts"], out_dir / "predictions.png")]
         shown = min(4, count)
         details = self._explain(log_probs[:shown], lengths[:shown], predicted[:shown])
-        written.append(plot_ctc_explanation(images[:shown], predicted[:shown], details, self.charset, out_dir / "alignment.png"))
+        written.append(
+            plot_ctc_explanation(images[:shown], predicted[:shown], details, self.charset, out_dir / "alignment.png")
+        )
         return written
 
     def prepare_predict(
-        self, names: list[str], meta: dict[str, Any], *, out_dir: str | None = None, explain: str | None = None,
-        beam_width: int | None = None, lexicon: str | None = None, **options: Any,
+        self,
+        names: list[str],
+        meta: dict[str, Any],
+        *,
+        out_dir: str | None = None,
+        explain: str | None = None,
+        beam_width: int | None = None,
+        lexicon: str | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
         """``beam_width`` > 0 decodes with prefix beam search; ``lexicon`` (a file, one word per line)
         restricts the output to its words; ``explain`` (a PNG) is checked to be writable."""
         if out_dir:
-            raise UserError("recognition predict writes no per-image files; --out takes a results.jsonl or results.csv, "
-                            "--explain PNG draws a picture")
+            raise UserError(
+                "recognition predict writes no per-image files; --out takes a results.jsonl or results.csv, "
+                "--explain PNG draws a picture"
+            )
         super().prepare_predict(names, meta, **options)
         if explain:
             check_output_file(explain, option="--explain")
@@ -262,7 +288,12 @@ class RecognitionTask(Task):
         return {"decoder": type(self)(self.charset, beam_width=beam_width or 0, lexicon=words)}
 
     def _read_lines(
-        self, model: nn.Module, images: list[Image.Image], meta: dict[str, Any], device: torch.device, decoder: RecognitionTask
+        self,
+        model: nn.Module,
+        images: list[Image.Image],
+        meta: dict[str, Any],
+        device: torch.device,
+        decoder: RecognitionTask,
     ) -> tuple[list[Tensor], list[str], list[dict[str, Any]]]:
         """The model inputs (C, height, W_b), the texts and :meth:`_explain`'s details of a batch of images."""
         height, max_width = meta["img_size"]
@@ -277,8 +308,14 @@ class RecognitionTask(Task):
         return inputs, texts, decoder._explain(log_probs, lengths, texts)
 
     def predict_images(
-        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
-        device: torch.device, decoder: RecognitionTask | None = None,
+        self,
+        model: nn.Module,
+        images: list[Image.Image],
+        names: list[str],
+        meta: dict[str, Any],
+        *,
+        device: torch.device,
+        decoder: RecognitionTask | None = None,
     ) -> list[dict[str, Any]]:
         """Per image: the text, its confidence (the CTC probability of that text) and its characters.
 
@@ -292,8 +329,14 @@ class RecognitionTask(Task):
         return self.read_images(model, images, names, meta, device=device, decoder=decoder)[0]
 
     def read_images(
-        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
-        device: torch.device, decoder: RecognitionTask | None = None,
+        self,
+        model: nn.Module,
+        images: list[Image.Image],
+        names: list[str],
+        meta: dict[str, Any],
+        *,
+        device: torch.device,
+        decoder: RecognitionTask | None = None,
     ) -> tuple[list[dict[str, Any]], list[Tensor], list[dict[str, Any]]]:
         """:meth:`predict_images`'s results and, from the same forward pass, what explains them
         (``rnnvision serve`` draws it): each image's model input (C, height, W_b) and its details
@@ -303,15 +346,29 @@ class RecognitionTask(Task):
         for name, image, text, detail in zip(names, images, texts, details):
             stride = image.width / len(detail["best"])  # image pixels per output column
             characters = [
-                {"char": char, "x0": round(start * stride, 2), "x1": round(stop * stride, 2), "probability": round(p, 6)}
+                {
+                    "char": char,
+                    "x0": round(start * stride, 2),
+                    "x1": round(stop * stride, 2),
+                    "probability": round(p, 6),
+                }
                 for char, (start, stop, p) in zip(text, detail["spans"])
             ]
-            results.append({"file": name, "text": text, "confidence": round(detail["probability"], 6), "characters": characters})
+            results.append(
+                {"file": name, "text": text, "confidence": round(detail["probability"], 6), "characters": characters}
+            )
         return results, inputs, details
 
     def explain(
-        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], path: Path, *,
-        device: torch.device, decoder: RecognitionTask | None = None,
+        self,
+        model: nn.Module,
+        images: list[Image.Image],
+        names: list[str],
+        meta: dict[str, Any],
+        path: Path,
+        *,
+        device: torch.device,
+        decoder: RecognitionTask | None = None,
     ) -> Path:
         """Each model input with its characters' boxes, the best class per column and the CTC alignment."""
         from rnnvision.viz.recognition import plot_ctc_explanation

@@ -25,8 +25,11 @@ class RegressionTask(Task):
     def eval_stats(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         x, y = batch
         error = model(x).float() - y  # (B, D)
-        return {"squared_error": error.square().sum(), "values": error.new_tensor(float(y.numel())),
-                "n": error.new_tensor(float(len(y)))}
+        return {
+            "squared_error": error.square().sum(),
+            "values": error.new_tensor(float(y.numel())),
+            "n": error.new_tensor(float(len(y))),
+        }
 
     def finalize(self, stats: dict[str, Tensor]) -> dict[str, Any]:
         return {"mse": float(stats["squared_error"]) / max(float(stats["values"]), 1.0), "n": int(stats["n"])}

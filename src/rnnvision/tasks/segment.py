@@ -70,8 +70,10 @@ def class_frequencies(masks: Iterable[np.ndarray], num_classes: int) -> tuple[np
     for mask in masks:
         counts = np.bincount(np.asarray(mask).reshape(-1), minlength=IGNORE_INDEX + 1)
         if counts[num_classes:IGNORE_INDEX].any():
-            raise UserError(f"a mask holds label {int(np.flatnonzero(counts[num_classes:IGNORE_INDEX])[0]) + num_classes}, "
-                            f"but there are {num_classes} classes")
+            raise UserError(
+                f"a mask holds label {int(np.flatnonzero(counts[num_classes:IGNORE_INDEX])[0]) + num_classes}, "
+                f"but there are {num_classes} classes"
+            )
         counts = counts[:num_classes]
         pixels += counts
         image_pixels += np.where(counts > 0, counts.sum(), 0)
@@ -177,7 +179,9 @@ class SegmentationTask(Task):
     def collate(self, items: list) -> Batch:
         sizes = {tuple(image.shape[-2:]) for image, _ in items}
         if len(sizes) > 1:
-            raise UserError(f"images in one batch differ in size ({', '.join(f'{h}x{w}' for h, w in sorted(sizes))}); set data.img_size")
+            raise UserError(
+                f"images in one batch differ in size ({', '.join(f'{h}x{w}' for h, w in sorted(sizes))}); set data.img_size"
+            )
         return default_collate(items)
 
     def training_loss(self, model: nn.Module, batch: Batch) -> Tensor:
@@ -208,7 +212,9 @@ class SegmentationTask(Task):
 
         palette = palette_for(dataset.info.name)
         confusion = stats["confusion"].cpu().numpy()
-        written = [plot_confusion(confusion, self.class_names, out_dir / "confusion.png", unit="pixels", row_percent=True)]
+        written = [
+            plot_confusion(confusion, self.class_names, out_dir / "confusion.png", unit="pixels", row_percent=True)
+        ]
         per_class = iou_metrics(stats["confusion"].cpu())["per_class_iou"]
         written.append(plot_class_iou(per_class, self.class_names, out_dir / "class_iou.png", palette=palette))
         count = min(6, len(dataset))
@@ -221,7 +227,13 @@ class SegmentationTask(Task):
         return written
 
     def prepare_predict(
-        self, names: list[str], meta: dict[str, Any], *, out_dir: str | None = None, explain: str | None = None, **options: Any
+        self,
+        names: list[str],
+        meta: dict[str, Any],
+        *,
+        out_dir: str | None = None,
+        explain: str | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
         """``out_dir``: a folder for each image's mask, overlay and legend (created, or reused when ours)."""
         if explain:
@@ -230,14 +242,22 @@ class SegmentationTask(Task):
         stems = [Path(name).stem for name in names]
         if out_dir and len(set(stems)) < len(stems):
             twice = sorted({s for s in stems if stems.count(s) > 1})
-            raise UserError(f"two images are named {twice[0]}: their masks would overwrite each other in --out; rename one")
+            raise UserError(
+                f"two images are named {twice[0]}: their masks would overwrite each other in --out; rename one"
+            )
         if out_dir:
             prepare_output_dir(out_dir, kind="predict")
         return {"out_dir": out_dir}
 
     def predict_images(
-        self, model: nn.Module, images: list[Image.Image], names: list[str], meta: dict[str, Any], *,
-        device: torch.device, out_dir: str | None = None,
+        self,
+        model: nn.Module,
+        images: list[Image.Image],
+        names: list[str],
+        meta: dict[str, Any],
+        *,
+        device: torch.device,
+        out_dir: str | None = None,
     ) -> list[dict[str, Any]]:
         """Per-pixel classes of each image; with ``out_dir`` per image: ``<stem>_mask.png`` (palette
         PNG of class indices, in the dataset's colours), ``<stem>_overlay.png`` and ``<stem>_legend.png``
@@ -254,7 +274,9 @@ class SegmentationTask(Task):
         size = tuple(meta["img_size"]) if meta.get("img_size") else None
         tile = getattr(model, "input_size", None)  # a segmenter that needs a fixed size is tiled
         palette = palette_for(meta.get("name"))
-        originals = [pil_to_tensor(image, channels=meta["in_chans"]) for image in images]  # (C, H, W) at each image's size
+        originals = [
+            pil_to_tensor(image, channels=meta["in_chans"]) for image in images
+        ]  # (C, H, W) at each image's size
         inputs = [pil_to_tensor(image, channels=meta["in_chans"], size=size) for image in images] if size else originals
         by_size: dict[tuple[int, ...], list[int]] = {}
         for i, image in enumerate(inputs):
@@ -263,13 +285,17 @@ class SegmentationTask(Task):
         model.eval()
         for members in by_size.values():
             with torch.no_grad():
-                logits = segment_full(model, torch.stack([inputs[i] for i in members]).to(device), tile=tile)  # (B, K, h, w)
+                logits = segment_full(
+                    model, torch.stack([inputs[i] for i in members]).to(device), tile=tile
+                )  # (B, K, h, w)
             for i, predicted in zip(members, logits.argmax(dim=1).cpu().numpy().astype(np.uint8)):
                 classes[i] = predicted  # (h, w)
         results = []
         for name, original, mask in zip(names, originals, classes):
             if mask.shape != original.shape[-2:]:
-                mask = np.asarray(Image.fromarray(mask).resize((original.shape[2], original.shape[1]), Image.Resampling.NEAREST))
+                mask = np.asarray(
+                    Image.fromarray(mask).resize((original.shape[2], original.shape[1]), Image.Resampling.NEAREST)
+                )
             counts = np.bincount(mask.reshape(-1), minlength=self.num_classes)
             result = {
                 "file": name,
@@ -280,13 +306,16 @@ class SegmentationTask(Task):
                 stem, out = Path(name).stem, Path(out_dir)
                 result["mask"] = str(save_mask_png(mask, out / f"{stem}_mask.png", palette=palette))
                 result["overlay"] = str(save_overlay_png(original, mask, out / f"{stem}_overlay.png", palette=palette))
-                result["legend"] = str(plot_prediction(original, mask, self.class_names, out / f"{stem}_legend.png",
-                                                       palette=palette))
+                result["legend"] = str(
+                    plot_prediction(original, mask, self.class_names, out / f"{stem}_legend.png", palette=palette)
+                )
             results.append(result)
         return results
 
     @staticmethod
     def format_prediction(result: dict[str, Any]) -> str:
-        shares = ", ".join(f"{name} {100 * share:.1f}%" for name, share in sorted(result["classes"].items(), key=lambda kv: -kv[1]))
+        shares = ", ".join(
+            f"{name} {100 * share:.1f}%" for name, share in sorted(result["classes"].items(), key=lambda kv: -kv[1])
+        )
         written = f"; wrote {result['mask']}, {result['overlay']} and {result['legend']}" if "mask" in result else ""
         return f"{result['file']}: {shares}{written}"

@@ -110,9 +110,7 @@ def plot_gates(image: Tensor, gates: dict[str, Tensor], path: Path, *, title: st
     """
     names = [n for n in gates if n not in ("cell", "candidate")]
     order = unit_order([gates[n].detach().cpu().float() for n in names]) if names else None
-    fig, axes = plt.subplots(
-        1, 1 + len(names), figsize=(2.4 * (1 + len(names)) + 0.8, 3.0), constrained_layout=True
-    )
+    fig, axes = plt.subplots(1, 1 + len(names), figsize=(2.4 * (1 + len(names)) + 0.8, 3.0), constrained_layout=True)
     array, cmap = image_to_display(image)
     steps = array.shape[0]
     axes[0].imshow(array, cmap=cmap, vmin=0, vmax=1)
@@ -121,7 +119,9 @@ def plot_gates(image: Tensor, gates: dict[str, Tensor], path: Path, *, title: st
     for ax, name in zip(axes[1:], names):
         values = gates[name].detach().cpu().float().numpy()[:, order]  # (T, H), units reordered
         shown = ax.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
-        ax.set(title=f"{name} gate", xlabel="unit, by row of largest change", yticks=range(0, steps, max(1, steps // 8)))
+        ax.set(
+            title=f"{name} gate", xlabel="unit, by row of largest change", yticks=range(0, steps, max(1, steps // 8))
+        )
     if shown is not None:
         fig.colorbar(shown, ax=list(axes[1:]), fraction=0.03, label="activation")
     if title:
@@ -138,7 +138,9 @@ def unit_order(gates: list[Tensor], *, still: float = 0.05) -> np.ndarray:
     largest = change.max(dim=0).values.numpy() if change.numel() else np.zeros(values.shape[-1])
     moving = largest >= still
     mean = values.mean(dim=(0, 1)).numpy()
-    key = np.where(moving, step, values.shape[1] + 1).astype(float) + np.where(moving, -largest / (largest.max() + 1), mean / 2)
+    key = np.where(moving, step, values.shape[1] + 1).astype(float) + np.where(
+        moving, -largest / (largest.max() + 1), mean / 2
+    )
     return np.argsort(key, kind="stable")
 
 

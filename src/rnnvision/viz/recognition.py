@@ -24,7 +24,12 @@ def plot_text_predictions(images: list[Tensor], predicted: list[str], targets: l
 
 
 def plot_ctc_explanation(
-    images: list[Tensor], texts: list[str], details: list[dict[str, Any]], charset: str, path: Path, *,
+    images: list[Tensor],
+    texts: list[str],
+    details: list[dict[str, Any]],
+    charset: str,
+    path: Path,
+    *,
     titles: list[str] | None = None,
 ) -> Path:
     """Each image with its characters' boxes (and their probabilities above) and, under it, the best
@@ -49,14 +54,31 @@ def plot_ctc_explanation(
         ax.imshow(array, cmap=cmap, vmin=0, vmax=1, extent=(0, width, height, 0))
         best_y, align_y = height + 0.3 * height, height + 0.75 * height
         for t, k in enumerate(detail["best"]):
-            ax.text((t + 0.5) * stride, best_y, char(k), ha="center", va="center", fontsize=7,
-                    color="0.6" if k == 0 else "tab:blue", family="monospace")
+            ax.text(
+                (t + 0.5) * stride,
+                best_y,
+                char(k),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="0.6" if k == 0 else "tab:blue",
+                family="monospace",
+            )
             ax.axvline(t * stride, color="0.85", lw=0.4, ymin=0, ymax=1)
         for colour, (c, (start, stop, probability)) in enumerate(zip(text, detail.get("spans", []))):
             x0, x1 = start * stride, stop * stride  # the character's box
-            ax.add_patch(plt.Rectangle((x0 + 0.5, 0.5), x1 - x0 - 1, height - 1, fill=False, lw=1.2, color=f"C{colour % 10}"))
-            ax.text((x0 + x1) / 2, -0.08 * height, f"{c} {probability:.2f}" if x1 - x0 >= 0.9 * height else c,
-                    ha="center", va="bottom", fontsize=7, color=f"C{colour % 10}")
+            ax.add_patch(
+                plt.Rectangle((x0 + 0.5, 0.5), x1 - x0 - 1, height - 1, fill=False, lw=1.2, color=f"C{colour % 10}")
+            )
+            ax.text(
+                (x0 + x1) / 2,
+                -0.08 * height,
+                f"{c} {probability:.2f}" if x1 - x0 >= 0.9 * height else c,
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color=f"C{colour % 10}",
+            )
         if detail["alignment"] is not None:  # the columns that emit each character
             start, colour = 0, 0
             path_ = detail["alignment"] + [-1]
@@ -64,8 +86,16 @@ def plot_ctc_explanation(
                 if path_[t] != path_[t - 1]:
                     k = path_[start]
                     if k != 0:
-                        ax.add_patch(plt.Rectangle((start * stride, align_y - 0.18 * height), (t - start) * stride,
-                                                   0.36 * height, color=f"C{colour % 10}", alpha=0.35, lw=0))
+                        ax.add_patch(
+                            plt.Rectangle(
+                                (start * stride, align_y - 0.18 * height),
+                                (t - start) * stride,
+                                0.36 * height,
+                                color=f"C{colour % 10}",
+                                alpha=0.35,
+                                lw=0,
+                            )
+                        )
                         ax.text((start + t) / 2 * stride, align_y, char(k), ha="center", va="center", fontsize=8)
                         colour += 1
                     start = t

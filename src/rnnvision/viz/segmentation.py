@@ -80,7 +80,9 @@ def save_overlay_png(image: Tensor, mask: np.ndarray, path: Path, *, palette: np
     return Path(path)
 
 
-def _legend(fig: Figure, class_names: list[str], palette: np.ndarray, *, shares: list[float] | None = None, ncol: int = 6) -> None:
+def _legend(
+    fig: Figure, class_names: list[str], palette: np.ndarray, *, shares: list[float] | None = None, ncol: int = 6
+) -> None:
     """A colour key of the classes (with their share of the pixels, if given) below the figure."""
     keep = [k for k in range(len(class_names)) if shares is None or shares[k] > 0]
     labels = [class_names[k] + ("" if shares is None else f" {100 * shares[k]:.1f}%") for k in keep]
@@ -95,7 +97,10 @@ def plot_prediction(
     shares = (np.bincount(mask.reshape(-1), minlength=len(class_names))[: len(class_names)] / mask.size).tolist()
     height, width = mask.shape
     fig, axes = plt.subplots(1, 2, figsize=(8.0, 4.0 * height / width + 0.9))
-    for ax, shown, title in ((axes[0], palette[mask], "classes"), (axes[1], overlay(image, mask, palette=palette), "overlay")):
+    for ax, shown, title in (
+        (axes[0], palette[mask], "classes"),
+        (axes[1], overlay(image, mask, palette=palette), "overlay"),
+    ):
         ax.imshow(shown, interpolation="nearest")
         ax.set_title(title, fontsize=8)
         ax.axis("off")
@@ -104,28 +109,48 @@ def plot_prediction(
     return save_figure(fig, path)
 
 
-def plot_class_iou(per_class_iou: list[float | None], class_names: list[str], path: Path, *, palette: np.ndarray = PALETTE) -> Path:
+def plot_class_iou(
+    per_class_iou: list[float | None], class_names: list[str], path: Path, *, palette: np.ndarray = PALETTE
+) -> Path:
     """A bar per class: its IoU (classes with none defined are marked n/a), bars in the class colours."""
     values = [0.0 if v is None else v for v in per_class_iou]
     defined = [v for v in per_class_iou if v is not None]
     fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(class_names), 3.4))
     bars = ax.bar(range(len(values)), values, color=palette[: len(values)] / 255.0, edgecolor="0.3", linewidth=0.6)
     for bar, value in zip(bars, per_class_iou):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.01, "n/a" if value is None else f"{value:.2f}",
-                ha="center", va="bottom", fontsize=7)
+        ax.text(
+            bar.get_x() + bar.get_width() / 2,
+            bar.get_height() + 0.01,
+            "n/a" if value is None else f"{value:.2f}",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
     if defined:
-        ax.axhline(sum(defined) / len(defined), color="tab:red", linestyle="--", linewidth=1,
-                   label=f"mean IoU {sum(defined) / len(defined):.3f}")
+        ax.axhline(
+            sum(defined) / len(defined),
+            color="tab:red",
+            linestyle="--",
+            linewidth=1,
+            label=f"mean IoU {sum(defined) / len(defined):.3f}",
+        )
         ax.legend(fontsize=7, loc="upper right")
-    ax.set_xticks(range(len(values)), class_names, rotation=45 if max(map(len, class_names)) > 3 else 0, ha="right", fontsize=7)
+    ax.set_xticks(
+        range(len(values)), class_names, rotation=45 if max(map(len, class_names)) > 3 else 0, ha="right", fontsize=7
+    )
     ax.set(ylim=(0, 1.08), ylabel="IoU", title="IoU per class")
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, path)
 
 
 def plot_segmentations(
-    images: Tensor, truths: np.ndarray, predictions: np.ndarray | dict[str, np.ndarray], class_names: list[str],
-    path: Path, *, palette: np.ndarray = PALETTE,
+    images: Tensor,
+    truths: np.ndarray,
+    predictions: np.ndarray | dict[str, np.ndarray],
+    class_names: list[str],
+    path: Path,
+    *,
+    palette: np.ndarray = PALETTE,
 ) -> Path:
     """One row per sample: image, true mask, predicted mask(s); a colour key of the classes below.
 

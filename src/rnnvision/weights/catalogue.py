@@ -95,7 +95,9 @@ def _read(folder: Path) -> dict[str, WeightsEntry]:
             raise ValueError(f"not a {FORMAT} catalogue of version {FORMAT_VERSION}")
         entries = [WeightsEntry(**item) for item in raw["weights"]]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise UserError(f"{path} is damaged ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); reinstall rnnvision") from None
+        raise UserError(
+            f"{path} is damaged ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); reinstall rnnvision"
+        ) from None
     return {entry.name: entry for entry in entries}
 
 
@@ -129,8 +131,11 @@ def write_entry(entry: WeightsEntry, folder: Path) -> Path:
 
     entries = dict(read_catalogue(folder))
     entries[entry.name] = entry
-    body = {"format": FORMAT, "format_version": FORMAT_VERSION,
-            "weights": [entries[name].to_json() for name in sorted(entries)]}
+    body = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "weights": [entries[name].to_json() for name in sorted(entries)],
+    }
     path = folder / CATALOGUE
     atomic_write_text(path, json.dumps(body, indent=1) + "\n")
     _read.cache_clear()

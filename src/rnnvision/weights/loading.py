@@ -23,9 +23,16 @@ from rnnvision.weights.store import read_state_dict
 def payload_of(entry: WeightsEntry, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
     """The checkpoint-shaped payload of shipped weights (test metrics measured on these weights)."""
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "rnnvision_version": __version__,
-        "model_name": entry.model, "task": entry.task, "config": entry.config, "meta": entry.meta,
-        "state_dict": state_dict, "metrics": {"test": entry.test_metrics}, "num_params": entry.num_params,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "rnnvision_version": __version__,
+        "model_name": entry.model,
+        "task": entry.task,
+        "config": entry.config,
+        "meta": entry.meta,
+        "state_dict": state_dict,
+        "metrics": {"test": entry.test_metrics},
+        "num_params": entry.num_params,
         "weights": entry.name,
     }
 

@@ -77,24 +77,40 @@ def make_weights(
     checkpoint = load_checkpoint(source)
     wanted = load_config(recipe_file, [])
     if (wanted.model["name"], wanted.data["name"]) != (checkpoint["model_name"], checkpoint["config"]["data"]["name"]):
-        raise UserError(f"{source} holds {checkpoint['model_name']} on {checkpoint['config']['data']['name']}, "
-                        f"not what {recipe_file} trains")
+        raise UserError(
+            f"{source} holds {checkpoint['model_name']} on {checkpoint['config']['data']['name']}, "
+            f"not what {recipe_file} trains"
+        )
     task = get_task_class(checkpoint["task"])
     torch_device = torch.device(device)
 
     def measure(entry: WeightsEntry, state: dict[str, torch.Tensor]) -> dict[str, Any]:
         payload = payload_of(entry, state)
         model = model_from_payload(payload, f"weights {entry.name!r}", device=torch_device)
-        metrics = evaluate_loaded(model, payload, source=name, data_dir=data_dir, batch_size=batch_size, device=torch_device)
+        metrics = evaluate_loaded(
+            model, payload, source=name, data_dir=data_dir, batch_size=batch_size, device=torch_device
+        )
         return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
     def candidate(dtype: str) -> tuple[WeightsEntry, bytes]:
         data = to_bytes(checkpoint["state_dict"], dtype)
         entry = WeightsEntry(
-            name=name, model=checkpoint["model_name"], task=checkpoint["task"], recipe=recipe_file.as_posix(),
-            dataset=checkpoint["config"]["data"]["name"], metric=task.metric, test_metrics={}, float32_test_metrics={},
-            file=f"{name}.safetensors", sha256=sha256_of(data), bytes=len(data), dtype=dtype,
-            num_params=int(checkpoint.get("num_params", 0)), config=checkpoint["config"], meta=checkpoint["meta"], url=url,
+            name=name,
+            model=checkpoint["model_name"],
+            task=checkpoint["task"],
+            recipe=recipe_file.as_posix(),
+            dataset=checkpoint["config"]["data"]["name"],
+            metric=task.metric,
+            test_metrics={},
+            float32_test_metrics={},
+            file=f"{name}.safetensors",
+            sha256=sha256_of(data),
+            bytes=len(data),
+            dtype=dtype,
+            num_params=int(checkpoint.get("num_params", 0)),
+            config=checkpoint["config"],
+            meta=checkpoint["meta"],
+            url=url,
         )
         return entry, data
 
@@ -108,11 +124,15 @@ def make_weights(
     refused = overflow or loss > metric_tolerance(task.metric)
     entry, data, metrics = (entry32, data32, float32) if refused else (entry16, data16, float16)
     if len(data) > MAX_FILE_BYTES:
-        raise UserError(f"{name}: the {entry.dtype} weights take {len(data):,} bytes, more than the {MAX_FILE_BYTES:,} a shipped file may")
+        raise UserError(
+            f"{name}: the {entry.dtype} weights take {len(data):,} bytes, more than the {MAX_FILE_BYTES:,} a shipped file may"
+        )
     others = sum(e.bytes for e in read_catalogue(folder).values() if e.name != name)
     if others + len(data) > MAX_TOTAL_BYTES:
-        raise UserError(f"{name}: with these {len(data):,} bytes the shipped weights would take {others + len(data):,}, "
-                        f"more than the {MAX_TOTAL_BYTES:,} the package may carry")
+        raise UserError(
+            f"{name}: with these {len(data):,} bytes the shipped weights would take {others + len(data):,}, "
+            f"more than the {MAX_TOTAL_BYTES:,} the package may carry"
+        )
     entry = WeightsEntry(**{**entry.to_json(), "test_metrics": metrics, "float32_test_metrics": float32})
     path = folder / entry.file
     with atomic_path(path) as tmp:

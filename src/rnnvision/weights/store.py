@@ -46,13 +46,17 @@ def weights_path(entry: WeightsEntry) -> Path:
     if cached.is_file():
         return cached
     if not entry.url:
-        raise UserError(f"weights file {entry.file} of {entry.name!r} is missing from {catalogue.FOLDER} and has no URL; reinstall rnnvision")
+        raise UserError(
+            f"weights file {entry.file} of {entry.name!r} is missing from {catalogue.FOLDER} and has no URL; reinstall rnnvision"
+        )
     from rnnvision.files import download
 
     try:
         download(entry.url, cached, intact=lambda tmp: sha256_of(tmp.read_bytes()) == entry.sha256, digest="SHA-256")
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise UserError(f"could not download the weights {entry.name!r} from {entry.url} ({getattr(exc, 'reason', exc)})") from None
+        raise UserError(
+            f"could not download the weights {entry.name!r} from {entry.url} ({getattr(exc, 'reason', exc)})"
+        ) from None
     return cached
 
 
@@ -61,8 +65,10 @@ def read_state_dict(entry: WeightsEntry) -> dict[str, Tensor]:
     path = weights_path(entry)
     data = path.read_bytes()
     if sha256_of(data) != entry.sha256:
-        raise UserError(f"{path} does not match the SHA-256 in the weights catalogue; it was changed or damaged, refusing it "
-                        "(reinstall rnnvision, or delete it from the cache to download it again)")
+        raise UserError(
+            f"{path} does not match the SHA-256 in the weights catalogue; it was changed or damaged, refusing it "
+            "(reinstall rnnvision, or delete it from the cache to download it again)"
+        )
     return decode(data, source=path)
 
 
