@@ -34,8 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnvision.impl import LRUImpl
-from rnnvision.layers.lru import LRU, lru_recurrence, lru_recurrence_reference
+from rnnvision.layers.lru import LRU
 from rnnvision.models import create_model
+from rnnvision.ops.lru import lru_recurrence, lru_recurrence_reference
 
 
 def _params(module: nn.Module) -> int:

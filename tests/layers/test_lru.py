@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from rnnvision.layers.lru import LRU, lru_recurrence, lru_recurrence_reference
+from rnnvision.layers.lru import LRU
+from rnnvision.ops.lru import lru_recurrence, lru_recurrence_reference
 
 
 def _layer(bidirectional: bool, regime: str = "ring", **kwargs) -> LRU:
