@@ -37,6 +37,7 @@ from torch.utils.data import Subset
 from rnnvision.data import build_dataset
 from rnnvision.engine import evaluate, load_model
 from rnnvision.export import export_model
+from rnnvision.export.calibration import calibration_batches
 from rnnvision.export.onnx import load_onnx
 from rnnvision.models import create_model
 from rnnvision.tasks import make_task
@@ -83,18 +84,12 @@ def recipe_model(recipe: str, runs: Path) -> tuple[nn.Module, dict, str]:
     return model, {"task": task, "meta": meta}, "freshly initialised"
 
 
-def calibration_batches(state: dict, data_dir: str | None, *, items: int = 64, batch: int = 16) -> list[dict] | None:
-    """The first ``items`` images of the recipe's training split as input batches, for int8's static convolutions
-    (None for a freshly initialised model, which has no data, or without a data root)."""
+def recipe_calibration(state: dict, data_dir: str | None) -> list[dict] | None:
+    """64 training images of the recipe (None for a freshly initialised model, which has no data, or
+    without a data root)."""
     if "config" not in state or data_dir is None:
         return None
-    options = dict(state["config"]["data"])
-    data = build_dataset(options.pop("name"), split="train", root=data_dir, **options)
-    task = make_task(state["task"], state["meta"])
-    names = ("images", "widths") if state["task"] == "recognize" else ("images",)
-    batches = (task.collate([data[i] for i in range(start, start + batch)]) for start in range(0, items, batch))
-    # a recognition batch is a dict; the other tasks' are (images, targets)
-    return [{name: b[name] for name in names} if isinstance(b, dict) else {"images": b[0]} for b in batches]
+    return calibration_batches(state, data_dir, items=64)
 
 
 def exports(
@@ -155,7 +150,7 @@ def speed(args: argparse.Namespace) -> None:
             if args.recipes and recipe not in args.recipes:
                 continue
             model, state, source = recipe_model(recipe, Path(args.runs))
-            runners = exports(model, state, Path(tmp), args.threads, calibration_batches(state, args.data_dir))
+            runners = exports(model, state, Path(tmp), args.threads, recipe_calibration(state, args.data_dir))
             for batch in (1, 32):
                 generator = torch.Generator().manual_seed(0)
                 inputs: tuple[torch.Tensor, ...] = (torch.rand(batch, *shape, generator=generator),)
@@ -202,7 +197,7 @@ def accuracy(args: argparse.Namespace) -> None:
             task = make_task(state["task"], state["meta"])
             key = METRICS[state["task"]]
             scores, seconds = [], []
-            calibration = calibration_batches(state, args.data_dir)
+            calibration = recipe_calibration(state, args.data_dir)
             for runner in (model, *exports(model, state, Path(tmp), args.threads, calibration).values()):
                 started = time.perf_counter()
                 metrics, _ = evaluate(runner, data, task, batch_size=args.batch_size, device=cpu)

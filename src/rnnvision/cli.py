@@ -82,10 +82,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from rnnvision.export import export_checkpoint
 
-    path = export_checkpoint(_model_source(args), out=args.out, format=args.format, quantize=args.quantize)
-    print(
-        f"wrote {path} ({args.format}{', int8 weights' if args.quantize else ''}, {path.stat().st_size / 1e6:.2f} MB)"
+    path = export_checkpoint(
+        _model_source(args),
+        out=args.out,
+        format=args.format,
+        quantize=args.quantize,
+        calibrate=args.calibrate,
+        data_dir=args.data_dir,
+        download=args.download,
     )
+    int8 = (", int8 weights and convolutions" if args.calibrate else ", int8 weights") if args.quantize else ""
+    print(f"wrote {path} ({args.format}{int8}, {path.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 
@@ -429,6 +436,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--quantize", choices=("int8",), help="int8 dynamic quantization of the recurrent and linear weights"
     )
+    export.add_argument(
+        "--calibrate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --quantize int8: quantize the convolutions too, calibrated on the first N training images",
+    )
+    _add_data_args(export)
     export.set_defaults(func=_cmd_export)
 
     generate = sub.add_parser("generate", help="sample new images from a generative checkpoint into a PNG grid")

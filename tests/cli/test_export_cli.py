@@ -38,11 +38,30 @@ def test_torchscript_and_int8_exports_are_written_beside_the_checkpoint(trained,
     assert capsys.readouterr().out.count("\n") == 3
 
 
+@pytest.mark.slow
+def test_calibrated_int8_quantizes_the_convolutions_and_predicts_the_same_lines(trained, tmp_path, capsys):
+    import onnx
+
+    checkpoint, files = trained
+    out = tmp_path / "calibrated.onnx"
+    assert main(["export", str(checkpoint), "--quantize", "int8", "--calibrate", "20", "--out", str(out)]) == 0
+    assert "int8 weights and convolutions" in capsys.readouterr().out
+    graph = onnx.load(str(out))
+    assert any(node.op_type == "QLinearConv" for node in graph.graph.node)
+    assert {p.key: p.value for p in graph.metadata_props}[
+        "quantization"
+    ] == "int8 dynamic, convolutions static (calibrated)"
+    assert main(["predict", str(out), *files]) == 0
+    assert capsys.readouterr().out.count("\n") == 3
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
         (["missing.pt"], "missing.pt"),
         (["{ckpt}", "--out", "{ckpt}"], "already exists"),
+        (["{ckpt}", "--calibrate", "8"], "--calibrate serves only an int8 ONNX export"),
+        (["{ckpt}", "--quantize", "int8", "--calibrate", "-1"], "positive number of training images"),
     ],
 )
 def test_export_mistakes_exit_2_with_one_line(trained, capsys, args, message):

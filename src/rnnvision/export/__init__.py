@@ -85,11 +85,26 @@ def default_out(checkpoint: str | Path, *, format: Format, quantize: str | None)
 
 
 def export_checkpoint(
-    checkpoint: str | Path, *, out: str | Path | None = None, format: Format = "onnx", quantize: str | None = None
+    checkpoint: str | Path,
+    *,
+    out: str | Path | None = None,
+    format: Format = "onnx",
+    quantize: str | None = None,
+    calibrate: int = 0,
+    data_dir: str | None = None,
+    download: bool = False,
 ) -> Path:
-    """Export the model saved in ``checkpoint`` (or shipped weights, by name); ``out`` defaults to :func:`default_out`."""
+    """Export the model saved in ``checkpoint`` (or shipped weights, by name); ``out`` defaults to :func:`default_out`.
+
+    ``calibrate=N`` (int8 ONNX only) also quantizes the convolutions, calibrated on the first N images
+    of the checkpoint's training split, read from ``data_dir``.
+    """
+    from rnnvision.export.calibration import calibration_batches
     from rnnvision.weights.loading import resolve
 
+    if calibrate and (format != "onnx" or not quantize):
+        raise UserError("--calibrate serves only an int8 ONNX export (--format onnx --quantize int8)")
     model, state = resolve(checkpoint)
+    calibration = calibration_batches(state, data_dir, items=calibrate, download=download) if calibrate else None
     target = out if out is not None else default_out(checkpoint, format=format, quantize=quantize)
-    return export_model(model, state, out=target, format=format, quantize=quantize)
+    return export_model(model, state, out=target, format=format, quantize=quantize, calibration=calibration)
