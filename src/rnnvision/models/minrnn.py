@@ -11,13 +11,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated, TypedDict
+
 from torch import Tensor, nn
+from typing_extensions import Unpack
 
 from rnnvision.impl import MinImpl
 from rnnvision.layers.cross_scan import CrossScan2d
 from rnnvision.layers.minrnn import MIN_CELLS, MinRNNStack, mlp
 from rnnvision.models.classifier import ImageClassifier, ImageSize, PixelClassifier, _pair
 from rnnvision.models.registry import register_model
+from rnnvision.options import Default, with_defaults
 
 
 class PixelMinRNN(PixelClassifier):
@@ -134,64 +138,37 @@ _TINY_PIXEL = {"hidden_size": 8, "num_layers": 2, "img_size": 5}
 _RENAMED = {"dim": "hidden_size", "depth": "num_layers"}
 
 
+class PixelMinOptions(TypedDict, total=False):
+    """The options of the two pixel-by-pixel minGRU / minLSTM builders, with their defaults."""
+
+    num_classes: Annotated[int, Default(10)]
+    in_chans: Annotated[int, Default(1)]
+    img_size: Annotated[ImageSize, Default(28)]
+    hidden_size: Annotated[int, Default(64)]
+    num_layers: Annotated[int, Default(3)]
+    mlp_ratio: Annotated[float, Default(2.0)]
+    dropout: Annotated[float, Default(0.0)]
+    permutation_seed: Annotated[int | None, Default(None)]
+    pool: Annotated[str, Default("last")]
+    impl: Annotated[MinImpl, Default("auto")]
+
+
+def _pixel_min_rnn(cell: str, given: PixelMinOptions) -> PixelMinRNN:
+    options = with_defaults(PixelMinOptions, given)
+    dim, depth = options.pop("hidden_size"), options.pop("num_layers")
+    return PixelMinRNN(cell=cell, dim=dim, depth=depth, **options)
+
+
 @register_model(task="classify", tiny=_TINY_PIXEL, renamed=_RENAMED)
-def pixel_mingru(
-    *,
-    num_classes: int = 10,
-    in_chans: int = 1,
-    img_size: ImageSize = 28,
-    hidden_size: int = 64,
-    num_layers: int = 3,
-    mlp_ratio: float = 2.0,
-    dropout: float = 0.0,
-    permutation_seed: int | None = None,
-    pool: str = "last",
-    impl: MinImpl = "auto",
-) -> PixelMinRNN:
+def pixel_mingru(**options: Unpack[PixelMinOptions]) -> PixelMinRNN:
     """Residual minGRU blocks over the pixels one at a time (sequential MNIST); ``permutation_seed`` for permuted."""
-    return PixelMinRNN(
-        cell="mingru",
-        num_classes=num_classes,
-        in_chans=in_chans,
-        img_size=img_size,
-        dim=hidden_size,
-        depth=num_layers,
-        mlp_ratio=mlp_ratio,
-        dropout=dropout,
-        permutation_seed=permutation_seed,
-        pool=pool,
-        impl=impl,
-    )
+    return _pixel_min_rnn("mingru", options)
 
 
 @register_model(task="classify", tiny=_TINY_PIXEL, renamed=_RENAMED)
-def pixel_minlstm(
-    *,
-    num_classes: int = 10,
-    in_chans: int = 1,
-    img_size: ImageSize = 28,
-    hidden_size: int = 64,
-    num_layers: int = 3,
-    mlp_ratio: float = 2.0,
-    dropout: float = 0.0,
-    permutation_seed: int | None = None,
-    pool: str = "last",
-    impl: MinImpl = "auto",
-) -> PixelMinRNN:
+def pixel_minlstm(**options: Unpack[PixelMinOptions]) -> PixelMinRNN:
     """Residual minLSTM blocks over the pixels one at a time; ``permutation_seed`` for permuted MNIST."""
-    return PixelMinRNN(
-        cell="minlstm",
-        num_classes=num_classes,
-        in_chans=in_chans,
-        img_size=img_size,
-        dim=hidden_size,
-        depth=num_layers,
-        mlp_ratio=mlp_ratio,
-        dropout=dropout,
-        permutation_seed=permutation_seed,
-        pool=pool,
-        impl=impl,
-    )
+    return _pixel_min_rnn("minlstm", options)
 
 
 @register_model(
