@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
 
@@ -12,6 +10,7 @@ from rnnvision.config import config_from_dict
 from rnnvision.errors import UserError
 from rnnvision.impl import IMPL_SETS, impl_names
 from rnnvision.models import create_model, get_model_entry, list_models, register_model
+from rnnvision.options import builder_options
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -44,9 +43,7 @@ def test_classifier_output_shape_and_public_api():
     assert gates["forget"].shape == (1, 1, 3, 12, 16)  # (layers, directions, B, T=rows, H)
 
 
-PERMUTED = [
-    name for name in list_models() if "permutation_seed" in inspect.signature(get_model_entry(name).builder).parameters
-]
+PERMUTED = [name for name in list_models() if "permutation_seed" in builder_options(get_model_entry(name).builder)]
 
 
 def test_every_pixel_reader_takes_a_permutation():

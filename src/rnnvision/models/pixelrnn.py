@@ -11,12 +11,16 @@ Defaults follow the paper's binarized-MNIST model (section 5.1): 7 layers, h = 1
 
 from __future__ import annotations
 
+from typing import Annotated, TypedDict
+
 from torch import nn
+from typing_extensions import Unpack
 
 from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.pixelrnn import DiagonalBiLSTM, MaskedResidualBlock, RowLSTM
 from rnnvision.models.autoregressive import AutoregressiveImageModel, ImageSize
 from rnnvision.models.registry import register_model
+from rnnvision.options import Default, with_defaults
 
 _TINY = {"hidden_size": 4, "num_layers": 2, "head_hidden": 8, "img_size": (5, 4)}
 # option names before the naming scheme of CONTRIBUTING.md; configs and checkpoints may still use them
@@ -78,72 +82,30 @@ class PixelCNN(AutoregressiveImageModel):
         )
 
 
+class GeneratorOptions(TypedDict, total=False):
+    """The options the three builders share, with their defaults (binarized MNIST)."""
+
+    in_chans: Annotated[int, Default(1)]
+    levels: Annotated[int, Default(2)]
+    img_size: Annotated[ImageSize, Default(28)]
+    hidden_size: Annotated[int, Default(16)]
+    num_layers: Annotated[int, Default(7)]
+    head_hidden: Annotated[int, Default(32)]
+
+
 @register_model(task="generate", tiny=_TINY, renamed=_RENAMED)
-def pixelrnn_row(
-    *,
-    in_chans: int = 1,
-    levels: int = 2,
-    img_size: ImageSize = 28,
-    hidden_size: int = 16,
-    num_layers: int = 7,
-    head_hidden: int = 32,
-    kernel: int = 3,
-    impl: RecurrentImpl = "auto",
-) -> PixelRNN:
+def pixelrnn_row(*, kernel: int = 3, impl: RecurrentImpl = "auto", **options: Unpack[GeneratorOptions]) -> PixelRNN:
     """PixelRNN with Row LSTM layers (k x 1 convolutions, a triangle of context above each pixel)."""
-    return PixelRNN(
-        layer="row",
-        in_chans=in_chans,
-        levels=levels,
-        img_size=img_size,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        head_hidden=head_hidden,
-        kernel=kernel,
-        impl=impl,
-    )
+    return PixelRNN(layer="row", kernel=kernel, impl=impl, **with_defaults(GeneratorOptions, options))
 
 
 @register_model(task="generate", tiny=_TINY, renamed=_RENAMED)
-def pixelrnn_diag(
-    *,
-    in_chans: int = 1,
-    levels: int = 2,
-    img_size: ImageSize = 28,
-    hidden_size: int = 16,
-    num_layers: int = 7,
-    head_hidden: int = 32,
-    impl: RecurrentImpl = "auto",
-) -> PixelRNN:
+def pixelrnn_diag(*, impl: RecurrentImpl = "auto", **options: Unpack[GeneratorOptions]) -> PixelRNN:
     """PixelRNN with Diagonal BiLSTM layers (the whole context above and to the left of each pixel)."""
-    return PixelRNN(
-        layer="diagonal",
-        in_chans=in_chans,
-        levels=levels,
-        img_size=img_size,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        head_hidden=head_hidden,
-        impl=impl,
-    )
+    return PixelRNN(layer="diagonal", impl=impl, **with_defaults(GeneratorOptions, options))
 
 
 @register_model(task="generate", tiny={**_TINY, "hidden_size": 8}, renamed=_RENAMED)
-def pixelcnn(
-    *,
-    in_chans: int = 1,
-    levels: int = 2,
-    img_size: ImageSize = 28,
-    hidden_size: int = 16,
-    num_layers: int = 7,
-    head_hidden: int = 32,
-) -> PixelCNN:
+def pixelcnn(**options: Unpack[GeneratorOptions]) -> PixelCNN:
     """PixelCNN baseline: masked 3 x 3 convolutions in residual blocks, the same masks and head."""
-    return PixelCNN(
-        in_chans=in_chans,
-        levels=levels,
-        img_size=img_size,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        head_hidden=head_hidden,
-    )
+    return PixelCNN(**with_defaults(GeneratorOptions, options))
