@@ -40,9 +40,12 @@ function latest() {
   };
 }
 
+// fn once the calls have paused for ms; .cancel() drops a call still waiting
 function debounce(fn, ms) {
   let timer = null;
-  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  const call = (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  call.cancel = () => clearTimeout(timer);
+  return call;
 }
 
 // -- drawing --------------------------------------------------------------------------------------
@@ -188,10 +191,12 @@ function setupClassify() {
   };
   const predictCanvas = async () => predict(await canvasBlob(canvas), "digit");
   const predictNow = () => { if (lastBlob) predict(lastBlob, lastPrepare); };
+  const whileDrawing = debounce(predictCanvas, 120);
   const pad = drawable(canvas, {
     width: () => canvas.width / 11,
-    onStroke: debounce(predictCanvas, 120),
-    onEnd: predictCanvas,
+    onStroke: whileDrawing,
+    // the stroke's end asks once more, for the finished drawing: no answer to a mid-stroke call may follow it
+    onEnd: () => { whileDrawing.cancel(); return predictCanvas(); },
   });
   $("classify-clear").addEventListener("click", () => { pad.clear(); lastBlob = null; clearResult(); });
   $("classify-file").addEventListener("change", async (event) => {
