@@ -19,14 +19,16 @@ statistics over the valid columns only (:class:`MaskedBatchNorm2d`); the LSTM ru
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Literal, TypedDict
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import Unpack
 
 from rnnvision.impl import RecurrentImpl
 from rnnvision.layers.recurrent import make_recurrent
 from rnnvision.models.registry import register_model
+from rnnvision.options import Default, with_defaults
 
 Variant = Literal["tiny", "small", "medium", "base"]
 
@@ -203,11 +205,25 @@ class CRNN(nn.Module):
         return images * column_mask(widths, images.shape[-1]), widths
 
 
-def _crnn(cell: str, variant: str, **kwargs: Any) -> CRNN:
+class CRNNOptions(TypedDict, total=False):
+    """The options of the two CRNN builders, with their defaults."""
+
+    num_classes: Annotated[int, Default(37)]
+    in_chans: Annotated[int, Default(1)]
+    img_height: Annotated[int, Default(32)]
+    variant: Annotated[Variant, Default("base")]
+    hidden_size: Annotated[int, Default(0)]
+    dropout: Annotated[float, Default(0.0)]
+    impl: Annotated[RecurrentImpl, Default("auto")]
+
+
+def _crnn(cell: str, given: CRNNOptions) -> CRNN:
+    options = with_defaults(CRNNOptions, given)
+    variant = options.pop("variant")
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     channels, hidden = VARIANTS[variant]
-    return CRNN(cell=cell, channels=channels, hidden_size=kwargs.pop("hidden_size") or hidden, **kwargs)
+    return CRNN(cell=cell, channels=channels, hidden_size=options.pop("hidden_size") or hidden, **options)
 
 
 _TINY = {"variant": "tiny", "img_height": 16}
@@ -215,52 +231,16 @@ _RENAMED = {"size": "variant"}  # the option's name before the naming scheme of 
 
 
 @register_model(task="recognize", tiny=_TINY, renamed=_RENAMED)
-def crnn(
-    *,
-    num_classes: int = 37,
-    in_chans: int = 1,
-    img_height: int = 32,
-    variant: Variant = "base",
-    hidden_size: int = 0,
-    dropout: float = 0.0,
-    impl: RecurrentImpl = "auto",
-) -> CRNN:
+def crnn(**options: Unpack[CRNNOptions]) -> CRNN:
     """CRNN (Shi et al. 2015): conv columns -> 2-layer BiLSTM -> CTC; variants tiny, small, medium, base.
 
     ``num_classes`` counts the CTC blank; ``hidden_size`` 0 takes the variant's default (base: the
     paper's 64-512 channels and 256 hidden units; medium: half the channels; small: a quarter).
     """
-    return _crnn(
-        "lstm",
-        variant,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        img_height=img_height,
-        hidden_size=hidden_size,
-        dropout=dropout,
-        impl=impl,
-    )
+    return _crnn("lstm", options)
 
 
 @register_model(task="recognize", tiny=_TINY, renamed=_RENAMED)
-def crnn_gru(
-    *,
-    num_classes: int = 37,
-    in_chans: int = 1,
-    img_height: int = 32,
-    variant: Variant = "base",
-    hidden_size: int = 0,
-    dropout: float = 0.0,
-    impl: RecurrentImpl = "auto",
-) -> CRNN:
+def crnn_gru(**options: Unpack[CRNNOptions]) -> CRNN:
     """CRNN with a 2-layer bidirectional GRU in place of the LSTM."""
-    return _crnn(
-        "gru",
-        variant,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        img_height=img_height,
-        hidden_size=hidden_size,
-        dropout=dropout,
-        impl=impl,
-    )
+    return _crnn("gru", options)
