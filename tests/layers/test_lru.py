@@ -1,4 +1,5 @@
-"""LRU: the scan equals the loop (outputs and every gradient, float64); stepping equals one call; |lambda| < 1."""
+"""LRU: the scan and the traced matrix form equal the loop (outputs and every gradient, float64); stepping
+equals one call; |lambda| < 1."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from rnnvision.layers.lru import LRU
-from rnnvision.ops.lru import lru_recurrence, lru_recurrence_reference
+from rnnvision.ops.lru import lru_recurrence, lru_recurrence_matmul, lru_recurrence_reference
 
 
 def _layer(bidirectional: bool, regime: str = "ring", **kwargs) -> LRU:
@@ -74,6 +75,52 @@ def test_recurrence_on_pairs_matches_the_loop_and_gradcheck():
     torch.testing.assert_close(
         lru_recurrence(lam_p, drive_p, h0_p, chunk=3), torch.stack([expected.real, expected.imag], dim=2)
     )
+
+
+@pytest.mark.parametrize("split", [7, 4])
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("steps,chunk", [(13, 4), (1, 1), (30, 30), (31, 8), (29, 100)])
+def test_matrix_form_equals_the_loop_on_outputs_and_every_gradient(split, with_state, steps, chunk):
+    torch.manual_seed(steps)
+    # |lambda| from exactly 0 (nu = 1e4) to 1 - 2^-20 (the layer's guard), phases over the whole circle
+    nu = torch.tensor([1e4, 20.0, 2.7, 0.69, 0.1, 1e-3, 2.0**-20], dtype=torch.float64).requires_grad_(True)
+    theta = (torch.rand(7, dtype=torch.float64) * 6.3).requires_grad_(True)
+    drive = torch.randn(2, steps, 7, dtype=torch.complex128).requires_grad_(True)
+    h0 = torch.randn(2, split, dtype=torch.complex128).requires_grad_(True) if with_state else None
+    weights = torch.randn(2, steps, 2, 7, dtype=torch.float64)
+
+    lam = torch.polar(torch.exp(-nu), theta)  # the specification: the loop on complex numbers
+    start = h0 if h0 is not None else torch.zeros(2, split, dtype=torch.complex128)
+    parts = [lru_recurrence_reference(lam[:split], drive[..., :split], start)]
+    if split < 7:  # units [split:] read right to left from zero
+        zero = torch.zeros(2, 7 - split, dtype=torch.complex128)
+        parts.append(lru_recurrence_reference(lam[split:], drive[..., split:].flip(1), zero).flip(1))
+    expected = torch.cat(parts, dim=-1)
+    expected = torch.stack([expected.real, expected.imag], dim=2)  # (B, T, 2, S)
+    inputs = [nu, theta, drive] + ([h0] if h0 is not None else [])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), inputs)
+
+    pairs = torch.view_as_real(drive).permute(0, 1, 3, 2)  # (B, T, 2, S)
+    h0_pairs = None if h0 is None else torch.view_as_real(h0).transpose(1, 2)  # (B, 2, split)
+    got = lru_recurrence_matmul(nu, theta, pairs, h0_pairs, split=split, chunk=chunk)
+    torch.testing.assert_close(got, expected, atol=1e-12, rtol=1e-12)
+    for name, ours, theirs in zip(
+        ["nu", "theta", "drive", "h0"], torch.autograd.grad((got * weights).sum(), inputs), expected_grads
+    ):
+        torch.testing.assert_close(ours, theirs, atol=1e-10, rtol=1e-10, msg=name)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_a_traced_layer_runs_the_matrix_form_and_equals_the_loop(bidirectional):
+    layer = _layer(bidirectional, "extremes", chunk=4)
+    layer.requires_grad_(False)  # a traced function holds the parameters as constants
+    with torch.no_grad():  # as the exports trace
+        traced = torch.jit.trace(lambda u: layer(u)[0], (torch.randn(2, 13, 5, dtype=torch.float64),))
+    assert "aten::matmul" in str(traced.graph) and "complex" not in str(traced.graph)
+    u = torch.randn(3, 13, 5, dtype=torch.float64)  # another batch size than the trace's
+    layer.impl = "reference"
+    with torch.no_grad():
+        torch.testing.assert_close(traced(u), layer(u)[0], atol=1e-11, rtol=1e-11)
 
 
 @pytest.mark.parametrize("regime", ["ring", "extremes"])

@@ -32,11 +32,6 @@ _OUTPUT_NAMES = {"classify": "logits", "recognize": "scores", "segment": "logits
 # models (regress, tag) read synthetic sequences that no image file holds; they are refused.
 EXPORT_TASKS = tuple(_OUTPUT_NAMES)
 _AXIS_NAMES = {0: "batch", 2: "height", 3: "width"}
-# Families that cannot export yet, and why (written in docs/deploy.md too).
-CANNOT_EXPORT = {
-    "PixelLRU": "its recurrence runs on complex numbers (torch.polar, a complex scan), which neither the ONNX "
-    "exporter nor TorchScript tracing supports",
-}
 
 
 @dataclass(frozen=True)
@@ -57,8 +52,6 @@ class ExportSpec:
 def export_spec(model: nn.Module, *, task: str) -> ExportSpec:
     """The :class:`ExportSpec` of ``model`` (serving ``task``); an unknown task raises :class:`UserError`."""
     kind = type(model).__name__
-    if kind in CANNOT_EXPORT:
-        raise UserError(f"cannot export {kind}: {CANNOT_EXPORT[kind]}")
     if task not in _OUTPUT_NAMES:
         raise UserError(f"cannot export a {task} model; export serves the image tasks {', '.join(EXPORT_TASKS)}")
     example = tuple(model.example_inputs(batch_size=2))  # type: ignore[operator]  # every registered model has it

@@ -20,7 +20,9 @@ imaginary planes; the recurrence runs on those planes by the chunked scan of
 about 2 C + T/C of them); the readout ``Re(C x) = [C_re, -C_im] [x_re; x_im]`` reads the planes
 without a copy. Complex elementwise arithmetic and complex copies are 10-20x slower than real ones
 on our CPU, which is why the fast path avoids them (BENCHMARKS.md, "LRU training step").
-Because lambda does not depend on the input, the scan's backward is the same scan run backwards
+While traced (``torch.onnx.export``, ``torch.jit.trace``) the recurrence is
+:func:`~rnnvision.ops.lru.lru_recurrence_matmul` instead: the same chunks as two matrix products,
+which export as standard operators. Because lambda does not depend on the input, the scan's backward is the same scan run backwards
 with conj(lambda) (PyTorch's convention for complex gradients: conjugate Wirtinger derivatives).
 Bidirectional: a second set of (nu, theta, gamma, B) reads the sequence right to left; C reads
 both states. The recurrence runs in float32 under bfloat16 autocast, or float64 for float64 inputs.
@@ -35,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.impl import LRUImpl, check_impl
-from rnnvision.ops.lru import PairScan, lru_recurrence_reference
+from rnnvision.ops.lru import PairScan, lru_recurrence_matmul, lru_recurrence_reference
 from rnnvision.ops.scan import default_chunk
 
 
@@ -106,10 +108,15 @@ class LRU(nn.Module):
         steps; below it exp(-nu) would round to 1 in float32) and theta_log <= 16 (larger phases
         overflow to inf, and have no meaning left at float32 precision).
         """
+        nu, theta = self.polar_parts()
+        return torch.polar(torch.exp(-nu), theta)  # |lambda| = exp(-nu), angle theta
+
+    def polar_parts(self) -> tuple[Tensor, Tensor]:
+        """``(nu, theta)``, each (S,) real: lambda = exp(-nu + i theta), with the guards of :meth:`eigenvalues`."""
         dtype = torch.promote_types(self.nu_log.dtype, torch.float32)
         nu = self.nu_log.to(dtype).exp().clamp_min(2.0**-20)
         theta = self.theta_log.to(dtype).clamp_max(16.0).exp()
-        return torch.polar(torch.exp(-nu), theta)  # |lambda| = exp(-nu), angle theta
+        return nu, theta
 
     def _input_term(self, u: Tensor) -> Tensor:
         """gamma * (B u): u (..., I) real -> (..., S) complex, computed in float32 (or float64)."""
@@ -133,7 +140,7 @@ class LRU(nn.Module):
 
         Returns:
             ``(y, x_T)``: outputs (B, T, I) and the last complex state (B, N), to carry into the next
-            call when a long sequence arrives in pieces (None when bidirectional).
+            call when a long sequence arrives in pieces (None when bidirectional, and while traced).
         """
         if u.dim() != 3 or u.shape[-1] != self.input_size:
             raise ValueError(f"LRU expects input (batch, time, {self.input_size}), got {tuple(u.shape)}")
@@ -166,15 +173,19 @@ class LRU(nn.Module):
         dtype = torch.promote_types(self.B.dtype, torch.float32)
         gamma = self.gamma_log.to(dtype).exp().repeat(2)  # (2S,): the rows [B_re; B_im] both scaled
         drive = F.linear(u, self.B * gamma[:, None]).view(batch, steps, 2, states)  # (B, T, 2, S): Re, Im of gamma B u
-        lam = torch.view_as_real(self.eigenvalues()).t()  # (2, S)
         h0 = None if state is None else torch.stack([state.real, state.imag], dim=1).to(dtype)  # (B, 2, N)
         chunk = min(self.chunk or default_chunk(steps), steps)
-        x = PairScan.apply(lam, drive, h0, n, chunk)  # (B, T, 2, S) float32 (float64)
+        tracing = torch.jit.is_tracing()  # an export: the matrix form, which traces into a graph without a loop
+        if tracing:
+            x = lru_recurrence_matmul(*self.polar_parts(), drive.to(dtype), h0, split=n, chunk=chunk)
+        else:
+            lam = torch.view_as_real(self.eigenvalues()).t()  # (2, S)
+            x = PairScan.apply(lam, drive, h0, n, chunk)  # (B, T, 2, S) float32 (float64)
         sign = torch.ones(2, states, dtype=self.C.dtype, device=self.C.device)
         sign[1] = -1.0
         readout = F.linear(x.view(batch, steps, 2 * states).to(self.C.dtype), self.C * sign.view(-1))  # Re(C x)
         y = torch.addcmul(readout, self.D, u).to(u.dtype)  # + D * u
-        last = None if self.bidirectional else torch.complex(x[:, -1, 0, :n], x[:, -1, 1, :n])  # (B, N)
+        last = None if self.bidirectional or tracing else torch.complex(x[:, -1, 0, :n], x[:, -1, 1, :n])  # (B, N)
         return y, last
 
     def step(self, u_t: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:

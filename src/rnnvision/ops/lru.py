@@ -1,8 +1,9 @@
 """The LRU's recurrence as functions of tensors (Orvieto et al. 2023; the layer is :class:`rnnvision.layers.lru.LRU`).
 
 ``x_t = lam * x_{t-1} + drive_t`` with a time-invariant complex diagonal ``lam``: the loop on complex
-tensors (the specification) and the chunked scan on real (re, im) pairs with its hand-written
-backward (the fast path; see the layer's docstring for the layout).
+tensors (the specification), the chunked scan on real (re, im) pairs with its hand-written
+backward (the fast path; see the layer's docstring for the layout), and the same chunks as
+matrix products (the form the ONNX and TorchScript exports trace: no loop, no complex tensor).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from rnnvision.ops.scan import complex_diagonal_scan, default_chunk
@@ -106,3 +108,79 @@ def _sum_times_conj(g: Tensor, x: Tensor) -> Tensor:
         imag += torch.mul(g_b[:, 1], x_b[:, 0], out=plane).sum(dim=0)  # g_im x_re
         imag -= torch.mul(g_b[:, 0], x_b[:, 1], out=plane).sum(dim=0)  # - g_re x_im
     return torch.stack([real, imag])
+
+
+def lru_recurrence_matmul(
+    nu: Tensor, theta: Tensor, drive: Tensor, h0: Tensor | None = None, *, split: int, chunk: int
+) -> Tensor:
+    """The recurrence of :func:`lru_recurrence_reference` as matrix products on real pairs, for tracing.
+
+    ``lam = exp(-nu + i theta)`` is time-invariant, so a chunk of C steps from a zero state is one
+    (C, C) lower-triangular matrix of its powers per unit, ``x_c = sum_{j <= c} lam^(c-j) d_j``,
+    and the states entering the K chunks are a (K, K) one in ``lam^C`` applied to the chunks'
+    ends; each complex matrix acts on (re, im) rows as the real block ``[[A_re, A_im], [-A_im, A_re]]``.
+    Two batched ``matmul``s and elementwise products, no loop: what ``torch.onnx.export`` and
+    ``torch.jit.trace`` turn into a graph whose size does not grow with T. The powers are taken
+    in float64 as ``exp(-m nu) (cos m theta, sin m theta)``, not by repeated products.
+
+    Args:
+        nu, theta: (S,) -log|lam| and the angle of lam, per unit.
+        drive: (B, T, 2, S) real and imaginary planes of the drive.
+        h0: (B, 2, split) the state before the first step, or None for zeros.
+        split: units ``[:split]`` run left to right, units ``[split:]`` right to left from zero.
+        chunk: C, steps per chunk.
+
+    Returns:
+        x: (B, T, 2, S) in the drive's dtype.
+    """
+    if split == drive.shape[-1]:
+        return _matmul_scan(nu, theta, drive, h0, chunk)
+    forward = _matmul_scan(nu[:split], theta[:split], drive[..., :split], h0, chunk)
+    backward = _matmul_scan(nu[split:], theta[split:], drive[..., split:].flip(1), None, chunk).flip(1)
+    return torch.cat([forward, backward], dim=-1)
+
+
+def _matmul_scan(nu: Tensor, theta: Tensor, drive: Tensor, h0: Tensor | None, chunk: int) -> Tensor:
+    """Left to right: nu, theta (N,), drive (B, T, 2, N), h0 (B, 2, N) or None -> x (B, T, 2, N)."""
+    steps, n = drive.shape[1], drive.shape[3]
+    chunk = max(1, min(chunk, steps))
+    chunks = -(-steps // chunk)  # K
+    nu, theta = nu.double(), theta.double()
+    # the powers lam^(c-j) for row j, column c (zero above the diagonal), and lam^(C (k-1-m)) for the carry
+    within = _power_blocks(nu, theta, torch.arange(chunk)[None, :] - torch.arange(chunk)[:, None], 1, drive.dtype)
+    across = _power_blocks(
+        nu, theta, torch.arange(chunks)[None, :] - torch.arange(chunks)[:, None] - 1, chunk, drive.dtype
+    )  # (N, 2K, 2K)
+    d = F.pad(drive, (0, 0, 0, 0, 0, chunks * chunk - steps))  # (B, K C, 2, N): zeros after the last step
+    d = d.reshape(-1, chunks, chunk, 2, n).permute(4, 0, 1, 3, 2).reshape(n, -1, 2 * chunk)  # (N, B K, [re | im])
+    local = torch.matmul(d, within).reshape(n, -1, chunks, 2, chunk)  # (N, B, K, 2, C): chunks from zero
+    ends = local[..., chunk - 1].transpose(2, 3).reshape(n, -1, 2 * chunks)  # (N, B, [re K | im K])
+    starts = torch.matmul(ends, across).reshape(n, -1, 2, chunks)  # (N, B, 2, K): the state entering chunk k
+    s_re, s_im = starts[:, :, 0, :, None], starts[:, :, 1, :, None]  # (N, B, K, 1)
+    if h0 is not None:  # + lam^(k C) h0
+        p_re, p_im = _powers(nu, theta, torch.arange(chunks) * chunk, drive.dtype)  # (N, K)
+        h_re, h_im = h0[:, 0].t()[:, :, None, None], h0[:, 1].t()[:, :, None, None]  # (N, B, 1, 1)
+        p_re, p_im = p_re[:, None, :, None], p_im[:, None, :, None]  # (N, 1, K, 1)
+        s_re, s_im = s_re + p_re * h_re - p_im * h_im, s_im + p_re * h_im + p_im * h_re
+    q_re, q_im = (q[:, None, None, :] for q in _powers(nu, theta, torch.arange(1, chunk + 1), drive.dtype))
+    x_re = local[:, :, :, 0] + q_re * s_re - q_im * s_im  # (N, B, K, C): + lam^(c+1) s_k
+    x_im = local[:, :, :, 1] + q_re * s_im + q_im * s_re
+    x = torch.stack([x_re, x_im], dim=3).permute(1, 2, 4, 3, 0)  # (B, K, C, 2, N)
+    return x.reshape(-1, chunks * chunk, 2, n)[:, :steps]
+
+
+def _powers(nu: Tensor, theta: Tensor, exponents: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """lam^m for nu, theta (N,) float64 and integer exponents (...) >= 0 -> (re, im), each (N, ...)."""
+    m = exponents.to(nu.dtype)
+    shape = (-1,) + (1,) * m.dim()
+    modulus, angle = torch.exp(-nu.view(shape) * m), theta.view(shape) * m
+    return (modulus * torch.cos(angle)).to(dtype), (modulus * torch.sin(angle)).to(dtype)
+
+
+def _power_blocks(nu: Tensor, theta: Tensor, offsets: Tensor, scale: int, dtype: torch.dtype) -> Tensor:
+    """The real (N, 2L, 2L) block ``[[A_re, A_im], [-A_im, A_re]]`` of A[j, c] = lam^(scale offsets[j, c]),
+    zero where the offset is negative; offsets (L, L)."""
+    below = (offsets >= 0).to(dtype)
+    a_re, a_im = _powers(nu, theta, offsets.clamp_min(0) * scale, dtype)
+    a_re, a_im = a_re * below, a_im * below
+    return torch.cat([torch.cat([a_re, a_im], dim=2), torch.cat([-a_im, a_re], dim=2)], dim=1)
