@@ -11,7 +11,7 @@ compute :func:`~rnnvision.ops.mdlstm.mdlstm2d_reference`'s result for any height
   corner is at the top left: (K, D, Hi*B, 5H) for K = Hi + Wi - 1 steps (a first version that
   mirrored with ``Slice`` and skewed by padding and reshaping spent more time in its
   ``Transpose`` and copies than in the loop);
-- a ``Scan`` over the K columns whose body (22 nodes) computes only the rows that hold a
+- a ``Scan`` over the K columns whose body (21 nodes) computes only the rows that hold a
   pixel of the diagonal, rows lo..hi — as the wavefront does, half the skewed map's arithmetic on a
   square image — from per-step row bounds precomputed as scanned tables: one ``MatMul`` for both
   predecessors and all directions (the carried state has a zero row above row 0, and
@@ -67,11 +67,10 @@ def _scan_body(b: _Builder, *, u: str, hidden: int, slices: dict[str, str]) -> A
     from onnx import TensorProto, helper
 
     body = _Builder(b.prefix + "/step")
-    h_prev, c_prev, z_col, start, end, z_end, pads = (
-        body.name(n) for n in ("h", "c", "z", "start", "end", "z_end", "pads")
+    h_prev, c_prev, z_col, start, end, z_end, left_start, pads = (
+        body.name(n) for n in ("h", "c", "z", "start", "end", "z_end", "left_start", "pads")
     )
     h_rows = body.op("Slice", h_prev, start, end, body.const([1]), hint="h_rows")  # (D, (n+1)B, H): rows lo-1..hi
-    c_rows = body.op("Slice", c_prev, start, end, body.const([1]), hint="c_rows")
     z = body.op("Slice", z_col, start, z_end, body.const([1]), hint="z_rows")  # (D, nB, 5H): rows lo..hi
     m = body.op("MatMul", h_rows, u, hint="hu")  # (D, (n+1)B, 10H): [h U_h | h U_v] of rows lo-1..hi
     m_left = body.op(
@@ -83,8 +82,8 @@ def _scan_body(b: _Builder, *, u: str, hidden: int, slices: dict[str, str]) -> A
     a = body.op("Sum", z, m_left, m_up, hint="a")  # (D, nB, 5H): [i, f_h, f_v, o | g]
     gates, cand = body.op("Split", a, body.const([4 * hidden, hidden]), axis=2, outputs=2, hint="split")
     i, f_h, f_v, o = body.op("Split", body.op("Sigmoid", gates), axis=2, outputs=4, hint="gate")
-    c_left = body.op("Slice", c_rows, slices["row_b"], body.const([_INT_MAX]), body.const([1]), hint="c_left")
-    c_up = body.op("Slice", c_rows, body.const([0]), slices["row_minus_b"], body.const([1]), hint="c_up")
+    c_left = body.op("Slice", c_prev, left_start, end, body.const([1]), hint="c_left")  # rows lo..hi
+    c_up = body.op("Slice", c_prev, start, z_end, body.const([1]), hint="c_up")  # rows lo-1..hi-1
     c = body.op("Sum", body.op("Mul", f_h, c_left), body.op("Mul", f_v, c_up), body.op("Mul", i, body.op("Tanh", cand)))
     h = body.op("Mul", o, body.op("Tanh", c), hint="h_new")  # (D, nB, H)
     h_next, c_next = body.op("Pad", h, pads, hint="h_next"), body.op("Pad", c, pads, hint="c_next")
@@ -101,6 +100,7 @@ def _scan_body(b: _Builder, *, u: str, hidden: int, slices: dict[str, str]) -> A
         value(start, long_),
         value(end, long_),
         value(z_end, long_),
+        value(left_start, long_),
         value(pads, long_),
     ]
     outputs = [value(h_next, float_), value(c_next, float_), value(h_out, float_)]
@@ -163,6 +163,7 @@ def _expand(
         return b.op("Unsqueeze", b.op("Mul", rows, batch), one)
 
     start, end, z_end = column(lo), column(b.op("Add", hi, b.const([2]))), column(b.op("Add", hi, one))
+    left_start = column(b.op("Add", lo, one))  # from state row lo+1: image rows lo..hi
     nothing = column(b.op("Sub", k, k))
     pads = b.op(
         "Concat",
@@ -185,11 +186,11 @@ def _expand(
         "left_end": b.const([_INT_MAX, 5 * hidden]),
         "up_start": b.const([0, 5 * hidden]),
         "above_end": b.op("Concat", minus_b, b.const([10 * hidden]), axis=0),
-        "row_b": batch,
-        "row_minus_b": minus_b,
     }
     body = _scan_body(b, u=u, hidden=hidden, slices=slices)
-    _, _, states = b.op("Scan", state, state, z, start, end, z_end, pads, outputs=3, body=body, num_scan_inputs=5)
+    _, _, states = b.op(
+        "Scan", state, state, z, start, end, z_end, left_start, pads, outputs=3, body=body, num_scan_inputs=6
+    )
     # (K, D, (Hi+1)B, H) -> each direction's pixel (r, c) read back at its step and row: (D, B, H, Hi, Wi)
     states = b.op(
         "Reshape", states, b.op("Concat", b.const([-1]), batch, b.const([hidden]), axis=0)
