@@ -146,11 +146,10 @@ def _matmul_scan(nu: Tensor, theta: Tensor, drive: Tensor, h0: Tensor | None, ch
     chunk = max(1, min(chunk, steps))
     chunks = -(-steps // chunk)  # K
     nu, theta = nu.double(), theta.double()
+    c, k = torch.arange(chunk, device=nu.device), torch.arange(chunks, device=nu.device)  # (C,), (K,)
     # the powers lam^(c-j) for row j, column c (zero above the diagonal), and lam^(C (k-1-m)) for the carry
-    within = _power_blocks(nu, theta, torch.arange(chunk)[None, :] - torch.arange(chunk)[:, None], 1, drive.dtype)
-    across = _power_blocks(
-        nu, theta, torch.arange(chunks)[None, :] - torch.arange(chunks)[:, None] - 1, chunk, drive.dtype
-    )  # (N, 2K, 2K)
+    within = _power_blocks(nu, theta, c[None, :] - c[:, None], 1, drive.dtype)  # (N, 2C, 2C)
+    across = _power_blocks(nu, theta, k[None, :] - k[:, None] - 1, chunk, drive.dtype)  # (N, 2K, 2K)
     d = F.pad(drive, (0, 0, 0, 0, 0, chunks * chunk - steps))  # (B, K C, 2, N): zeros after the last step
     d = d.reshape(-1, chunks, chunk, 2, n).permute(4, 0, 1, 3, 2).reshape(n, -1, 2 * chunk)  # (N, B K, [re | im])
     local = torch.matmul(d, within).reshape(n, -1, chunks, 2, chunk)  # (N, B, K, 2, C): chunks from zero
@@ -158,11 +157,11 @@ def _matmul_scan(nu: Tensor, theta: Tensor, drive: Tensor, h0: Tensor | None, ch
     starts = torch.matmul(ends, across).reshape(n, -1, 2, chunks)  # (N, B, 2, K): the state entering chunk k
     s_re, s_im = starts[:, :, 0, :, None], starts[:, :, 1, :, None]  # (N, B, K, 1)
     if h0 is not None:  # + lam^(k C) h0
-        p_re, p_im = _powers(nu, theta, torch.arange(chunks) * chunk, drive.dtype)  # (N, K)
+        p_re, p_im = _powers(nu, theta, k * chunk, drive.dtype)  # (N, K)
         h_re, h_im = h0[:, 0].t()[:, :, None, None], h0[:, 1].t()[:, :, None, None]  # (N, B, 1, 1)
         p_re, p_im = p_re[:, None, :, None], p_im[:, None, :, None]  # (N, 1, K, 1)
         s_re, s_im = s_re + p_re * h_re - p_im * h_im, s_im + p_re * h_im + p_im * h_re
-    q_re, q_im = (q[:, None, None, :] for q in _powers(nu, theta, torch.arange(1, chunk + 1), drive.dtype))
+    q_re, q_im = (q[:, None, None, :] for q in _powers(nu, theta, c + 1, drive.dtype))
     x_re = local[:, :, :, 0] + q_re * s_re - q_im * s_im  # (N, B, K, C): + lam^(c+1) s_k
     x_im = local[:, :, :, 1] + q_re * s_im + q_im * s_re
     x = torch.stack([x_re, x_im], dim=3).permute(1, 2, 4, 3, 0)  # (B, K, C, 2, N)
