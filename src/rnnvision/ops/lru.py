@@ -178,8 +178,12 @@ def _powers(nu: Tensor, theta: Tensor, exponents: Tensor, dtype: torch.dtype) ->
 
 def _power_blocks(nu: Tensor, theta: Tensor, offsets: Tensor, scale: int, dtype: torch.dtype) -> Tensor:
     """The real (N, 2L, 2L) block ``[[A_re, A_im], [-A_im, A_re]]`` of A[j, c] = lam^(scale offsets[j, c]),
-    zero where the offset is negative; offsets (L, L)."""
+    zero where the offset is negative; offsets (L, L) in [-L, L).
+
+    The L powers are computed once and gathered into the matrix: an exported graph evaluates its
+    exp, cos and sin on N L values per call, not N L^2."""
     below = (offsets >= 0).to(dtype)
-    a_re, a_im = _powers(nu, theta, offsets.clamp_min(0) * scale, dtype)
-    a_re, a_im = a_re * below, a_im * below
+    p_re, p_im = _powers(nu, theta, torch.arange(offsets.shape[0], device=nu.device) * scale, dtype)  # (N, L)
+    index = offsets.clamp_min(0)  # (L, L)
+    a_re, a_im = p_re[:, index] * below, p_im[:, index] * below  # (N, L, L)
     return torch.cat([torch.cat([a_re, a_im], dim=2), torch.cat([-a_im, a_re], dim=2)], dim=1)
