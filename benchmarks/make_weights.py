@@ -1,10 +1,11 @@
-"""Turn a training run into shipped weights: float16 safetensors + its entry in the weights catalogue.
+"""Turn a training run into shipped weights: safetensors (float16, int8 or float32) + its catalogue entry.
 
     rnnvision train configs/RECIPE.yaml --data-dir D          # writes runs/RECIPE/best.pt
     python benchmarks/make_weights.py RECIPE --from-run runs/RECIPE --data-dir D
 
-Evaluates the float32 and the float16 weights on the full test split; float16 is stored unless it
-loses more than 0.1 point (0.2 nats), then float32. Writes src/rnnvision/weights/shipped/RECIPE.safetensors
+Evaluates the float32 weights and the smaller forms on the full test split, and stores the first of
+float16, int8 (weights only, a scale per row) and float32 that fits in 2,000,000 bytes and loses at
+most 0.1 point (0.2 nats). Writes src/rnnvision/weights/shipped/RECIPE.safetensors
 and updates catalogue.json there with the metric measured on the stored weights (docs/deploy.md).
 """
 
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 from rnnvision.errors import UserError
-from rnnvision.weights.catalogue import MIB, format_metric
+from rnnvision.weights.catalogue import format_metric
 from rnnvision.weights.make import make_weights
 
 
@@ -50,13 +51,11 @@ def main(args: argparse.Namespace) -> int:
     entry = made.entry
     shown = made.path.resolve().relative_to(Path.cwd()) if made.path.resolve().is_relative_to(Path.cwd()) else made.path
     print(f"float32: {format_metric(entry.metric, entry.float32_test_metrics[entry.metric])}")
-    if made.refused_float16:
-        print(
-            f"float16: {format_metric(entry.metric, made.refused_float16[entry.metric])} loses too much; stored float32"
-        )
+    for dtype, reason in made.refused.items():
+        print(f"{dtype}: refused ({reason})")
     print(
         f"stored {entry.dtype}: {format_metric(entry.metric, entry.value)} on {entry.test_metrics.get('n')} test items; "
-        f"wrote {shown} ({entry.bytes / MIB:.2f} MiB, sha256 {entry.sha256[:12]}...) in {time.perf_counter() - start:.0f} s"
+        f"wrote {shown} ({entry.bytes / 1e6:.2f} MB, sha256 {entry.sha256[:12]}...) in {time.perf_counter() - start:.0f} s"
     )
     return 0
 

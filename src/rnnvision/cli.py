@@ -299,7 +299,7 @@ def _cmd_list_models(args: argparse.Namespace) -> int:
 
 def _cmd_list_weights(args: argparse.Namespace) -> int:
     from rnnvision.weights import get_weights, list_weights
-    from rnnvision.weights.catalogue import MIB, format_metric
+    from rnnvision.weights.catalogue import format_metric
 
     entries = [get_weights(name) for name in list_weights()]
     if args.json:
@@ -318,7 +318,7 @@ def _cmd_list_weights(args: argparse.Namespace) -> int:
     for e in entries:
         print(
             f"{e.name:<30} {e.model:<14} {e.dataset:<16} {format_metric(e.metric, e.value):<22} "
-            f"{e.bytes / MIB:.2f} MiB {e.dtype}"
+            f"{e.bytes / 1e6:.2f} MB {e.dtype}"
         )
     return 0
 

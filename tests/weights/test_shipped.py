@@ -15,7 +15,7 @@ import torch
 from rnnvision.engine.evaluation import evaluate_checkpoint
 from rnnvision.weights import get_weights, list_weights
 from rnnvision.weights.catalogue import FOLDER, MAX_FILE_BYTES, MAX_TOTAL_BYTES, metric_tolerance
-from rnnvision.weights.store import read_state_dict
+from rnnvision.weights.store import SCALE_SUFFIX, STORED_DTYPES, read_state_dict
 from tests.conftest import SHARED_DATA
 
 FASHION_ROOT = Path("/usr/share/datasets")  # dataset-fashion-mnist installs fashion-mnist/ here
@@ -39,8 +39,9 @@ def test_files_fit_the_size_limits_and_nothing_else_is_in_the_folder():
 def test_file_matches_its_sha256_and_entry(name):
     entry = get_weights(name)
     state = read_state_dict(entry)  # checks the SHA-256
-    assert entry.dtype in ("float16", "float32") and entry.metric in entry.test_metrics
-    assert all(v.dtype != torch.float16 for v in state.values())  # widened on load
+    assert entry.dtype in STORED_DTYPES and entry.metric in entry.test_metrics
+    assert all(v.dtype not in (torch.float16, torch.int8) for v in state.values())  # widened on load
+    assert not any(k.endswith(SCALE_SUFFIX) for k in state)
     assert entry.recipe == f"configs/{name}.yaml" and (Path(__file__).parents[2] / entry.recipe).is_file()
 
 

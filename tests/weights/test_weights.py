@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import save
 
 import rnnvision
 from rnnvision.cli import main
@@ -27,7 +28,7 @@ from rnnvision.errors import UserError
 from rnnvision.weights import catalogue, get_weights, list_weights
 from rnnvision.weights.catalogue import WeightsEntry, write_entry
 from rnnvision.weights.make import make_weights
-from rnnvision.weights.store import read_state_dict
+from rnnvision.weights.store import SCALE_SUFFIX, decode, narrow, read_state_dict, to_bytes, widen
 from tests.serve.conftest import CONFIGS, save_recipe_model
 
 DIGITS = "digits_row_lstm"
@@ -151,7 +152,7 @@ def test_list_weights(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == list_weights()
     digits, line = get_weights(DIGITS), lines[list_weights().index(DIGITS)]
-    assert line.split()[1:4] == [digits.model, digits.dataset, "accuracy"] and line.endswith(f"MiB {digits.dtype}")
+    assert line.split()[1:4] == [digits.model, digits.dataset, "accuracy"] and line.endswith(f"MB {digits.dtype}")
     assert f"{100 * digits.value:.2f} %" in line
     assert main(["list-weights", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["weights"]
@@ -223,11 +224,52 @@ def test_make_weights_stores_float32_when_float16_loses_too_much(tmp_path, monke
     save_recipe_model("digits_row_lstm.yaml", ["model.hidden_size=8", "model.head_hidden=8"], run / "best.pt")
     monkeypatch.setattr(make, "metric_tolerance", lambda metric: -1.0)  # any change at all is too much
     made = make_weights(CONFIGS / "digits_row_lstm.yaml", run, folder=tmp_path / "shipped")
-    assert made.entry.dtype == "float32" and made.refused_float16 is not None
+    assert made.entry.dtype == "float32" and set(made.refused) == {"float16", "int8"}
     assert made.entry.test_metrics == made.entry.float32_test_metrics
     monkeypatch.setattr(catalogue, "FOLDER", tmp_path / "shipped")
     stored, original = read_state_dict(made.entry), load_checkpoint(run / "best.pt")["state_dict"]
     assert all(torch.equal(stored[k], original[k]) for k in original)
+
+
+def test_int8_storage_keeps_every_weight_within_half_a_step_of_its_row():
+    torch.manual_seed(0)
+    state = {
+        "matrix": torch.randn(64, 32) * torch.logspace(-3, 1, 64)[:, None],  # rows of very different sizes
+        "kernel": torch.randn(32, 8, 3, 3),
+        "zeros": torch.zeros(32, 64),
+        "bias": torch.randn(64),
+        "count": torch.tensor(7),
+    }
+    stored = narrow(state, "int8")
+    assert stored["matrix"].dtype == stored["kernel"].dtype == torch.int8 and stored["bias"].dtype == torch.float16
+    assert set(stored) == set(state) | {f"{k}{SCALE_SUFFIX}" for k in ("matrix", "kernel", "zeros")}
+    loaded = widen(decode(save(stored), source="test"))
+    assert set(loaded) == set(state) and torch.equal(loaded["count"], state["count"])
+    assert torch.equal(loaded["zeros"], state["zeros"])
+    for key in ("matrix", "kernel"):
+        rows = state[key].reshape(len(state[key]), -1)
+        step = rows.abs().amax(dim=1, keepdim=True) / 127
+        assert ((loaded[key].reshape(rows.shape) - rows).abs() <= step / 2 * (1 + 1e-6)).all()
+    assert torch.allclose(loaded["bias"], state["bias"], rtol=1e-3)
+
+
+def test_make_weights_stores_int8_when_float16_does_not_fit(tmp_path, monkeypatch):
+    from rnnvision.weights import make
+
+    run = tmp_path / "run"
+    save_recipe_model("digits_row_lstm.yaml", ["model.hidden_size=48", "model.head_hidden=8"], run / "best.pt")
+    state = load_checkpoint(run / "best.pt")["state_dict"]
+    int8_bytes, float16_bytes = len(to_bytes(state, "int8")), len(to_bytes(state, "float16"))
+    assert int8_bytes < 0.7 * float16_bytes  # the LSTM matrices in one byte instead of two
+    monkeypatch.setattr(make, "MAX_FILE_BYTES", (int8_bytes + float16_bytes) // 2)
+    made = make_weights(CONFIGS / "digits_row_lstm.yaml", run, folder=tmp_path / "shipped")
+    assert made.entry.dtype == "int8" and made.entry.bytes == int8_bytes and "more than" in made.refused["float16"]
+    monkeypatch.setattr(catalogue, "FOLDER", tmp_path / "shipped")
+    assert abs(made.entry.value - made.entry.float32_test_metrics["accuracy"]) <= 0.001
+    model, _ = rnnvision.load(made.entry.name)  # the int8 rows times their scales, in float32
+    expected = widen(narrow(state, "int8"))
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())
+    assert not torch.equal(expected["rnn.weight_hh_l0"], state["rnn.weight_hh_l0"])
 
 
 def test_make_weights_refuses_a_run_of_another_recipe(tmp_path):

@@ -2,7 +2,7 @@
 
 ``rnnvision list-weights`` lists them; ``rnnvision.load(NAME_or_PATH)`` and ``--weights NAME`` load
 them wherever a checkpoint is accepted. :mod:`.catalogue` is the registry (no torch),
-:mod:`.store` the files (SHA-256, download, float16), :mod:`.loading` the one loader (:func:`resolve`),
+:mod:`.store` the files (SHA-256, download, float16 and int8 storage), :mod:`.loading` the one loader (:func:`resolve`),
 :mod:`.make` turns a training run into an entry (``benchmarks/make_weights.py``).
 """
 

@@ -26,8 +26,7 @@ NORMALIZATION = "float32 pixels / 255 in [0, 1]"  # what every rnnvision model r
 # how far a reloaded file's test metric may sit from the catalogue's: 0.1 point of a fraction, 0.2 nats
 TOLERANCE = {"nll_nats": 0.2}
 DEFAULT_TOLERANCE = 0.001
-MIB = 1 << 20
-MAX_FILE_BYTES, MAX_TOTAL_BYTES = 2 * MIB, 12 * MIB  # what the package may carry: 2 MiB a file, 12 MiB in all
+MAX_FILE_BYTES, MAX_TOTAL_BYTES = 2_000_000, 12_000_000  # what the package may carry: 2 MB a file, 12 MB in all
 
 
 @dataclass(frozen=True)

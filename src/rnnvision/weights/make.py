@@ -1,9 +1,11 @@
 """A training run -> a shipped weights file and its catalogue entry (``benchmarks/make_weights.py``).
 
-The run's ``best.pt`` is stored in float16 when its test metric holds: both the float32 weights
-and the float16 ones (widened back, exactly as :func:`rnnvision.weights.resolve` loads them) are
-evaluated on the full test split, and float16 is refused when it loses more than
-:func:`~rnnvision.weights.catalogue.metric_tolerance` (0.1 point, 0.2 nats); float32 is stored then.
+The run's ``best.pt`` is stored in the first of float16, int8 (weights only, one scale per row:
+:mod:`rnnvision.weights.store`) and float32 that fits in
+:data:`~rnnvision.weights.catalogue.MAX_FILE_BYTES` and keeps its test metric: the float32 weights
+and each candidate (widened back, exactly as :func:`rnnvision.weights.resolve` loads them) are
+evaluated on the full test split, and a candidate is refused when it loses more than
+:func:`~rnnvision.weights.catalogue.metric_tolerance` (0.1 point, 0.2 nats) or does not fit.
 The entry records the metric measured on the stored weights, and the float32 one beside it.
 """
 
@@ -24,6 +26,7 @@ from rnnvision.weights.catalogue import (
     MAX_FILE_BYTES,
     MAX_TOTAL_BYTES,
     WeightsEntry,
+    format_metric,
     metric_tolerance,
     read_catalogue,
     write_entry,
@@ -34,11 +37,11 @@ from rnnvision.weights.store import decode, sha256_of, to_bytes
 
 @dataclass(frozen=True)
 class MadeWeights:
-    """What :func:`make_weights` wrote: the entry, and the float16 metrics when float16 was refused."""
+    """What :func:`make_weights` wrote: the entry, and why each smaller form tried before it was refused."""
 
     entry: WeightsEntry
     path: Path
-    refused_float16: dict[str, Any] | None
+    refused: dict[str, str]  # stored dtype -> the reason, in words
 
 
 def recipe_path(recipe: str | Path) -> Path:
@@ -66,7 +69,7 @@ def make_weights(
         folder: where the file and ``catalogue.json`` go (default: the package's ``shipped/``).
         url: where the file will also be published (optional).
     Returns:
-        the entry written, the file's path, and the float16 metrics if float16 was refused.
+        the entry written, the file's path, and the reasons the smaller forms were refused.
     """
     from rnnvision.config import load_config
     from rnnvision.engine.evaluation import evaluate_loaded
@@ -116,13 +119,24 @@ def make_weights(
 
     entry32, data32 = candidate("float32")
     float32 = measure(entry32, decode(data32, source=name))
-    entry16, data16 = candidate("float16")
-    state16 = decode(data16, source=name)
-    float16 = measure(entry16, state16)
-    loss = (float32[task.metric] - float16[task.metric]) * (1 if task.higher_is_better else -1)
-    overflow = any(not torch.isfinite(v).all() for v in state16.values() if v.is_floating_point())
-    refused = overflow or loss > metric_tolerance(task.metric)
-    entry, data, metrics = (entry32, data32, float32) if refused else (entry16, data16, float16)
+    refused: dict[str, str] = {}
+    for dtype in ("float16", "int8"):
+        entry, data = candidate(dtype)
+        if len(data) > MAX_FILE_BYTES:
+            refused[dtype] = f"{len(data):,} bytes, more than {MAX_FILE_BYTES:,}"
+            continue
+        state = decode(data, source=name)
+        if any(not torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+            refused[dtype] = "a weight overflows"
+            continue
+        metrics = measure(entry, state)
+        loss = (float32[task.metric] - metrics[task.metric]) * (1 if task.higher_is_better else -1)
+        if loss > metric_tolerance(task.metric):
+            refused[dtype] = f"{format_metric(task.metric, metrics[task.metric])} loses too much"
+            continue
+        break
+    else:
+        entry, data, metrics = entry32, data32, float32
     if len(data) > MAX_FILE_BYTES:
         raise UserError(
             f"{name}: the {entry.dtype} weights take {len(data):,} bytes, more than the {MAX_FILE_BYTES:,} a shipped file may"
@@ -138,4 +152,4 @@ def make_weights(
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     write_entry(entry, folder)
-    return MadeWeights(entry, path, float16 if refused else None)
+    return MadeWeights(entry, path, refused)

@@ -4,7 +4,11 @@ A file is looked for in the package (``shipped/``), then in the weights cache
 (``$RNNVISION_WEIGHTS``, else ``weights/`` in the per-user cache of :func:`rnnvision.data.root.user_cache`);
 an entry with a URL and no file is downloaded there (atomic, SHA-256 checked before it becomes
 visible). Every read checks the SHA-256 of the bytes it then decodes, so a changed file is refused.
-Tensors are stored with safetensors (no pickle); float16 files are widened to float32 on load.
+Tensors are stored with safetensors (no pickle), in one of three forms (an entry's ``dtype``):
+``float32``; ``float16``; ``int8``, where every weight matrix and convolution kernel is kept as int8
+with one float32 scale per output row (symmetric, ``scale = max |row| / 127``; the scale under the key
+``NAME::scale``) and the other floating tensors in float16. On load everything is widened back to
+the float32 the models compute in: the weights-only quantization saves bytes on disk, not work.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from rnnvision.errors import UserError
 from rnnvision.weights import catalogue
 from rnnvision.weights.catalogue import WeightsEntry
 
-STORED_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+STORED_DTYPES = ("float16", "float32", "int8")
+SCALE_SUFFIX = "::scale"  # int8 files: the per-row scales of the tensor of the same name
+INT8_MIN_ELEMENTS = 1024  # smaller floating tensors (biases, norms) stay float16 in an int8 file
 
 
 def weights_cache() -> Path:
@@ -83,15 +89,41 @@ def decode(data: bytes, *, source: str | Path) -> dict[str, Tensor]:
         raise UserError(f"{source} is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
 
 
+def quantize_rows(weight: Tensor) -> tuple[Tensor, Tensor]:
+    """(R, ...) float -> (R, ...) int8 and (R,) float32 scales with ``weight ~= int8 * scale`` row by row."""
+    rows = weight.detach().float().reshape(weight.shape[0], -1)  # (R, K)
+    scale = (rows.abs().amax(dim=1) / 127).clamp_min(torch.finfo(torch.float32).tiny)  # (R,)
+    quantized = torch.round(rows / scale[:, None]).clamp(-127, 127).to(torch.int8)  # (R, K)
+    return quantized.reshape(weight.shape), scale
+
+
 def narrow(state: dict[str, Tensor], dtype: str) -> dict[str, Tensor]:
-    """The state dict as it is stored: floating tensors in ``dtype``, others unchanged, contiguous."""
-    target = STORED_DTYPES[dtype]
-    return {k: (v.to(target) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    """The state dict as it is stored in ``dtype`` (see the module docstring); non-floating tensors unchanged."""
+    if dtype not in STORED_DTYPES:
+        raise ValueError(f"unknown stored dtype {dtype!r}; one of {', '.join(STORED_DTYPES)}")
+    stored: dict[str, Tensor] = {}
+    for key, value in state.items():
+        if not value.is_floating_point():
+            stored[key] = value
+        elif dtype == "int8" and value.dim() >= 2 and value.numel() >= INT8_MIN_ELEMENTS:
+            stored[key], stored[key + SCALE_SUFFIX] = quantize_rows(value)
+        else:
+            stored[key] = value.to(torch.float32 if dtype == "float32" else torch.float16)
+    return {k: v.contiguous() for k, v in stored.items()}
 
 
 def widen(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Stored tensors back to the float32 the models compute in."""
-    return {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}
+    """Stored tensors back to the float32 the models compute in (int8 rows times their scales)."""
+    widened: dict[str, Tensor] = {}
+    for key, value in state.items():
+        if key.endswith(SCALE_SUFFIX):
+            continue
+        scale = state.get(key + SCALE_SUFFIX)
+        if scale is not None:
+            widened[key] = value.float() * scale.float().reshape(-1, *[1] * (value.dim() - 1))
+        else:
+            widened[key] = value.float() if value.dtype == torch.float16 else value
+    return widened
 
 
 def to_bytes(state: dict[str, Tensor], dtype: str) -> bytes:
