@@ -20,6 +20,7 @@ def test_the_2d_models_are_registered_for_their_tasks():
     [
         ("reseg", {"hidden_sizes": (4, 4), "decoder_chans": 5}),
         ("reseg", {"hidden_sizes": (3,), "patch_sizes": (3,), "decoder_chans": 4, "input_skip": False, "cell": "gru"}),
+        ("reseg", {"hidden_sizes": (3, 4), "decoder_chans": 4, "stem_chans": (5, 6)}),
         ("mdlstm_seg", {"hidden_sizes": (3, 4), "patch_size": 2}),
         (
             "mdlstm_seg",
@@ -43,6 +44,17 @@ def test_segmenters_label_each_image_of_a_batch_on_its_own():
         together = model(images)
         alone = torch.cat([model(images[i : i + 1]) for i in range(3)])
     assert_close_scaled(together, alone, atol=1e-5)
+
+
+def test_reseg_front_end_feeds_the_encoder_and_the_skip():
+    """With ``stem_chans`` the ReNet layers and the pixel classifier read the front end's channels, not the pixels."""
+    model = create_model("reseg", num_classes=4, in_chans=3, hidden_sizes=(4, 4), decoder_chans=5, stem_chans=(6, 7))
+    convs = [m for m in model.stem if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(3, 6, (3, 3)), (6, 7, (3, 3))]
+    assert model.encoder[0].in_chans == 7
+    assert model.classifier.layers[0].in_channels == 5 + 7
+    plain = create_model("reseg", num_classes=4, in_chans=3, hidden_sizes=(4, 4), decoder_chans=5)
+    assert len(plain.stem) == 0 and plain.classifier.layers[0].in_channels == 5 + 3
 
 
 def test_renet_classifier_needs_a_size_its_patches_divide():

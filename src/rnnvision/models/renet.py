@@ -88,15 +88,32 @@ class ReNetClassifier(ImageClassifier):
         return self.encoder(images).flatten(1)  # (B, 2h * H' * W')
 
 
+def conv_stem(in_chans: int, stem_chans: tuple[int, ...]) -> nn.Sequential:
+    """3x3 convolution, batch norm, ReLU per entry, at full resolution: (B, C, H, W) -> (B, stem_chans[-1], H, W).
+
+    ReSeg reads VGG-16 features (a pretrained convolutional front end); this is a small one
+    trained from scratch, which gives the first ReNet layer local edges and textures instead of raw
+    pixel patches. Empty ``stem_chans``: the identity.
+    """
+    layers: list[nn.Module] = []
+    chans = in_chans
+    for out in stem_chans:
+        layers += [nn.Conv2d(chans, out, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU()]
+        chans = out
+    return nn.Sequential(*layers)
+
+
 class ReSeg(nn.Module):
-    """ReNet encoder, transposed-convolution decoder, per-pixel classifier; any input size.
+    """Optional convolutional front end, ReNet encoder, transposed-convolution decoder, per-pixel classifier; any size.
 
     The input is zero-padded on the right and bottom to a multiple of the encoder's stride, and
     the logits are cropped back to the input size. Each decoder stage undoes one ReNet layer's
     patching (a p x p transposed convolution with stride p, batch norm, ReLU; the batch norm is
     ours: without it the decoder's features start too small for training to get going). With
     ``input_skip`` the per-pixel classifier also sees the input pixels (two 1x1 convolutions);
-    without it, it is ReSeg's single 1x1 convolution over the decoder's features.
+    without it, it is ReSeg's single 1x1 convolution over the decoder's features. With a front end
+    (``stem_chans``) the ReNet layers read its features, and the skip carries them instead of the
+    pixels: the classifier sees the local detail (thin poles, signs) that the encoder's stride blurs.
     """
 
     def __init__(
@@ -109,13 +126,16 @@ class ReSeg(nn.Module):
         decoder_chans: int,
         cell: str,
         input_skip: bool,
+        stem_chans: tuple[int, ...],
         dropout: float,
         impl: RecurrentImpl,
     ) -> None:
         super().__init__()
         self.in_chans = in_chans
         self.stride = math.prod(patch_sizes)
-        self.encoder = renet_encoder(in_chans, hidden_sizes, patch_sizes, cell=cell, dropout=dropout, impl=impl)
+        self.stem = conv_stem(in_chans, stem_chans)
+        stem_out = stem_chans[-1] if stem_chans else in_chans
+        self.encoder = renet_encoder(stem_out, hidden_sizes, patch_sizes, cell=cell, dropout=dropout, impl=impl)
         stages: list[nn.Module] = [nn.Dropout(dropout)] if dropout else []
         chans = 2 * hidden_sizes[-1]
         for patch in reversed(patch_sizes):
@@ -127,15 +147,16 @@ class ReSeg(nn.Module):
             chans = decoder_chans
         self.decoder = nn.Sequential(*stages)
         self.classifier = PixelClassifier(
-            decoder_chans, in_chans, num_classes, hidden=decoder_chans, input_skip=input_skip
+            decoder_chans, stem_out, num_classes, hidden=decoder_chans, input_skip=input_skip
         )
 
     def forward(self, images: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, num_classes, H, W) logits."""
         height, width = images.shape[-2:]
-        padded = F.pad(images, (0, -width % self.stride, 0, -height % self.stride))  # (B, C, H+, W+)
+        local = self.stem(images)  # (B, S, H, W); S = C without a front end
+        padded = F.pad(local, (0, -width % self.stride, 0, -height % self.stride))  # (B, S, H+, W+)
         features = self.decoder(self.encoder(padded))[:, :, :height, :width]  # (B, decoder_chans, H, W)
-        return self.classifier(features, images)
+        return self.classifier(features, local)
 
     def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
         """An odd-sized batch, which exercises the padding."""
@@ -179,10 +200,11 @@ def reseg(
     decoder_chans: int = 64,
     cell: Cell = "lstm",
     input_skip: bool = True,
+    stem_chans: tuple[int, ...] = (),
     dropout: float = 0.0,
     impl: RecurrentImpl = "auto",
 ) -> ReSeg:
-    """ReSeg: ReNet-layer encoder -> transposed-convolution decoder -> per-pixel classes, any size."""
+    """ReSeg: [3x3 conv front end] -> ReNet-layer encoder -> transposed-conv decoder -> per-pixel classes, any size."""
     return ReSeg(
         num_classes=num_classes,
         in_chans=in_chans,
@@ -191,6 +213,7 @@ def reseg(
         decoder_chans=decoder_chans,
         cell=cell,
         input_skip=input_skip,
+        stem_chans=stem_chans,
         dropout=dropout,
         impl=impl,
     )
