@@ -124,6 +124,7 @@ def _cuda_missing() -> bool:
 
 
 ROW = str(CONFIGS / "digits_row_lstm.yaml")
+SEG = str(CONFIGS / "digit_scenes_reseg.yaml")
 # (command line with {root}/{out} placeholders, a piece of the expected message)
 CASES = [
     (["train", "{root}/latin1.yaml"], "not UTF-8"),
@@ -142,6 +143,8 @@ CASES = [
     (["train", ROW, "--set", "data.name=mnist", "--set", "data.max_shift=-2"], "data.max_shift"),
     (["train", ROW, "--set", "model.img_size=-8"], "model.img_size"),
     (["train", ROW, "--set", "model.dropout=.inf"], "model.dropout"),
+    (["train", SEG, "--set", "model.stem_chans=[8,-3]"], "stem_chans must be positive"),
+    (["train", SEG, "--set", "model.decoder_chans=-1"], "decoder_chans must be positive"),
     (["train", ROW, "--set", "train.device=banana", "--out", "{out}"], "unknown device"),
     (["train", ROW, "--set", "train.device=cuda", "--out", "{out}"], "no CUDA"),
     (["train", "{root}/text_escape.yaml", "--out", "{out}"], "outside the dataset"),
