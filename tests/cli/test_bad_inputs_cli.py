@@ -145,6 +145,7 @@ CASES = [
     (["train", ROW, "--set", "model.dropout=.inf"], "model.dropout"),
     (["train", SEG, "--set", "model.stem_chans=[8,-3]"], "stem_chans must be positive"),
     (["train", SEG, "--set", "model.decoder_chans=-1"], "decoder_chans must be positive"),
+    (["train", ROW, "--set", "model.head_hidden=-1"], "model 'row_lstm' cannot be built with"),
     (["train", ROW, "--set", "train.device=banana", "--out", "{out}"], "unknown device"),
     (["train", ROW, "--set", "train.device=cuda", "--out", "{out}"], "no CUDA"),
     (["train", "{root}/text_escape.yaml", "--out", "{out}"], "outside the dataset"),

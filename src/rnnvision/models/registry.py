@@ -89,7 +89,8 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the registered model ``name`` with keyword options ``kwargs``.
 
     Unknown options raise :class:`UserError` naming the options the model accepts; so does an
-    option value the builder refuses with ``ValueError`` (its message says which and why).
+    option value the builder refuses with ``ValueError`` (its message says which and why), and one
+    torch itself refuses while building (``RuntimeError``: the options given are named).
     """
     entry = get_model_entry(name)
     options = entry.options()
@@ -101,5 +102,8 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         model = entry.builder(**kwargs)
     except ValueError as error:
         raise UserError(f"model {name!r}: {error}") from error
+    except RuntimeError as error:  # torch refusing a size no builder checks, e.g. a negative width
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise UserError(f"model {name!r} cannot be built with {given} ({str(error).splitlines()[0]})") from error
     model.model_name = name  # type: ignore[assignment]  # a plain attribute (nn.Module's typing allows only tensors and modules)
     return model
