@@ -78,6 +78,25 @@ def list_models(task: str | None = None) -> list[str]:
     return sorted(name for name, entry in _REGISTRY.items() if task is None or entry.task == task)
 
 
+# options that count something (CONTRIBUTING's names), with the least each may be: a model with
+# num_layers=-1 builds without complaint, with no layers at all
+COUNTS = (
+    "decoder_chans", "directions", "head_chans", "hidden_size", "hidden_sizes", "img_size", "in_chans", "in_features",
+    "kernel", "num_classes", "num_layers", "num_outputs", "patch_size", "patch_sizes", "seq_len", "state_size",
+    "stem_chans",
+)  # fmt: skip
+LEAST_SIZE = dict.fromkeys(COUNTS, 1) | {"head_hidden": 0}  # head_hidden 0: a single linear layer
+
+
+def check_sizes(name: str, options: Mapping[str, Any]) -> None:
+    """Refuse, with :class:`UserError`, a count below :data:`LEAST_SIZE` (a tuple's every entry is checked)."""
+    for option, value in options.items():
+        least = LEAST_SIZE.get(option)
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        if least is not None and any(isinstance(v, int) and not isinstance(v, bool) and v < least for v in values):
+            raise UserError(f"model {name!r}: {option} must be at least {least}, got {value!r}")
+
+
 def get_model_entry(name: str) -> ModelEntry:
     """The registry entry of ``name``; an unknown name raises :class:`UserError`."""
     if name not in _REGISTRY:
@@ -88,8 +107,8 @@ def get_model_entry(name: str) -> ModelEntry:
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the registered model ``name`` with keyword options ``kwargs``.
 
-    Unknown options raise :class:`UserError` naming the options the model accepts; so does an
-    option value the builder refuses with ``ValueError`` (its message says which and why), and one
+    Unknown options raise :class:`UserError` naming the options the model accepts; so do a count
+    below its least (:func:`check_sizes`), an option value the builder refuses with ``ValueError`` (its message says which and why), and one
     torch itself refuses while building (``RuntimeError``: the options given are named).
     """
     entry = get_model_entry(name)
@@ -98,6 +117,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     unknown = sorted(set(kwargs) - set(options))
     if unknown:
         raise UserError(f"model {name!r} has no option {', '.join(unknown)}; its options are {', '.join(options)}")
+    check_sizes(name, kwargs)
     try:
         model = entry.builder(**kwargs)
     except ValueError as error:

@@ -131,10 +131,6 @@ class ReSeg(nn.Module):
         impl: RecurrentImpl,
     ) -> None:
         super().__init__()
-        sizes = {"hidden_sizes": hidden_sizes, "patch_sizes": patch_sizes, "stem_chans": stem_chans}
-        for option, values in {**sizes, "decoder_chans": (decoder_chans,)}.items():
-            if any(value < 1 for value in values):
-                raise ValueError(f"{option} must be positive, got {values}")
         self.in_chans = in_chans
         self.stride = math.prod(patch_sizes)
         self.stem = conv_stem(in_chans, stem_chans)
