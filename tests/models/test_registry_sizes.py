@@ -16,11 +16,16 @@ from rnnvision.models import create_model
         ("mdlstm_seg", {"patch_size": -1}, "patch_size must be at least 1"),  # had failed only in forward
         ("reseg", {"hidden_sizes": (8, 0)}, "hidden_sizes must be at least 1"),
         ("row_lstm", {"head_hidden": -1}, "head_hidden must be at least 0"),
+        ("crnn", {"hidden_size": -1}, "hidden_size must be at least 0"),  # 0, its default: the variant's width
     ],
 )
 def test_a_count_below_its_least_is_refused_by_name(name, options, message):
     with pytest.raises(UserError, match=message):
         create_model(name, **options)
+
+
+def test_a_builders_own_default_passes():
+    assert create_model("crnn", hidden_size=0).head[-1].in_features > 0
 
 
 def test_head_hidden_zero_is_a_linear_head():

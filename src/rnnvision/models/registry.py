@@ -88,12 +88,20 @@ COUNTS = (
 LEAST_SIZE = dict.fromkeys(COUNTS, 1) | {"head_hidden": 0}  # head_hidden 0: a single linear layer
 
 
-def check_sizes(name: str, options: Mapping[str, Any]) -> None:
-    """Refuse, with :class:`UserError`, a count below :data:`LEAST_SIZE` (a tuple's every entry is checked)."""
-    for option, value in options.items():
+def check_sizes(name: str, given: Mapping[str, Any], options: Mapping[str, tuple[Any, Any]]) -> None:
+    """Refuse, with :class:`UserError`, a count below :data:`LEAST_SIZE` (a tuple's every entry is checked).
+
+    A builder's own default always passes (crnn's ``hidden_size`` 0 means its variant's width).
+    """
+    for option, value in given.items():
         least = LEAST_SIZE.get(option)
+        if least is None:
+            continue
+        default = options[option][1]
+        if isinstance(default, int) and not isinstance(default, bool):
+            least = min(least, default)
         values = value if isinstance(value, (tuple, list)) else (value,)
-        if least is not None and any(isinstance(v, int) and not isinstance(v, bool) and v < least for v in values):
+        if any(isinstance(v, int) and not isinstance(v, bool) and v < least for v in values):
             raise UserError(f"model {name!r}: {option} must be at least {least}, got {value!r}")
 
 
@@ -117,7 +125,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     unknown = sorted(set(kwargs) - set(options))
     if unknown:
         raise UserError(f"model {name!r} has no option {', '.join(unknown)}; its options are {', '.join(options)}")
-    check_sizes(name, kwargs)
+    check_sizes(name, kwargs, options)
     try:
         model = entry.builder(**kwargs)
     except ValueError as error:
