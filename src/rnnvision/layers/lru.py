@@ -23,7 +23,8 @@ on our CPU, which is why the fast path avoids them (BENCHMARKS.md, "LRU training
 While traced (``torch.onnx.export``, ``torch.jit.trace``) the recurrence is
 :func:`~rnnvision.ops.lru.lru_recurrence_matmul` instead: the same chunks as two matrix products,
 which export as standard operators. Because lambda does not depend on the input, the scan's
-backward is the same scan run backwards with conj(lambda) (PyTorch's convention for complex gradients: conjugate Wirtinger derivatives).
+backward is the same scan run backwards with conj(lambda) (PyTorch's convention for complex
+gradients: conjugate Wirtinger derivatives).
 Bidirectional: a second set of (nu, theta, gamma, B) reads the sequence right to left; C reads
 both states. The recurrence runs in float32 under bfloat16 autocast, or float64 for float64 inputs.
 """

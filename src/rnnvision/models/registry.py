@@ -116,8 +116,9 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the registered model ``name`` with keyword options ``kwargs``.
 
     Unknown options raise :class:`UserError` naming the options the model accepts; so do a count
-    below its least (:func:`check_sizes`), an option value the builder refuses with ``ValueError`` (its message says which and why), and one
-    torch itself refuses while building (``RuntimeError``: the options given are named).
+    below its least (:func:`check_sizes`), an option value the builder refuses with ``ValueError``
+    (its message says which and why), and one torch itself refuses while building
+    (``RuntimeError``: the options given are named).
     """
     entry = get_model_entry(name)
     options = entry.options()

@@ -16,8 +16,9 @@ from torch import Tensor, nn
 class PixelClassifier(nn.Module):
     """(B, F, H, W) features and (B, C, H, W) images -> (B, num_classes, H, W) logits, pixel by pixel.
 
-    With ``input_skip=False`` the images are not used and the classifier is a single 1x1
-    convolution over the features.
+    The "images" may be a front end's full-resolution features instead of the pixels (ReSeg's
+    ``stem_chans``); ``in_chans`` is then their channel count. With ``input_skip=False`` they are
+    not used and the classifier is a single 1x1 convolution over the features.
     """
 
     def __init__(self, feature_chans: int, in_chans: int, num_classes: int, *, hidden: int, input_skip: bool) -> None:
