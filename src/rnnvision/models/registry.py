@@ -83,7 +83,7 @@ def list_models(task: str | None = None) -> list[str]:
 COUNTS = (
     "decoder_chans", "directions", "head_chans", "hidden_size", "hidden_sizes", "img_size", "in_chans", "in_features",
     "kernel", "num_classes", "num_layers", "num_outputs", "patch_size", "patch_sizes", "seq_len", "state_size",
-    "stem_chans",
+    "pooled_chans", "stem_chans",
 )  # fmt: skip
 LEAST_SIZE = dict.fromkeys(COUNTS, 1) | {"head_hidden": 0}  # head_hidden 0: a single linear layer
 

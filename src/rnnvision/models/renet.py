@@ -89,7 +89,7 @@ class ReNetClassifier(ImageClassifier):
 
 
 def conv_stem(in_chans: int, stem_chans: tuple[int, ...]) -> nn.Sequential:
-    """3x3 convolution, batch norm, ReLU per entry, at full resolution: (B, C, H, W) -> (B, stem_chans[-1], H, W).
+    """3x3 convolution, batch norm, ReLU per entry, at the input's resolution: (B, C, H, W) -> (B, stem_chans[-1], H, W).
 
     ReSeg reads VGG-16 features (a pretrained convolutional front end); this is a small one
     trained from scratch, which gives the first ReNet layer local edges and textures instead of raw
@@ -114,6 +114,9 @@ class ReSeg(nn.Module):
     without it, it is ReSeg's single 1x1 convolution over the decoder's features. With a front end
     (``stem_chans``) the ReNet layers read its features, and the skip carries them instead of the
     pixels: the classifier sees the local detail (thin poles, signs) that the encoder's stride blurs.
+    ``pooled_chans`` adds a second front-end stage after a 2 x 2 max-pool, as VGG's second block
+    (wider features over a larger window at half the cost per channel); the decoder then has one
+    more 2 x 2 transposed convolution, and the skip still carries the full-resolution features.
     """
 
     def __init__(
@@ -127,18 +130,24 @@ class ReSeg(nn.Module):
         cell: str,
         input_skip: bool,
         stem_chans: tuple[int, ...],
+        pooled_chans: tuple[int, ...],
         dropout: float,
         impl: RecurrentImpl,
     ) -> None:
         super().__init__()
         self.in_chans = in_chans
-        self.stride = math.prod(patch_sizes)
         self.stem = conv_stem(in_chans, stem_chans)
         stem_out = stem_chans[-1] if stem_chans else in_chans
-        self.encoder = renet_encoder(stem_out, hidden_sizes, patch_sizes, cell=cell, dropout=dropout, impl=impl)
+        self.pooled = (
+            nn.Sequential(nn.MaxPool2d(2), conv_stem(stem_out, pooled_chans)) if pooled_chans else nn.Sequential()
+        )
+        upsampling = (2,) if pooled_chans else ()
+        self.stride = math.prod(patch_sizes + upsampling)
+        encoder_in = pooled_chans[-1] if pooled_chans else stem_out
+        self.encoder = renet_encoder(encoder_in, hidden_sizes, patch_sizes, cell=cell, dropout=dropout, impl=impl)
         stages: list[nn.Module] = [nn.Dropout(dropout)] if dropout else []
         chans = 2 * hidden_sizes[-1]
-        for patch in reversed(patch_sizes):
+        for patch in reversed(upsampling + patch_sizes):
             stages += [
                 nn.ConvTranspose2d(chans, decoder_chans, kernel_size=patch, stride=patch, bias=False),
                 nn.BatchNorm2d(decoder_chans),
@@ -155,7 +164,8 @@ class ReSeg(nn.Module):
         height, width = images.shape[-2:]
         local = self.stem(images)  # (B, S, H, W); S = C without a front end
         padded = F.pad(local, (0, -width % self.stride, 0, -height % self.stride))  # (B, S, H+, W+)
-        features = self.decoder(self.encoder(padded))[:, :, :height, :width]  # (B, decoder_chans, H, W)
+        pooled = self.pooled(padded)  # (B, P, H+ / 2, W+ / 2) with pooled_chans; else padded itself
+        features = self.decoder(self.encoder(pooled))[:, :, :height, :width]  # (B, decoder_chans, H, W)
         return self.classifier(features, local)
 
     def example_inputs(self, batch_size: int = 2) -> tuple[Tensor]:
@@ -201,10 +211,11 @@ def reseg(
     cell: Cell = "lstm",
     input_skip: bool = True,
     stem_chans: tuple[int, ...] = (),
+    pooled_chans: tuple[int, ...] = (),
     dropout: float = 0.0,
     impl: RecurrentImpl = "auto",
 ) -> ReSeg:
-    """ReSeg: [3x3 conv front end] -> ReNet-layer encoder -> transposed-conv decoder -> per-pixel classes, any size."""
+    """ReSeg: [3x3 conv front end [, 2x2 max-pool, 3x3 convs]] -> ReNet-layer encoder -> transposed-conv decoder -> per-pixel classes, any size."""
     return ReSeg(
         num_classes=num_classes,
         in_chans=in_chans,
@@ -214,6 +225,7 @@ def reseg(
         cell=cell,
         input_skip=input_skip,
         stem_chans=stem_chans,
+        pooled_chans=pooled_chans,
         dropout=dropout,
         impl=impl,
     )
