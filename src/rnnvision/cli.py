@@ -70,6 +70,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         out_dir=args.out,
+        mirror=args.mirror,
     )
     if args.json:
         print(json.dumps(metrics))
@@ -389,6 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument(
         "--out", metavar="DIR", help="also write the task's pictures here (segmentation: confusion, IoU per class)"
+    )
+    evaluate.add_argument(
+        "--mirror",
+        action="store_true",
+        help="segmentation: average each image's logits with its mirror image's (test-time flip; twice the time)",
     )
     _add_data_args(evaluate)
     evaluate.set_defaults(func=_cmd_eval)

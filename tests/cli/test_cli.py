@@ -97,6 +97,7 @@ def test_list_models_names_every_classifier(capsys):
         (["train", "{missing}"], "config file not found"),
         (["eval", "{text}"], "not a readable checkpoint"),
         (["eval", "{ckpt}", "--dataset", "nope"], "unknown dataset"),
+        (["eval", "{ckpt}", "--mirror"], "--mirror averages segmentation masks"),
         (
             ["train", str(CONFIGS / "mnist_row_lstm.yaml"), "--data-dir", "{missing}", "--out", "{out}"],
             "mnist: missing",

@@ -66,6 +66,16 @@ def test_eval_json_gives_pixel_accuracy_and_iou(segmenter, capsys):
     assert metrics["mean_iou"] == pytest.approx(sum(defined) / len(defined))
 
 
+def test_eval_mirror_averages_with_the_mirror_image_and_counts_the_same_images(segmenter, capsys):
+    checkpoint = str(segmenter / "run" / "best.pt")
+    assert main(["eval", checkpoint, "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["eval", checkpoint, "--json", "--mirror"]) == 0
+    mirrored = json.loads(capsys.readouterr().out)
+    assert mirrored["n"] == plain["n"] == 24 and 0 < mirrored["pixel_accuracy"] <= 1
+    assert mirrored["per_class_iou"] != plain["per_class_iou"]  # digits are not mirror-symmetric
+
+
 def test_predict_writes_a_palette_mask_and_an_overlay_at_the_image_size(segmenter, capsys):
     out_dir = segmenter / "predicted"
     files = [str(segmenter / "scene.png"), str(segmenter / "wide.png")]

@@ -118,6 +118,22 @@ def test_torchscript_matches_torch_on_three_shapes(name):
             assert_matches(name, module(*inputs), inputs)
 
 
+def test_reseg_with_both_front_end_stages_exports_with_dynamic_height_and_width(tmp_path):
+    """The front end's convolutions and max-pool (``stem_chans``, ``pooled_chans``) keep the image axes dynamic."""
+    torch.manual_seed(0)
+    options = {"hidden_sizes": (3, 4), "decoder_chans": 4, "stem_chans": (5,), "pooled_chans": (6,)}
+    model = create_model("reseg", **options).eval()
+    onnx_model, _ = load_onnx(export_model(model, tiny_state("reseg"), out=tmp_path / "r.onnx"), threads=1)
+    generator = torch.Generator().manual_seed(1)
+    for batch, height, width in ((1, 13, 11), (3, 13, 11), (4, 21, 30)):
+        images = torch.rand(batch, 1, height, width, generator=generator)
+        with torch.no_grad():
+            reference = model(images)
+        ours = onnx_model(images)
+        assert float((ours - reference).abs().max()) <= 1e-4 * max(1.0, float(reference.abs().max()))
+        assert torch.equal(ours.argmax(dim=1), reference.argmax(dim=1))
+
+
 def test_onnx_metadata_carries_what_a_runtime_needs():
     import onnx
 

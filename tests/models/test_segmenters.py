@@ -21,6 +21,8 @@ def test_the_2d_models_are_registered_for_their_tasks():
         ("reseg", {"hidden_sizes": (4, 4), "decoder_chans": 5}),
         ("reseg", {"hidden_sizes": (3,), "patch_sizes": (3,), "decoder_chans": 4, "input_skip": False, "cell": "gru"}),
         ("reseg", {"hidden_sizes": (3, 4), "decoder_chans": 4, "stem_chans": (5, 6)}),
+        ("reseg", {"hidden_sizes": (3, 4), "decoder_chans": 4, "stem_chans": (5,), "pooled_chans": (6, 7)}),
+        ("reseg", {"hidden_sizes": (3,), "patch_sizes": (1,), "decoder_chans": 4, "pooled_chans": (5,)}),
         ("mdlstm_seg", {"hidden_sizes": (3, 4), "patch_size": 2}),
         (
             "mdlstm_seg",
@@ -55,6 +57,21 @@ def test_reseg_front_end_feeds_the_encoder_and_the_skip():
     assert model.classifier.layers[0].in_channels == 5 + 7
     plain = create_model("reseg", num_classes=4, in_chans=3, hidden_sizes=(4, 4), decoder_chans=5)
     assert len(plain.stem) == 0 and plain.classifier.layers[0].in_channels == 5 + 3
+
+
+def test_reseg_pooled_stage_halves_what_the_encoder_reads_and_the_skip_stays_at_full_resolution():
+    """``pooled_chans``: 2x2 max-pool then 3x3 convolutions feed the encoder; one more 2x upsampling; skip unchanged."""
+    model = create_model(
+        "reseg", num_classes=4, in_chans=3, hidden_sizes=(4, 4), decoder_chans=5, stem_chans=(6,), pooled_chans=(7, 8)
+    )
+    assert isinstance(model.pooled[0], torch.nn.MaxPool2d) and model.stride == 2 * 2 * 2
+    assert model.encoder[0].in_chans == 8
+    assert model.classifier.layers[0].in_channels == 5 + 6
+    assert len([m for m in model.decoder if isinstance(m, torch.nn.ConvTranspose2d)]) == 3
+    seen = []
+    model.encoder.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape))
+    assert model(torch.rand(2, 3, 9, 17)).shape == (2, 4, 9, 17)
+    assert seen == [(2, 8, 16 // 2, 24 // 2)]  # padded to multiples of 8, then pooled
 
 
 def test_renet_classifier_needs_a_size_its_patches_divide():

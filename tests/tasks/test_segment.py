@@ -12,6 +12,7 @@ from rnnvision.engine.prediction import predict
 from rnnvision.errors import UserError
 from rnnvision.tasks import make_task
 from rnnvision.tasks.segment import (
+    MirrorAveraged,
     SegmentationTask,
     class_frequencies,
     confusion_matrix,
@@ -155,6 +156,18 @@ def test_tiles_with_overlap_give_the_one_pass_logits(tile):
     torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-12)
     if tile != (33, 47):  # too little overlap leaves tile borders in: the check can fail
         assert not torch.allclose(segment_full(model, images, tile=tile, overlap=2), whole, atol=1e-6)
+
+
+def test_mirror_averaging_is_the_mean_of_both_passes_and_commutes_with_the_mirror():
+    """MirrorAveraged(x) = (m(x) + mirror(m(mirror(x)))) / 2, so mirroring the input mirrors its output."""
+    torch.manual_seed(0)
+    model = _LocalConv(None).double()
+    averaged = MirrorAveraged(model)
+    images = torch.rand(2, 3, 9, 14, dtype=torch.float64)
+    expected = (model(images) + model(images.flip(-1)).flip(-1)) / 2
+    torch.testing.assert_close(averaged(images), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(averaged(images.flip(-1)), averaged(images).flip(-1), rtol=0, atol=1e-12)
+    assert not torch.allclose(model(images.flip(-1)), model(images).flip(-1), atol=1e-6)  # the model alone does not
 
 
 def test_predict_tiles_a_fixed_size_model_and_passes_any_size_models_whole(tmp_path):

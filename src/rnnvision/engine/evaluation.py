@@ -53,12 +53,15 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     device: str = "auto",
     out_dir: str | Path | None = None,
+    mirror: bool = False,
 ) -> dict[str, Any]:
     """Metrics of a checkpoint (or shipped weights, by name) on a split of its own dataset, or of another
     one of the same task.
 
     With ``out_dir`` the task's pictures of the result go there too (the folder is created if
     missing; for segmentation: confusion.png normalised per true class, class_iou.png, segmentations.png).
+    ``mirror`` (segmentation only): each image's logits averaged with its mirror image's
+    (:class:`~rnnvision.tasks.segment.MirrorAveraged`).
     """
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
@@ -66,6 +69,12 @@ def evaluate_checkpoint(
     from rnnvision.weights.loading import resolve  # weights -> engine.checkpoint -> engine: import at call time
 
     model, state = resolve(path, device=torch_device)
+    if mirror:
+        if state["task"] != "segment":
+            raise UserError(f"--mirror averages segmentation masks; {path} is a {state['task']} model")
+        from rnnvision.tasks.segment import MirrorAveraged
+
+        model = MirrorAveraged(model)
     return evaluate_loaded(
         model,
         state,

@@ -144,6 +144,24 @@ def segment_full(
     return out
 
 
+class MirrorAveraged(nn.Module):
+    """Test-time augmentation by the horizontal mirror: the mean of a segmenter's logits on each image
+    and (mirrored back) on its mirror image, (B, C, H, W) -> (B, K, H, W); twice the model's time.
+
+    A left-right sweep and its right-left twin see a pixel with different context, and a scene
+    mirrored is still a scene (the training crops were flipped too); averaging the two is the
+    usual flip test of segmentation benchmarks. Only for evaluation: ``rnnvision eval --mirror``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: Tensor) -> Tensor:
+        mirrored = self.model(images.flip(-1)).flip(-1)  # (B, K, H, W), each pixel back in its place
+        return (self.model(images) + mirrored) / 2
+
+
 def foreground_iou(confusion: Tensor) -> float:
     """IoU of "not class 0" (all foreground classes merged) from a (K, K) confusion matrix; 0 when undefined."""
     conf = confusion.double()
