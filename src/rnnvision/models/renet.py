@@ -89,7 +89,8 @@ class ReNetClassifier(ImageClassifier):
 
 
 def conv_stem(in_chans: int, stem_chans: tuple[int, ...]) -> nn.Sequential:
-    """3x3 convolution, batch norm, ReLU per entry, at the input's resolution: (B, C, H, W) -> (B, stem_chans[-1], H, W).
+    """3x3 convolution, batch norm, ReLU per entry, at the input's resolution:
+    (B, C, H, W) -> (B, stem_chans[-1], H, W).
 
     ReSeg reads VGG-16 features (a pretrained convolutional front end); this is a small one
     trained from scratch, which gives the first ReNet layer local edges and textures instead of raw
@@ -215,7 +216,11 @@ def reseg(
     dropout: float = 0.0,
     impl: RecurrentImpl = "auto",
 ) -> ReSeg:
-    """ReSeg: [3x3 conv front end [, 2x2 max-pool, 3x3 convs]] -> ReNet-layer encoder -> transposed-conv decoder -> per-pixel classes, any size."""
+    """ReSeg: [conv front end] -> ReNet-layer encoder -> transposed-conv decoder -> per-pixel classes, any size.
+
+    The optional front end: ``stem_chans`` 3x3 convolutions at full resolution, then with
+    ``pooled_chans`` a 2x2 max-pool and more 3x3 convolutions (:class:`ReSeg`).
+    """
     return ReSeg(
         num_classes=num_classes,
         in_chans=in_chans,
