@@ -394,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--mirror",
         action="store_true",
-        help="segmentation: average each image's logits with its mirror image's (test-time flip; twice the time)",
+        help="segmentation models trained with data.hflip: average each image's logits with its mirror image's "
+        "(test-time flip; twice the time)",
     )
     _add_data_args(evaluate)
     evaluate.set_defaults(func=_cmd_eval)

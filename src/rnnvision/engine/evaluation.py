@@ -60,8 +60,8 @@ def evaluate_checkpoint(
 
     With ``out_dir`` the task's pictures of the result go there too (the folder is created if
     missing; for segmentation: confusion.png normalised per true class, class_iou.png, segmentations.png).
-    ``mirror`` (segmentation only): each image's logits averaged with its mirror image's
-    (:class:`~rnnvision.tasks.segment.MirrorAveraged`).
+    ``mirror`` (segmentation models trained with ``data.hflip``): each image's logits averaged
+    with its mirror image's (:class:`~rnnvision.tasks.segment.MirrorAveraged`).
     """
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
@@ -72,6 +72,11 @@ def evaluate_checkpoint(
     if mirror:
         if state["task"] != "segment":
             raise UserError(f"--mirror averages segmentation masks; {path} is a {state['task']} model")
+        if not state["config"]["data"].get("hflip"):
+            raise UserError(
+                f"--mirror averages with mirror images, and {path} was trained without them (data.hflip off; "
+                "a mirrored digit or letter is another shape): train with data.hflip: true to use it"
+            )
         from rnnvision.tasks.segment import MirrorAveraged
 
         model = MirrorAveraged(model)
