@@ -43,6 +43,8 @@ def test_file_matches_its_sha256_and_entry(name):
     assert all(v.dtype not in (torch.float16, torch.int8) for v in state.values())  # widened on load
     assert not any(k.endswith(SCALE_SUFFIX) for k in state)
     assert entry.recipe == f"configs/{name}.yaml" and (Path(__file__).parents[2] / entry.recipe).is_file()
+    started = entry.config["train"]["init_from"]  # '', a weights name, or a run folder's checkpoint
+    assert not Path(started).is_absolute() and started.count("/") <= 1, started
 
 
 def _data_root(name: str) -> Path | None:

@@ -277,3 +277,17 @@ def test_make_weights_refuses_a_run_of_another_recipe(tmp_path):
     save_recipe_model("digits_row_lstm.yaml", ["model.hidden_size=8", "model.head_hidden=8"], run / "best.pt")
     with pytest.raises(UserError, match="not what .*mnist_row_bilstm.yaml trains"):
         make_weights(CONFIGS / "mnist_row_bilstm.yaml", run, folder=tmp_path / "shipped")
+
+
+def test_make_weights_records_where_the_run_started_the_same_on_every_machine(private_catalogue, tmp_path):
+    overrides = ["model.hidden_size=8", "model.head_hidden=8"]
+    run, continued = tmp_path / "run", tmp_path / "continued"
+    save_recipe_model(
+        "digits_row_lstm.yaml", [*overrides, "train.init_from=/home/me/runs/x_stage2/best.pt"], run / "best.pt"
+    )
+    made = make_weights(CONFIGS / "digits_row_lstm.yaml", run, folder=tmp_path / "other")
+    assert made.entry.config["train"]["init_from"] == "x_stage2/best.pt"
+    replaced = get_weights(DIGITS).sha256  # a run continued from the shipped weights it replaces
+    save_recipe_model("digits_row_lstm.yaml", [*overrides, f"train.init_from={DIGITS}"], continued / "best.pt")
+    made = make_weights(CONFIGS / "digits_row_lstm.yaml", continued, folder=private_catalogue)
+    assert made.entry.config["train"]["init_from"] == f"{DIGITS} (sha256 {replaced[:12]}...)"

@@ -27,6 +27,7 @@ from rnnvision.weights.catalogue import (
     MAX_TOTAL_BYTES,
     WeightsEntry,
     format_metric,
+    is_weights_name,
     metric_tolerance,
     read_catalogue,
     write_entry,
@@ -48,6 +49,22 @@ def recipe_path(recipe: str | Path) -> Path:
     """``mnist_row_lstm`` -> ``configs/mnist_row_lstm.yaml``; a path to a YAML file is kept."""
     path = Path(recipe)
     return path if path.suffix in (".yaml", ".yml") else Path("configs") / f"{path.name}.yaml"
+
+
+def portable_init_from(init_from: str, name: str, folder: Path) -> str:
+    """What an entry records of its run's ``train.init_from``, the same on every machine.
+
+    A checkpoint path keeps its run folder and file (``/home/me/runs/x_stage2/best.pt`` ->
+    ``x_stage2/best.pt``, the stage as BENCHMARKS.md names it). A weights name stays; when it is the
+    entry's own (a run continued from the weights it now replaces), the replaced file's SHA-256 is added.
+    """
+    if not init_from:
+        return ""
+    if is_weights_name(init_from):
+        replaced = read_catalogue(folder).get(init_from)
+        return f"{init_from} (sha256 {replaced.sha256[:12]}...)" if init_from == name and replaced else init_from
+    path = Path(init_from)
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
 def make_weights(
@@ -85,6 +102,11 @@ def make_weights(
             f"not what {recipe_file} trains"
         )
     task = get_task_class(checkpoint["task"])
+    train = checkpoint["config"]["train"]
+    config = {
+        **checkpoint["config"],
+        "train": {**train, "init_from": portable_init_from(train.get("init_from", ""), name, folder)},
+    }
     torch_device = torch.device(device)
 
     def measure(entry: WeightsEntry, state: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -111,7 +133,7 @@ def make_weights(
             bytes=len(data),
             dtype=dtype,
             num_params=int(checkpoint.get("num_params", 0)),
-            config=checkpoint["config"],
+            config=config,
             meta=checkpoint["meta"],
             url=url,
         )
