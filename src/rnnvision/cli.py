@@ -226,8 +226,10 @@ def _cmd_complete(args: argparse.Namespace) -> int:
 
 def _cmd_gradflow(args: argparse.Namespace) -> int:
     from rnnvision.engine.gradflow import gradient_flow
+    from rnnvision.outputs import check_output_file
     from rnnvision.viz.plots import plot_gradient_flow
 
+    check_output_file(args.out)  # before the gradients are computed
     flow = gradient_flow(_model_source(args), data_dir=args.data_dir, split=args.split, n=args.n, device=args.device)
     norm = flow.grad_norm
     title = f"{flow.model_name}: loss gradient reaching each step ({flow.n} {args.split} examples)"
@@ -335,11 +337,16 @@ def _cmd_list_datasets(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from rnnvision.bench.report import measure
+    from rnnvision.bench.report import check_suite_request, measure, suite_files
+    from rnnvision.outputs import check_output_file
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if args.out:  # refused before minutes of measuring, not after
+        check_suite_request(args.suite, args.device)
+        for path in suite_files(args.out, args.device):
+            check_output_file(path)
     result = measure(args.suite, quick=args.quick, device=args.device, progress=None if args.json else progress)
     command = " ".join(
         ["rnnvision bench"]

@@ -160,14 +160,17 @@ def _read_holder(fd: int) -> dict[str, Any]:
 
 
 def check_output_file(path: str | Path, *, option: str = "--out") -> Path:
-    """Refuse an output file that is a folder or whose folder cannot be written; returns the path."""
+    """Refuse an output file that is a folder, already exists (rnnvision never overwrites a file it cannot
+    tell it wrote) or whose folder cannot be written; returns the path."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{option} {path} is a folder; give a file name, e.g. {path / 'out.png'}")
+    if path.exists() or path.is_symlink():
+        raise UserError(f"{option} {path} already exists; remove it or choose another file")
     parent = _existing_ancestor(path.parent)
     if not parent.is_dir():
         raise UserError(f"{option} {path}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"{option} {path} is not writable; choose another file")
     return path
 

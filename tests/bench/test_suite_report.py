@@ -112,6 +112,10 @@ def test_cli_bench_json_is_one_object_and_out_writes_files(tiny_suite, tmp_path,
     assert out.count("\n") == 1 and payload["matmul_gflops"] == {"torch.mm": 40.0, "oneDNN": 50.0}
     assert payload["rows"][0]["name"] == "quick=True" and payload["device"] == "cpu"
     assert "Command: `rnnvision bench --quick`" in (tmp_path / "suite_cpu.md").read_text()
+    before = (tmp_path / "suite_cpu.csv").read_bytes()
+    assert main(["bench", "--quick", "--out", str(tmp_path)]) == 2  # never over an existing table
+    assert "suite_cpu.csv already exists" in capsys.readouterr().err
+    assert (tmp_path / "suite_cpu.csv").read_bytes() == before
     assert main(["bench", "--suite", "tiny"]) == 0
     assert "| TINY | quick=False |" in capsys.readouterr().out
 

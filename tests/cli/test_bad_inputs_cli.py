@@ -76,6 +76,7 @@ def inputs(tmp_path_factory) -> Path:
     (root / "truncated.pt").write_bytes(data[: len(data) // 3])
     _bomb(root / "bomb.png")
     (root / "text.png").write_text("not a picture")
+    (root / "results.jsonl").write_text('{"a table": "the user wrote"}\n')
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "digit.png")
     (root / "latin1.yaml").write_bytes("model:\n  name: row_lstm  # caf\xe9\n".encode("latin-1"))
     lines = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
@@ -226,6 +227,12 @@ CASES = [
     (["predict", "{root}/cls/best.pt"], "give one or more image files"),
     (["predict", "--weights", "digits_row_lstm"], "give one or more image files"),
     (["complete", "--weights", "digits_row_lstm", "{root}/digit.png", "--out", "{out}/c.png"], "need a generate model"),
+    # an existing file is never overwritten
+    (["generate", "{root}/gen/best.pt", "--out", "{root}/digit.png"], "digit.png already exists"),
+    (["complete", "{root}/gen/best.pt", "{root}/digit.png", "--out", "{root}/text.png"], "text.png already exists"),
+    (["predict", "{root}/cls/best.pt", "{root}/digit.png", "--out", "{root}/results.jsonl"], "already exists"),
+    (["gradflow", "{root}/cls/best.pt", "--out", "{root}/digit.png"], "digit.png already exists"),
+    (["export", "{root}/cls/best.pt", "--format", "onnx", "--out", "{root}/digit.png"], "digit.png already exists"),
 ]
 
 

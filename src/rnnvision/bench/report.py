@@ -61,10 +61,16 @@ class SuiteResult:
 
     def write(self, out_dir: str | Path, *, command: str) -> tuple[Path, Path]:
         """Write ``suite_<device type>.csv`` and ``.md`` under ``out_dir``; returns both paths."""
-        stem = Path(out_dir) / f"suite_{torch.device(self.device).type}"
-        write_csv(self.rows, stem.with_suffix(".csv"))
-        atomic_write_text(stem.with_suffix(".md"), self.markdown(command=command))
-        return stem.with_suffix(".csv"), stem.with_suffix(".md")
+        table, text = suite_files(out_dir, self.device)
+        write_csv(self.rows, table)
+        atomic_write_text(text, self.markdown(command=command))
+        return table, text
+
+
+def suite_files(out_dir: str | Path, device: str) -> tuple[Path, Path]:
+    """The two files ``bench --out DIR`` writes: ``suite_<device type>.csv`` and ``.md``."""
+    stem = Path(out_dir) / f"suite_{torch.device(device).type}"
+    return stem.with_suffix(".csv"), stem.with_suffix(".md")
 
 
 def check_suite_request(names: list[str] | None, device: str) -> None:
