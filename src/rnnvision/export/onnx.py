@@ -21,6 +21,7 @@ from rnnvision.export.mdlstm_graph import expand_mdlstm_nodes
 from rnnvision.export.metadata import state_from_metadata
 from rnnvision.export.spec import ExportSpec
 from rnnvision.files import atomic_path
+from rnnvision.layers.mdlstm import MDLSTM2d
 from rnnvision.ops.mdlstm import ONNX_DOMAIN
 
 OPSET = 17
@@ -42,7 +43,8 @@ def write_onnx(model: nn.Module, spec: ExportSpec, out: Path, *, metadata: dict[
             dynamic_axes=spec.dynamic_axes,
             opset_version=OPSET,
             dynamo=False,
-            custom_opsets={ONNX_DOMAIN: 1},
+            # the MDLSTM placeholders' domain, declared only when there are some (torch warns of an unused one)
+            custom_opsets={ONNX_DOMAIN: 1} if any(isinstance(m, MDLSTM2d) for m in model.modules()) else None,
         )
         graph = onnx.load(str(tmp))
         expand_mdlstm_nodes(graph)  # the MDLSTM layers' placeholders -> standard operators
