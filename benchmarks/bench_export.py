@@ -7,8 +7,9 @@
 ``speed`` times one forward pass of ``crnn`` small (digit_strings_crnn), ``row_bilstm``
 (mnist_row_bilstm) and ``mdlstm_seg`` (digit_scenes_mdlstm) at batch 1 and 32: torch eager
 (``torch.inference_mode``), onnxruntime on the float32 export, onnxruntime on the int8 export.
-Each model is the recipe's trained ``<runs>/<recipe>/best.pt`` when present, else a freshly
-initialised model of the recipe's size (the ``source`` column says which). torch and onnxruntime
+Each model is the recipe's trained ``<runs>/<recipe>/best.pt`` when present, else the shipped weights
+of that name (``rnnvision list-weights``), else a freshly initialised model of the recipe's size (the
+``source`` column says which). torch and onnxruntime
 use the same number of intra-op threads (``--threads``). With ``--data-dir`` a trained recipe also
 gets the int8 export whose convolutions are quantized statically, calibrated on its first 64 training images.
 
@@ -41,6 +42,7 @@ from rnnvision.export.calibration import calibration_batches
 from rnnvision.export.onnx import load_onnx
 from rnnvision.models import create_model
 from rnnvision.tasks import make_task
+from rnnvision.weights import get_weights, list_weights, resolve
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # recipe -> (model options the data would fill in, input shape (C, H, W), task)
@@ -64,11 +66,15 @@ METRICS = {"classify": "accuracy", "recognize": "word_accuracy", "segment": "mea
 
 
 def recipe_model(recipe: str, runs: Path) -> tuple[nn.Module, dict, str]:
-    """(model, state, source): the trained checkpoint when present, else the recipe's model freshly initialised."""
+    """(model, state, source): the trained checkpoint when present, else the shipped weights of the recipe's
+    name, else the recipe's model freshly initialised."""
     checkpoint = runs / recipe / "best.pt"
     if checkpoint.is_file():
         model, state = load_model(checkpoint)
         return model, state, f"trained ({checkpoint})"
+    if recipe in list_weights():
+        model, state = resolve(recipe)
+        return model, state, f"shipped weights ({recipe}, {get_weights(recipe).dtype})"
     options, _, task = {**SPEED_RECIPES, **SAMPLING_RECIPES}[recipe]
     section = dict(yaml.safe_load((CONFIGS / f"{recipe}.yaml").read_text())["model"])
     torch.manual_seed(0)
