@@ -2,10 +2,11 @@
 
 The reader is the shipped ``digit_strings_crnn`` weights when ``rnnvision.load`` knows them;
 else a small CRNN is trained here on lines of MNIST digits until it reads 40 % of 64 held-out
-lines (a few hundred steps, about a minute; skipped without ../shared/data/mnist). Only lines it
-reads right are checked, and at least ten of 40 must be. Test lines are rendered by digit-strings,
-which knows each digit's columns, and scaled by 1.5 so that the image's pixels are not the
-model's: the boxes must come back in the image's own pixels.
+lines (a few hundred steps, about a minute). Skipped without ../shared/data/mnist, from which both
+the training and the test lines are drawn. Only lines it reads right are checked, and at least ten
+of 40 must be. Test lines are rendered by digit-strings, which knows each digit's columns, and
+scaled by 1.5 so that the image's pixels are not the model's: the boxes must come back in the
+image's own pixels.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ SCALE = 1.5
 @pytest.fixture(scope="module")
 def reader() -> tuple[torch.nn.Module, dict]:
     """(model, payload) of a CRNN that reads digit lines."""
+    shared_dataset("mnist")  # the test lines are MNIST digits, whichever reader reads them
     try:
         return rnnvision.load("digit_strings_crnn")
     except UserError:  # no weights of that name: train one
-        shared_dataset("mnist")
+        pass
     torch.manual_seed(0)
     train = build_dataset("digit-strings", split="train", train_size=32 * 800, **LINES)
     val = build_dataset("digit-strings", split="val", val_size=64, **LINES)
