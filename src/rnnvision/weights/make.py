@@ -51,18 +51,18 @@ def recipe_path(recipe: str | Path) -> Path:
     return path if path.suffix in (".yaml", ".yml") else Path("configs") / f"{path.name}.yaml"
 
 
-def portable_init_from(init_from: str, name: str, folder: Path) -> str:
+def portable_init_from(init_from: str) -> str:
     """What an entry records of its run's ``train.init_from``, the same on every machine.
 
     A checkpoint path keeps its run folder and file (``/home/me/runs/x_stage2/best.pt`` ->
-    ``x_stage2/best.pt``, the stage as BENCHMARKS.md names it). A weights name stays; when it is the
-    entry's own (a run continued from the weights it now replaces), the replaced file's SHA-256 is added.
+    ``x_stage2/best.pt``, the stage as BENCHMARKS.md names it). A shipped weights name gets the SHA-256
+    of the file it names now, the one the run started from (the entry being made may replace it).
     """
     if not init_from:
         return ""
     if is_weights_name(init_from):
-        replaced = read_catalogue(folder).get(init_from)
-        return f"{init_from} (sha256 {replaced.sha256[:12]}...)" if init_from == name and replaced else init_from
+        started = read_catalogue().get(init_from)  # the package's, as the trainer resolved the name
+        return f"{init_from} (sha256 {started.sha256[:12]}...)" if started else init_from
     path = Path(init_from)
     return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
@@ -105,7 +105,7 @@ def make_weights(
     train = checkpoint["config"]["train"]
     config = {
         **checkpoint["config"],
-        "train": {**train, "init_from": portable_init_from(train.get("init_from", ""), name, folder)},
+        "train": {**train, "init_from": portable_init_from(train.get("init_from", ""))},
     }
     torch_device = torch.device(device)
 
