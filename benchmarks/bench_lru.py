@@ -5,7 +5,7 @@ One process, the same inputs. Every row is timed twice: wall clock and the proce
 includes the time other processes held the core; the CPU time does not, and is the figure to
 compare. Medians over ``--repeats`` calls after one warm-up.
 
-Layer mode (default): LRU(I, N) on (B, T, I); the scan and the loop must agree (outputs and input
+Layer mode (default): LRU(I, N) on (B, T, I); the scan, the matmul form and the loop must agree (outputs and input
 gradients, ``allclose``) before anything is timed; torch.nn.LSTM gets the hidden size that gives
 it the LRU's parameter count. The step is ``(out * w).sum().backward()``. Two more rows split the
 LRU's time: its two projections alone (``B u`` and ``C x``, the matrix multiplies that every
@@ -16,9 +16,15 @@ implementation runs) and its recurrence alone (scan vs loop on a ready complex d
 ``--bf16`` runs the three steps and the projections under bfloat16 autocast, torch.nn.LSTM included
 (its oneDNN kernel has a bf16 path): on CPUs with AMX or AVX512-BF16 the matrix multiplies speed up.
 
+``--device cuda``: the same rows on a GPU. Each call is followed by ``torch.cuda.synchronize()``
+and the ratios compare wall clock (the process's CPU time there counts only the host's launches).
+TF32 is off, so float32 products stay float32.
+
+    python benchmarks/bench_lru.py --device cuda --batch 32 --steps 784 [--bf16]
+
 ``--model pixel_lru``: one training step (forward, cross-entropy, backward, AdamW step) of
 ``pixel_lru`` as configs/mnist_pixel_lru.yaml builds it (dim 64, state 128, depth 4) on a batch of
-random 28 x 28 images, float32 and bfloat16 autocast, scan vs reference loop.
+random 28 x 28 images, float32 and bfloat16 autocast, scan, matmul form and reference loop.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_lru.py --model pixel_lru --batch 32
 """
@@ -54,14 +60,20 @@ def _lstm_matching(input_size: int, target: int) -> nn.LSTM:
 
 
 def _timed(fn: Callable[[], object], repeats: int, min_seconds: float) -> tuple[float, float]:
-    """(wall, CPU) median seconds of one call of ``fn`` after one warm-up call."""
-    fn()
+    """(wall, CPU) median seconds of one call of ``fn`` after one warm-up call; on CUDA, until the device is done."""
+
+    def call() -> None:
+        fn()
+        if torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+
+    call()
     walls: list[float] = []
     cpus: list[float] = []
     started = time.perf_counter()
     while len(walls) < repeats or time.perf_counter() - started < min_seconds:
         wall, cpu = time.perf_counter(), time.process_time()
-        fn()
+        call()
         cpus.append(time.process_time() - cpu)
         walls.append(time.perf_counter() - wall)
     return statistics.median(walls), statistics.median(cpus)
@@ -70,12 +82,18 @@ def _timed(fn: Callable[[], object], repeats: int, min_seconds: float) -> tuple[
 def _step(module: nn.Module, x: torch.Tensor, weight: torch.Tensor, bf16: bool = False) -> None:
     x.grad = None
     module.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = module(x)[0]
     (out.float() * weight[..., : out.shape[-1]]).sum().backward()
 
 
-def _table(header: str, times: dict[str, tuple[float, float]], base: str) -> None:
+def _table(header: str, times: dict[str, tuple[float, float]], base: str, device: torch.device) -> None:
+    if device.type == "cuda":  # the host's CPU time says nothing of the GPU's
+        print(f"| {header} | wall ms | wall time relative to {base} |")
+        print("|---|---:|---:|")
+        for name, (wall, _) in times.items():
+            print(f"| {name} | {wall * 1e3:,.2f} | {wall / times[base][0]:.2f}x |")
+        return
     print(f"| {header} | wall ms | CPU ms | CPU time relative to {base} |")
     print("|---|---:|---:|---:|")
     for name, (wall, cpu) in times.items():
@@ -83,34 +101,36 @@ def _table(header: str, times: dict[str, tuple[float, float]], base: str) -> Non
 
 
 def _layer_mode(args: argparse.Namespace) -> None:
-    lru = LRU(args.input, args.state, r_min=0.9, r_max=0.999, max_phase=math.pi)
-    lstm = _lstm_matching(args.input, _params(lru))
-    x = torch.randn(args.batch, args.steps, args.input, requires_grad=True)
-    weight = torch.randn(args.batch, args.steps, args.input)
+    device = args.device
+    lru = LRU(args.input, args.state, r_min=0.9, r_max=0.999, max_phase=math.pi).to(device)
+    lstm = _lstm_matching(args.input, _params(lru)).to(device)
+    x = torch.randn(args.batch, args.steps, args.input, device=device, requires_grad=True)
+    weight = torch.randn(args.batch, args.steps, args.input, device=device)
 
     results = {}
-    impls: tuple[LRUImpl, ...] = ("scan", "reference")
+    impls: tuple[LRUImpl, ...] = ("scan", "matmul", "reference")
     for impl in impls:
         lru.impl = impl
         _step(lru, x, weight)
         assert x.grad is not None
         results[impl] = (lru(x)[0].detach(), x.grad.clone())
-    torch.testing.assert_close(results["scan"][0], results["reference"][0], rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(results["scan"][1], results["reference"][1], rtol=1e-4, atol=1e-4)
+    for fast in ("scan", "matmul"):
+        torch.testing.assert_close(results[fast][0], results["reference"][0], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(results[fast][1], results["reference"][1], rtol=1e-4, atol=1e-4)
 
-    w_in = torch.randn(2 * args.state, args.input, requires_grad=True)
-    w_out = torch.randn(args.input, 2 * args.state, requires_grad=True)
+    w_in = torch.randn(2 * args.state, args.input, device=device, requires_grad=True)
+    w_out = torch.randn(args.input, 2 * args.state, device=device, requires_grad=True)
 
     def projections() -> None:  # B u, then C x on its result: the shapes of the LRU's two matrix multiplies
         x.grad = None
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
             out = F.linear(F.linear(x, w_in), w_out)
         (out.float() * weight).sum().backward()
 
     # the recurrence alone, each in its own form: the loop on complex numbers, the scan on real pairs
     lam = lru.eigenvalues().detach().requires_grad_(True)  # (N,) complex
-    drive = torch.randn(args.batch, args.steps, args.state, dtype=torch.complex64, requires_grad=True)
-    h0 = torch.zeros(args.batch, args.state, dtype=torch.complex64)
+    drive = torch.randn(args.batch, args.steps, args.state, dtype=torch.complex64, device=device, requires_grad=True)
+    h0 = torch.zeros(args.batch, args.state, dtype=torch.complex64, device=device)
     drive_weight = torch.randn_like(drive)
     lam_pairs = torch.stack([lam.real, lam.imag]).detach().requires_grad_(True)  # (2, N)
     drive_pairs = torch.stack([drive.real, drive.imag], dim=2).detach().requires_grad_(True)  # (B, T, 2, N)
@@ -127,6 +147,8 @@ def _layer_mode(args: argparse.Namespace) -> None:
     times = {}
     lru.impl = "scan"
     times["LRU scan"] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
+    lru.impl = "matmul"
+    times["LRU matmul form"] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
     lru.impl = "reference"
     times["LRU reference loop"] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
     times["torch.nn.LSTM"] = _timed(lambda: _step(lstm, x, weight, args.bf16), args.repeats, args.min_seconds)
@@ -138,12 +160,13 @@ def _layer_mode(args: argparse.Namespace) -> None:
         f"parameters: LRU {_params(lru):,}, torch.nn.LSTM(hidden {lstm.hidden_size}) {_params(lstm):,}; "
         f"{'bf16 autocast for the steps and projections (the recurrence-alone rows stay float32)' if args.bf16 else 'float32'}"
     )
-    _table("implementation (fwd+bwd)", times, "LRU scan")
+    _table("implementation (fwd+bwd)", times, "LRU scan", device)
 
 
 def _model_mode(args: argparse.Namespace) -> None:
-    images = torch.rand(args.batch, 1, 28, 28)
-    labels = torch.randint(0, 10, (args.batch,))
+    device = args.device
+    images = torch.rand(args.batch, 1, 28, 28, device=device)
+    labels = torch.randint(0, 10, (args.batch,), device=device)
     models = {
         impl: create_model(
             "pixel_lru",
@@ -156,9 +179,12 @@ def _model_mode(args: argparse.Namespace) -> None:
             pool="mean",
             impl=impl,
         )
-        for impl in ("scan", "reference")
+        for impl in ("scan", "matmul", "reference")
     }
-    models["reference"].load_state_dict(models["scan"].state_dict())
+    for model in models.values():
+        model.to(device)
+    for impl in ("matmul", "reference"):
+        models[impl].load_state_dict(models["scan"].state_dict())
     print(f"pixel_lru (dim 64, state 128, depth 4), {_params(models['scan']):,} parameters, batch {args.batch}, T 784")
     for bf16 in (False, True):
         times = {}
@@ -167,7 +193,7 @@ def _model_mode(args: argparse.Namespace) -> None:
 
             def train_step(model: nn.Module = model, optimizer: torch.optim.Optimizer = optimizer) -> None:
                 optimizer.zero_grad(set_to_none=True)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     loss = F.cross_entropy(model(images).float(), labels)
                 loss.backward()
                 optimizer.step()
@@ -175,12 +201,13 @@ def _model_mode(args: argparse.Namespace) -> None:
             times[f"{impl}, {'bf16 autocast' if bf16 else 'float32'}"] = _timed(
                 train_step, args.repeats, args.min_seconds
             )
-        _table("pixel_lru training step", times, f"scan, {'bf16 autocast' if bf16 else 'float32'}")
+        _table("pixel_lru training step", times, f"scan, {'bf16 autocast' if bf16 else 'float32'}", device)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=["pixel_lru"], default=None, help="time a whole model's training step")
+    parser.add_argument("--device", type=torch.device, default=torch.device("cpu"), help="cpu (default) or cuda")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=784)
     parser.add_argument("--input", type=int, default=128, help="I, the LRU's input and output width")
@@ -195,9 +222,14 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.batch, args.steps, args.input, args.state, args.repeats) < 1:
         parser.error("--batch, --steps, --input, --state and --repeats must be positive")
+    if args.device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device here")
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
+    gpu = f"; GPU {torch.cuda.get_device_name(args.device)}" if args.device.type == "cuda" else ""
     print(
-        f"machine: {platform.processor() or platform.machine()}; torch {torch.__version__}; threads {torch.get_num_threads()}"
+        f"machine: {platform.processor() or platform.machine()}; torch {torch.__version__}; "
+        f"threads {torch.get_num_threads()}{gpu}"
     )
     if args.model:
         _model_mode(args)

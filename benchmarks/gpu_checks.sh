@@ -12,21 +12,8 @@ set -u
 out=${1:?usage: benchmarks/gpu_checks.sh OUT_DIR}
 work="$out/gpu_checks"
 mkdir -p "$work"
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-py=${PYTHON:-python3}
-"$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else "gpu_checks.sh: no CUDA device here")' || exit 2
-
-step() {  # step SECONDS NAME COMMAND...: run COMMAND under a time cap, log to NAME.log, show its tail
-    local limit=$1 name=$2
-    shift 2
-    echo "== $name start $(date +%T)"
-    timeout "$limit" "$@" > "$work/$name.log" 2>&1
-    echo "== $name rc=$? end $(date +%T)"
-    tail -n 4 "$work/$name.log"
-}
-
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; } | tee "$work/machine.txt"
+tail_lines=4
+source benchmarks/gpu_lib.sh
 step 60 cuda_tests "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py
 step 120 reseg "$py" -m rnnvision train configs/digit_scenes_reseg.yaml --out "$work/reseg" --quiet
 # family:cap in seconds (about twice what each took on the H100)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnvision.layers import GRU, LSTM, RNN, MDLSTM2d, ReNetLayer, renet_reference
+from rnnvision.layers.lru import LRU
 from rnnvision.layers.minrnn import MinGRU, MinLSTM
 from rnnvision.layers.pixelrnn import DiagonalBiLSTM, RowLSTM
 from rnnvision.models import create_model, get_model_entry, list_models
@@ -102,6 +103,19 @@ def test_min_rnn_scans_on_cuda_equal_the_sequential_loop(cell, impl):
         return torch.cat([out, last[:, None]], dim=1)
 
     _fast_on_cuda_vs_reference_on_cpu(layer, impl, "reference", torch.randn(3, 29, 5), torch.randn(3, 7), call=call)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("fast", ["scan", "matmul"])
+def test_lru_fast_paths_on_cuda_equal_the_complex_loop(bidirectional, fast):
+    torch.manual_seed(0)
+    layer = LRU(5, 7, bidirectional=bidirectional, chunk=8)
+
+    def call(module, u):
+        out, last = module(u)  # (B, T, I), (B, N) complex (None when bidirectional)
+        return out.flatten(1) if last is None else torch.cat([out.flatten(1), torch.view_as_real(last).flatten(1)], 1)
+
+    _fast_on_cuda_vs_reference_on_cpu(layer, fast, "reference", torch.randn(3, 29, 5), call=call)
 
 
 @pytest.mark.parametrize("layer_cls", [RowLSTM, DiagonalBiLSTM])

@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from rnnvision.layers.lru import LRU
-from rnnvision.ops.lru import lru_recurrence, lru_recurrence_matmul, lru_recurrence_reference
+from rnnvision.ops.lru import (
+    _sum_times_conj,
+    _sum_times_conj_whole,
+    lru_recurrence,
+    lru_recurrence_matmul,
+    lru_recurrence_reference,
+)
 
 
 def _layer(bidirectional: bool, regime: str = "ring", **kwargs) -> LRU:
@@ -28,7 +34,10 @@ def _layer(bidirectional: bool, regime: str = "ring", **kwargs) -> LRU:
 @pytest.mark.parametrize("regime", ["ring", "r_min=0", "extremes"])
 @pytest.mark.parametrize("bidirectional,with_state", [(False, False), (False, True), (True, False)])
 @pytest.mark.parametrize("steps,chunk", [(13, None), (13, 4), (1, None), (30, 30), (31, 8)])
-def test_scan_equals_reference_on_outputs_and_every_gradient(bidirectional, with_state, steps, chunk, regime):
+@pytest.mark.parametrize("fast", ["scan", "matmul"])
+def test_fast_paths_equal_reference_on_outputs_and_every_gradient(
+    bidirectional, with_state, steps, chunk, regime, fast
+):
     layer = _layer(bidirectional, regime, chunk=chunk)
     if regime == "extremes":
         modulus = layer.eigenvalues().abs()
@@ -37,7 +46,7 @@ def test_scan_equals_reference_on_outputs_and_every_gradient(bidirectional, with
     state = torch.randn(3, 7, dtype=torch.complex128) if with_state else None
     weights = torch.randn(3, steps, 5, dtype=torch.float64)
     results = {}
-    for impl in ("reference", "scan"):
+    for impl in ("reference", fast):
         layer.impl = impl
         layer.zero_grad()
         ui = u.clone().requires_grad_(True)
@@ -47,7 +56,7 @@ def test_scan_equals_reference_on_outputs_and_every_gradient(bidirectional, with
         loss.backward()
         grads = {name: p.grad.clone() for name, p in layer.named_parameters()}
         results[impl] = (y.detach(), ui.grad, None if si is None else si.grad, grads)
-    (y_r, gu_r, gs_r, gp_r), (y_s, gu_s, gs_s, gp_s) = results["reference"], results["scan"]
+    (y_r, gu_r, gs_r, gp_r), (y_s, gu_s, gs_s, gp_s) = results["reference"], results[fast]
     assert y_s.shape == (3, steps, 5)
     torch.testing.assert_close(y_s, y_r, atol=1e-11, rtol=1e-11)
     torch.testing.assert_close(gu_s, gu_r, atol=1e-11, rtol=1e-11)
@@ -75,6 +84,15 @@ def test_recurrence_on_pairs_matches_the_loop_and_gradcheck():
     torch.testing.assert_close(
         lru_recurrence(lam_p, drive_p, h0_p, chunk=3), torch.stack([expected.real, expected.imag], dim=2)
     )
+
+
+def test_gradient_sum_of_the_gpu_form_equals_the_cpu_row_loop():
+    """The backward's sum over (B, T) of g conj(x): whole-tensor (taken on a GPU) equals the row loop."""
+    torch.manual_seed(0)
+    g, x = torch.randn(2, 5, 9, 2, 7, dtype=torch.float64).unbind(0)  # (B, T, 2, H) each
+    expected = (torch.complex(g[:, :, 0], g[:, :, 1]) * torch.complex(x[:, :, 0], x[:, :, 1]).conj()).sum((0, 1))
+    for got in (_sum_times_conj(g, x), _sum_times_conj_whole(g, x)):
+        torch.testing.assert_close(got, torch.stack([expected.real, expected.imag]), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("split", [7, 4])

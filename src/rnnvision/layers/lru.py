@@ -20,9 +20,11 @@ imaginary planes; the recurrence runs on those planes by the chunked scan of
 about 2 C + T/C of them); the readout ``Re(C x) = [C_re, -C_im] [x_re; x_im]`` reads the planes
 without a copy. Complex elementwise arithmetic and complex copies are 10-20x slower than real ones
 on our CPU, which is why the fast path avoids them (BENCHMARKS.md, "LRU training step").
-While traced (``torch.onnx.export``, ``torch.jit.trace``) the recurrence is
-:func:`~rnnvision.ops.lru.lru_recurrence_matmul` instead: the same chunks as two matrix products,
-which export as standard operators. Because lambda does not depend on the input, the scan's
+While traced (``torch.onnx.export``, ``torch.jit.trace``), and with ``impl="matmul"``, the recurrence
+is :func:`~rnnvision.ops.lru.lru_recurrence_matmul` instead: the same chunks as two matrix products,
+which export as standard operators; a handful of kernel launches where the scan issues about
+4 (2 C + T/C), so a candidate for GPUs, where the scan is launch-bound (on our CPU it is about 3x
+slower than the scan: BENCHMARKS.md, "LRU on a GPU"). Because lambda does not depend on the input, the scan's
 backward is the same scan run backwards with conj(lambda) (PyTorch's convention for complex
 gradients: conjugate Wirtinger derivatives).
 Bidirectional: a second set of (nu, theta, gamma, B) reads the sequence right to left; C reads
@@ -51,7 +53,7 @@ class LRU(nn.Module):
         r_min, r_max: the ring |lambda| is initialised on (0 <= r_min < r_max <= 1).
         max_phase: the largest initial phase of lambda, in radians (0 < max_phase <= 2 pi).
         bidirectional: add a right-to-left recurrence with its own lambda, gamma and B.
-        impl: ``"auto"``, ``"reference"`` or ``"scan"`` (see the module docstring).
+        impl: ``"auto"``, ``"reference"``, ``"scan"`` or ``"matmul"`` (see the module docstring).
         chunk: steps per chunk of the scan; default about sqrt(T).
     """
 
@@ -177,14 +179,14 @@ class LRU(nn.Module):
         h0 = None if state is None else torch.stack([state.real, state.imag], dim=1).to(dtype)  # (B, 2, N)
         chunk = min(self.chunk or default_chunk(steps), steps)
         tracing = torch.jit.is_tracing()  # an export: the matrix form, which traces into a graph without a loop
-        if tracing:
+        if tracing or self.impl == "matmul":
             x = lru_recurrence_matmul(*self.polar_parts(), drive.to(dtype), h0, split=n, chunk=chunk)
         else:
             lam = torch.view_as_real(self.eigenvalues()).t()  # (2, S)
             x = PairScan.apply(lam, drive, h0, n, chunk)  # (B, T, 2, S) float32 (float64)
         sign = torch.ones(2, states, dtype=self.C.dtype, device=self.C.device)
         sign[1] = -1.0
-        readout = F.linear(x.view(batch, steps, 2 * states).to(self.C.dtype), self.C * sign.view(-1))  # Re(C x)
+        readout = F.linear(x.reshape(batch, steps, 2 * states).to(self.C.dtype), self.C * sign.view(-1))  # Re(C x)
         y = torch.addcmul(readout, self.D, u).to(u.dtype)  # + D * u
         last = None if self.bidirectional or tracing else torch.complex(x[:, -1, 0, :n], x[:, -1, 1, :n])  # (B, N)
         return y, last
