@@ -23,8 +23,8 @@ on our CPU, which is why the fast path avoids them (BENCHMARKS.md, "LRU training
 While traced (``torch.onnx.export``, ``torch.jit.trace``), and with ``impl="matmul"``, the recurrence
 is :func:`~rnnvision.ops.lru.lru_recurrence_matmul` instead: the same chunks as two matrix products,
 which export as standard operators; a handful of kernel launches where the scan issues about
-4 (2 C + T/C), so a candidate for GPUs, where the scan is launch-bound (on our CPU it is about 3x
-slower than the scan: BENCHMARKS.md, "LRU on a GPU"). Because lambda does not depend on the input, the scan's
+4 (2 C + T/C), so a candidate for GPUs, where the scan is launch-bound (on our CPU its training
+step is about 4x slower than the scan's: BENCHMARKS.md, "LRU on a GPU"). Because lambda does not depend on the input, the scan's
 backward is the same scan run backwards with conj(lambda) (PyTorch's convention for complex
 gradients: conjugate Wirtinger derivatives).
 Bidirectional: a second set of (nu, theta, gamma, B) reads the sequence right to left; C reads
