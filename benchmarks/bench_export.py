@@ -13,8 +13,8 @@ of that name (``rnnvision list-weights``), else a freshly initialised model of t
 use the same number of intra-op threads (``--threads``). With ``--data-dir`` a trained recipe also
 gets the int8 export whose convolutions are quantized statically, calibrated on its first 64 training images.
 
-``accuracy`` evaluates every trained checkpoint present among the recipes of ``ACCURACY_RECIPES``
-on its test split (or its first ``--limit`` items) four ways: torch, onnxruntime float32, onnxruntime int8,
+``accuracy`` evaluates the recipes of ``ACCURACY_RECIPES`` (their trained checkpoints, else their
+shipped weights, as for ``speed``) on their test split (or its first ``--limit`` items) four ways: torch, onnxruntime float32, onnxruntime int8,
 and onnxruntime int8 with the convolutions quantized statically (calibrated on 64 training images).
 ``sampling`` samples 16 images with the PixelRNN recipes (``SAMPLING_RECIPES``, trained or freshly
 initialised as for ``speed``): torch's incremental stepping against onnxruntime running the
@@ -191,11 +191,10 @@ def accuracy(args: argparse.Namespace) -> None:
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in args.recipes or ACCURACY_RECIPES:
-            checkpoint = Path(args.runs) / recipe / "best.pt"
-            if not checkpoint.is_file():
-                print(f"| {recipe} | no checkpoint at {checkpoint} | | | | | | | |", flush=True)
+            model, state, source = recipe_model(recipe, Path(args.runs))
+            if "config" not in state:  # freshly initialised: no data to score it on
+                print(f"| {recipe} | no checkpoint at {Path(args.runs) / recipe} nor shipped weights | | | | | | | |")
                 continue
-            model, state = load_model(checkpoint)
             options = dict(state["config"]["data"])
             data = build_dataset(options.pop("name"), split="test", root=args.data_dir, **options)
             if args.limit:
@@ -211,7 +210,7 @@ def accuracy(args: argparse.Namespace) -> None:
                 scores.append(100 * metrics[key])
             static = f"{scores[3]:.2f} | {scores[3] - scores[0]:+.2f}" if len(scores) > 3 else "- | -"
             print(
-                f"| {recipe} | {key} (%) | {scores[0]:.2f} | {scores[1]:.2f} | {scores[2]:.2f} | "
+                f"| {recipe} ({source}) | {key} (%) | {scores[0]:.2f} | {scores[1]:.2f} | {scores[2]:.2f} | "
                 f"{scores[2] - scores[0]:+.2f} | {static} | {' / '.join(f'{s:.0f}' for s in seconds)} |",
                 flush=True,
             )
