@@ -207,7 +207,7 @@ def _model_mode(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=["pixel_lru"], default=None, help="time a whole model's training step")
-    parser.add_argument("--device", type=torch.device, default=torch.device("cpu"), help="cpu (default) or cuda")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=784)
     parser.add_argument("--input", type=int, default=128, help="I, the LRU's input and output width")
@@ -222,8 +222,9 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.batch, args.steps, args.input, args.state, args.repeats) < 1:
         parser.error("--batch, --steps, --input, --state and --repeats must be positive")
-    if args.device.type == "cuda" and not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device here")
+    args.device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
     gpu = f"; GPU {torch.cuda.get_device_name(args.device)}" if args.device.type == "cuda" else ""

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The long-range GPU checks of issue 12, for one short GPU lease (about nine minutes), in order:
-# the LRU's scan on CUDA against its complex loop on the CPU (tests/test_cuda.py -k lru), the LRU step
-# timed on the GPU (scan, loop, torch.nn.LSTM; float32 and bf16; the pixel_lru training step), each
-# alone; then three pixel-MNIST recipes trained side by side on the one GPU until DEADLINE_S seconds
+# the LRU's scan and matmul form on CUDA against its complex loop on the CPU (tests/test_cuda.py -k lru),
+# the LRU step timed on the GPU (scan, matmul form, loop, torch.nn.LSTM; float32 and bf16; the pixel_lru
+# training step), each alone; then three pixel-MNIST recipes trained side by side on the one GPU until DEADLINE_S seconds
 # after the start: the LRU recipes at batch 256 (on a GPU the LRU's step is launch-bound: it cost
 # 66-69 ms at batch 32 and 256 alike on an H200), and mnist_pixel_lstm as it is. A training stopped by the
 # deadline keeps its best.pt (evaluate it with `rnnvision eval`). Everything lands in
