@@ -3,6 +3,7 @@
     python benchmarks/bench_export.py speed [--runs /work/runs-weights] [--threads 2] [--clock cpu] [--data-dir ...]
     python benchmarks/bench_export.py accuracy [--runs /work/runs-weights] [--data-dir /work/alldata] [--recipes ...]
     python benchmarks/bench_export.py sampling [--runs /work/runs-weights] [--threads 1] [--rounds 3]
+    python benchmarks/bench_export.py profile --recipes digit_scenes_mdlstm --batch-size 32 --threads 1 --rounds 5
 
 ``speed`` times one forward pass of ``crnn`` small (digit_strings_crnn), ``row_bilstm``
 (mnist_row_bilstm) and ``mdlstm_seg`` (digit_scenes_mdlstm) at batch 1 and 32: torch eager
@@ -19,12 +20,18 @@ and onnxruntime int8 with the convolutions quantized statically (calibrated on 6
 ``sampling`` samples 16 images with the PixelRNN recipes (``SAMPLING_RECIPES``, trained or freshly
 initialised as for ``speed``): torch's incremental stepping against onnxruntime running the
 exported sampling graphs (:mod:`rnnvision.export.sampling`), interleaved rounds.
+``profile`` says where the time of one forward pass of the ``speed`` recipes goes, at ``--batch-size``:
+onnxruntime's own per-operator profile (``SessionOptions.enable_profiling``; the nodes inside a
+``Scan`` body are listed as well as the ``Scan`` itself; the profile cannot start later than the
+session, so it covers the two warm-up runs too) against torch's profiler for eager over ``--rounds``
+runs after two.
 All print markdown tables for BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -152,16 +159,13 @@ def speed(args: argparse.Namespace) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for recipe, (_, shape, task) in SPEED_RECIPES.items():
+        for recipe in SPEED_RECIPES:
             if args.recipes and recipe not in args.recipes:
                 continue
             model, state, source = recipe_model(recipe, Path(args.runs))
             runners = exports(model, state, Path(tmp), args.threads, recipe_calibration(state, args.data_dir))
             for batch in (1, 32):
-                generator = torch.Generator().manual_seed(0)
-                inputs: tuple[torch.Tensor, ...] = (torch.rand(batch, *shape, generator=generator),)
-                if task == "recognize":
-                    inputs = (*inputs, torch.full((batch,), shape[-1]))
+                inputs = speed_inputs(recipe, batch)
 
                 def eager() -> None:
                     with torch.inference_mode():
@@ -174,6 +178,61 @@ def speed(args: argparse.Namespace) -> None:
                 gains = [_gain(eager_t, fp32_t), *(_gain(fp32_t, t) for t in int8_ts)]
                 cells = ms[:3] + [ms[3] if len(ms) > 3 else "-"] + gains[:2] + [gains[2] if len(gains) > 2 else "-"]
                 print(f"| {recipe} ({model.model_name}) | {source} | {batch} | {' | '.join(cells)} |", flush=True)
+
+
+def speed_inputs(recipe: str, batch: int) -> tuple[torch.Tensor, ...]:
+    """The fixed random inputs a ``speed`` recipe is timed on: images, and widths for a recognizer."""
+    _, shape, task = SPEED_RECIPES[recipe]
+    images = torch.rand(batch, *shape, generator=torch.Generator().manual_seed(0))
+    return (images, torch.full((batch,), shape[-1])) if task == "recognize" else (images,)
+
+
+def profile(args: argparse.Namespace) -> None:
+    import onnxruntime as ort
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    runs = args.rounds
+    print(
+        f"threads: {args.threads}; batch {args.batch_size}; ms per run (onnxruntime: over {2 + runs} runs, torch: {runs})"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for recipe in SPEED_RECIPES:
+            if args.recipes and recipe not in args.recipes:
+                continue
+            model, state, source = recipe_model(recipe, Path(args.runs))
+            inputs = speed_inputs(recipe, args.batch_size)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads = args.threads, 1
+            options.enable_profiling, options.profile_file_prefix = True, str(Path(tmp) / recipe)
+            session = ort.InferenceSession(
+                str(export_model(model, state, out=Path(tmp) / f"{recipe}.onnx")),
+                options,
+                providers=["CPUExecutionProvider"],
+            )
+            feed = {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)}
+            for _ in range(2 + runs):
+                session.run(None, feed)
+            per_op: dict[str, list[float]] = {}  # op type -> [microseconds, calls] over all 2 + runs runs
+            for event in json.loads(Path(session.end_profiling()).read_text()):
+                if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+                    entry = per_op.setdefault(event["args"]["op_name"], [0.0, 0])
+                    entry[0], entry[1] = entry[0] + event["dur"], entry[1] + 1
+            print(f"\n{recipe} ({model.model_name}, {source})\n")
+            print("| onnxruntime operator | ms per run | calls per run |")
+            print("|---|---:|---:|")
+            for op, (micros, calls) in sorted(per_op.items(), key=lambda item: -item[1][0])[:12]:
+                print(f"| {op} | {micros / 1e3 / (2 + runs):.2f} | {calls / (2 + runs):.0f} |")
+            with torch.inference_mode():
+                for _ in range(2):
+                    model(*inputs)
+                with torch_profile(activities=[ProfilerActivity.CPU]) as trace:
+                    for _ in range(runs):
+                        model(*inputs)
+            print("\n| torch operator (self time) | ms per run | calls per run |")
+            print("|---|---:|---:|")
+            for event in sorted(trace.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]:
+                print(f"| {event.key} | {event.self_cpu_time_total / 1e3 / runs:.2f} | {event.count / runs:.0f} |")
 
 
 def _gain(before: list[float], after: list[float]) -> str:
@@ -193,7 +252,7 @@ def accuracy(args: argparse.Namespace) -> None:
         for recipe in args.recipes or ACCURACY_RECIPES:
             model, state, source = recipe_model(recipe, Path(args.runs))
             if "config" not in state:  # freshly initialised: no data to score it on
-                print(f"| {recipe} | no checkpoint at {Path(args.runs) / recipe} nor shipped weights | | | | | | | |")
+                print(f"| {recipe} | no checkpoint at {Path(args.runs) / recipe} nor shipped weights |", flush=True)
                 continue
             options = dict(state["config"]["data"])
             data = build_dataset(options.pop("name"), split="test", root=args.data_dir, **options)
@@ -238,29 +297,33 @@ def sampling(args: argparse.Namespace) -> None:
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("speed", "accuracy", "sampling"))
+    parser.add_argument("what", choices=("speed", "accuracy", "sampling", "profile"))
     parser.add_argument("--runs", default="/work/runs-weights", help="folder of <recipe>/best.pt (read only)")
     parser.add_argument("--data-dir", default=None, help="data root for the test splits and the calibration images")
     parser.add_argument(
         "--recipes",
         nargs="+",
         choices=sorted({*ACCURACY_RECIPES, *SPEED_RECIPES}),
-        help="accuracy, speed: only these recipes",
+        help="accuracy, speed, profile: only these recipes",
     )
     parser.add_argument("--limit", type=int, default=0, help="accuracy: only the first N test items (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of torch and onnxruntime")
-    parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (accuracy)")
+    parser.add_argument(
+        "--batch-size", type=int, default=256, help="evaluation batch size (accuracy); the profiled batch (profile)"
+    )
     parser.add_argument(
         "--clock",
         choices=tuple(CLOCKS),
         default="wall",
         help="speed: wall seconds, or this process's CPU seconds (on a loaded machine)",
     )
-    parser.add_argument("--rounds", type=int, default=40, help="interleaved timing rounds at batch 1 (a quarter at 32)")
+    parser.add_argument(
+        "--rounds", type=int, default=40, help="interleaved timing rounds at batch 1 (a quarter at 32); profiled runs"
+    )
     return parser
 
 
 if __name__ == "__main__":
     arguments = get_args_parser().parse_args()
     torch.set_num_threads(arguments.threads)
-    {"speed": speed, "accuracy": accuracy, "sampling": sampling}[arguments.what](arguments)
+    {"speed": speed, "accuracy": accuracy, "sampling": sampling, "profile": profile}[arguments.what](arguments)

@@ -145,12 +145,9 @@ def _layer_mode(args: argparse.Namespace) -> None:
         (lru_recurrence(lam_pairs, drive_pairs) * pairs_weight).sum().backward()
 
     times = {}
-    lru.impl = "scan"
-    times["LRU scan"] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
-    lru.impl = "matmul"
-    times["LRU matmul form"] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
-    lru.impl = "reference"
-    times["LRU reference loop"] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
+    for impl, row in zip(impls, ("LRU scan", "LRU matmul form", "LRU reference loop")):
+        lru.impl = impl
+        times[row] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
     times["torch.nn.LSTM"] = _timed(lambda: _step(lstm, x, weight, args.bf16), args.repeats, args.min_seconds)
     times["LRU projections alone (B u, C x)"] = _timed(projections, args.repeats, args.min_seconds)
     times["LRU recurrence alone: scan (real pairs)"] = _timed(scan, args.repeats, args.min_seconds)

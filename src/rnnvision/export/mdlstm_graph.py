@@ -16,10 +16,10 @@ compute :func:`~rnnvision.ops.mdlstm.mdlstm2d_reference`'s result for any height
   square image — from per-step row bounds precomputed as scanned tables: one ``MatMul`` per
   predecessor for all directions, each on its own rows of the carried state (which has a zero row
   above row 0): ``h_row @ U_h`` for the left one, ``h_{row-1} @ U_v`` for the one above (one
-  product on rows lo-1..hi against ``[U_h | U_v]``, sliced after, spent more time copying its two
-  5H-wide slices than multiplying: 49 of 306 ms at batch 32), one ``Sum`` for the pre-activations,
-  and ``Pad`` back to the full column (zero state outside the diagonal, which the next diagonal
-  reads as "no predecessor");
+  product on rows lo-1..hi against ``[U_h | U_v]``, sliced after, spent on copying its two 5H-wide
+  slices about two thirds of what it spent multiplying: BENCHMARKS.md, "mdlstm_seg at batch 32"),
+  one ``Sum`` for the pre-activations, and ``Pad`` back to the full column (zero state outside the
+  diagonal, which the next diagonal reads as "no predecessor");
 - after it, one ``Gather`` reads each direction's pixels back from their step and row (unskewed and
   mirrored back) and a ``Transpose`` gives (D, B, H, Hi, Wi), what the traced model expects.
 """
