@@ -183,7 +183,7 @@ def test_int8_onnx_quantizes_the_mdlstm_scan_body():
     import onnx
 
     ops = all_ops(onnx.load(str(exported("mdlstm_seg", "onnx", "int8"))).graph)
-    assert "MatMul" not in ops and ops.count("MatMulInteger") >= 3  # the input terms and the step of both layers
+    assert "MatMul" not in ops and ops.count("MatMulInteger") >= 2  # the step of both layers
     close_to_torch("mdlstm_seg", load_onnx(exported("mdlstm_seg", "onnx", "int8"), threads=1)[0], tolerance=0.1)
 
 

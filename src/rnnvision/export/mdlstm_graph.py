@@ -5,23 +5,26 @@ placeholder node (``rnnvision::MDLSTM2dScan``: the input image and the layer's t
 tensors) per layer; :func:`expand_mdlstm_nodes` replaces each with standard ONNX operators that
 compute :func:`~rnnvision.ops.mdlstm.mdlstm2d_reference`'s result for any height and width:
 
-- outside the loop, once: the input terms ``W x + b`` of every pixel and direction as one batched
-  ``MatMul`` on the pixels laid out channels last, then one ``Gather`` that puts them in skewed
-  order — step k, row i holds pixel (i, k - i) of that direction's image mirrored so that its
-  corner is at the top left: (K, D, Hi*B, 5H) for K = Hi + Wi - 1 steps (a first version that
-  mirrored with ``Slice`` and skewed by padding and reshaping spent more time in its
-  ``Transpose`` and copies than in the loop);
-- a ``Scan`` over the K columns whose body (21 nodes) computes only the rows that hold a
-  pixel of the diagonal, rows lo..hi — as the wavefront does, half the skewed map's arithmetic on a
-  square image — from per-step row bounds precomputed as scanned tables: one ``MatMul`` per
-  predecessor for all directions, each on its own rows of the carried state (which has a zero row
-  above row 0): ``h_row @ U_h`` for the left one, ``h_{row-1} @ U_v`` for the one above (one
-  product on rows lo-1..hi against ``[U_h | U_v]``, sliced after, spent on copying its two 5H-wide
-  slices about two thirds of what it spent multiplying: BENCHMARKS.md, "mdlstm_seg at batch 32"),
-  one ``Sum`` for the pre-activations, and ``Pad`` back to the full column (zero state outside the
-  diagonal, which the next diagonal reads as "no predecessor");
+- outside the loop, once: one ``Gather`` that lays out every direction's input pixels in diagonal
+  order — step k, then row i: pixel (i, k - i) of that direction's image mirrored so that its corner
+  is at the top left, only the pixels that exist, (D, Hi*Wi*B, C) — and one ``Pad`` that appends a
+  column of ones for the bias;
+- a ``Scan`` over the K = Hi + Wi - 1 diagonals whose body (20 nodes) computes only the diagonal's
+  rows lo..hi, as the wavefront does, from per-step bounds precomputed as scanned tables: one
+  ``MatMul`` per step for all directions, ``[h_row | h_{row-1} | x | 1] @ [U_h; U_v; W; b]``, on
+  the left and upper predecessors' rows of the carried state (which has a zero row above row 0)
+  and the diagonal's pixels, then ``Pad`` back to the full column (zero state outside the diagonal,
+  which the next diagonal reads as "no predecessor");
 - after it, one ``Gather`` reads each direction's pixels back from their step and row (unskewed and
   mirrored back) and a ``Transpose`` gives (D, B, H, Hi, Wi), what the traced model expects.
+
+Why this form (BENCHMARKS.md, "mdlstm_seg in onnxruntime"): at batch 1 a step's cost is mostly
+per-node overhead, so the step has as few nodes as we could make it, and the ``MatMul`` of
+small matrices is cheaper once than in pieces. Earlier forms spent more: one product against
+``[U_h | U_v]`` sliced after (its 5H-wide slices cost two thirds of the product), one ``MatMul``
+per predecessor plus one for the input terms of all pixels before the loop, gathered into a
+skewed map twice the size of the image (mirroring with ``Slice`` and skewing by padding and
+reshaping cost more than the loop).
 """
 
 from __future__ import annotations
@@ -61,24 +64,26 @@ class _Builder:
         return names[0] if outputs == 1 else names
 
 
-def _scan_body(b: _Builder, *, u_h: str, u_v: str, hidden: int) -> Any:
+def _scan_body(b: _Builder, *, pixels: str, weights: str, hidden: int) -> Any:
     """The graph of one step: state (h, c) (D, (Hi+1)B, H), zero rows outside the diagonal; scanned
-    inputs: the column's input terms (D, Hi*B, 5H) and its row bounds; outputs the new state and h."""
+    inputs: the diagonal's rows in ``pixels`` (D, Hi*Wi*B, C+1, read from the outer scope) and in the
+    state, and the pads back to the full column; outputs the new state and h."""
     from onnx import TensorProto, helper
 
     body = _Builder(b.prefix + "/step")
-    h_prev, c_prev, z_col, start, end, z_end, left_start, pads = (
-        body.name(n) for n in ("h", "c", "z", "start", "end", "z_end", "left_start", "pads")
+    h_prev, c_prev, x_start, x_end, start, end, up_end, left_start, pads = (
+        body.name(n) for n in ("h", "c", "x_start", "x_end", "start", "end", "up_end", "left_start", "pads")
     )
-    z = body.op("Slice", z_col, start, z_end, body.const([1]), hint="z_rows")  # (D, nB, 5H): rows lo..hi
-    h_left = body.op("Slice", h_prev, left_start, end, body.const([1]), hint="h_left")  # (D, nB, H): rows lo..hi
-    h_up = body.op("Slice", h_prev, start, z_end, body.const([1]), hint="h_up")  # rows lo-1..hi-1
-    m_left, m_up = body.op("MatMul", h_left, u_h, hint="left"), body.op("MatMul", h_up, u_v, hint="up")
-    a = body.op("Sum", z, m_left, m_up, hint="a")  # (D, nB, 5H): [i, f_h, f_v, o | g]
+    rows = body.const([1])  # the axis of rows, in the pixels and in the state
+    x = body.op("Slice", pixels, x_start, x_end, rows, hint="x")  # (D, nB, C+1): the diagonal's pixels
+    h_left = body.op("Slice", h_prev, left_start, end, rows, hint="h_left")  # (D, nB, H): rows lo..hi
+    h_up = body.op("Slice", h_prev, start, up_end, rows, hint="h_up")  # rows lo-1..hi-1
+    inputs = body.op("Concat", h_left, h_up, x, axis=2, hint="inputs")  # (D, nB, 2H+C+1)
+    a = body.op("MatMul", inputs, weights, hint="a")  # (D, nB, 5H): [i, f_h, f_v, o | g]
     gates, cand = body.op("Split", a, body.const([4 * hidden, hidden]), axis=2, outputs=2, hint="split")
     i, f_h, f_v, o = body.op("Split", body.op("Sigmoid", gates), axis=2, outputs=4, hint="gate")
-    c_left = body.op("Slice", c_prev, left_start, end, body.const([1]), hint="c_left")  # rows lo..hi
-    c_up = body.op("Slice", c_prev, start, z_end, body.const([1]), hint="c_up")  # rows lo-1..hi-1
+    c_left = body.op("Slice", c_prev, left_start, end, rows, hint="c_left")  # rows lo..hi
+    c_up = body.op("Slice", c_prev, start, up_end, rows, hint="c_up")  # rows lo-1..hi-1
     c = body.op("Sum", body.op("Mul", f_h, c_left), body.op("Mul", f_v, c_up), body.op("Mul", i, body.op("Tanh", cand)))
     h = body.op("Mul", o, body.op("Tanh", c), hint="h_new")  # (D, nB, H)
     h_next, c_next = body.op("Pad", h, pads, hint="h_next"), body.op("Pad", c, pads, hint="c_next")
@@ -88,16 +93,8 @@ def _scan_body(b: _Builder, *, u_h: str, u_v: str, hidden: int) -> Any:
         return helper.make_tensor_value_info(name, elem, None)
 
     float_, long_ = TensorProto.FLOAT, TensorProto.INT64
-    inputs = [
-        value(h_prev, float_),
-        value(c_prev, float_),
-        value(z_col, float_),
-        value(start, long_),
-        value(end, long_),
-        value(z_end, long_),
-        value(left_start, long_),
-        value(pads, long_),
-    ]
+    scanned = (x_start, x_end, start, end, up_end, left_start, pads)
+    inputs = [value(h_prev, float_), value(c_prev, float_)] + [value(name, long_) for name in scanned]
     outputs = [value(h_next, float_), value(c_next, float_), value(h_out, float_)]
     return helper.make_graph(body.nodes, body.prefix, inputs, outputs, initializer=body.initializers)
 
@@ -106,15 +103,13 @@ def _expand(
     b: _Builder, x: str, out: str, weight_ih: np.ndarray, weight_hh: np.ndarray, bias: np.ndarray, corners: list[str]
 ) -> None:
     """Nodes computing ``out`` (D, B, H, Hi, Wi) from ``x`` (B, C, Hi, Wi): see the module docstring."""
-    from onnx import helper
+    from onnx import TensorProto, helper
 
     dirs, gates, chans = weight_ih.shape
     hidden = gates // 5
     f32 = np.float32
-    w_ih = b.const(weight_ih.transpose(0, 2, 1), "w_ih", f32)  # (D, C, 5H)
-    bias_ = b.const(bias[:, None, :], "bias", f32)  # (D, 1, 5H)
-    u_h = b.const(weight_hh[:, :, :hidden].transpose(0, 2, 1), "u_h", f32)  # (D, H, 5H): the left predecessor
-    u_v = b.const(weight_hh[:, :, hidden:].transpose(0, 2, 1), "u_v", f32)  # the one above
+    # (D, 2H+C+1, 5H): rows for the left predecessor's h, the upper one's, the pixel's channels, the bias
+    weights = b.const(np.concatenate([weight_hh, weight_ih, bias[:, :, None]], 2).transpose(0, 2, 1), "w", f32)
     flip_rows, flip_cols = (np.array([CORNERS[c][k] for c in corners], dtype=np.int64) for k in (0, 1))
 
     shape = b.op("Shape", x)
@@ -131,53 +126,38 @@ def _expand(
     def mirror(t: str, last: str, flips: np.ndarray, shape: list[int]) -> str:  # t, or last - t where flipped
         return b.op("Add", t, b.op("Mul", b.const(flips.reshape(shape)), b.op("Sub", last, b.op("Add", t, t))))
 
-    # input terms of every pixel and direction, channels last: (D*Hi*Wi, B, 5H), rows d*Hi*Wi + raster index
-    pixels = b.op("Reshape", b.op("Transpose", x, perm=[2, 3, 0, 1]), b.const([-1, chans]))  # (Hi*Wi*B, C)
-    z = b.op("Add", b.op("MatMul", pixels, w_ih), bias_)  # (D, Hi*Wi*B, 5H)
-    z = b.op("Reshape", z, b.op("Concat", b.const([-1]), batch, b.const([gates]), axis=0))  # (D*Hi*Wi, B, 5H)
-    # skewed, each direction in its own mirrored frame: step k, row i holds image pixel (i, k - i) of that
-    # frame (clamped into the image where the diagonal has no pixel in row i: those rows are never read)
-    k, i = arange(steps, [1, 2]), arange(height, [0, 1])  # (K, 1, 1), (1, 1, Hi)
-    j = b.op("Max", b.op("Min", b.op("Sub", k, i), last_col), zero)  # (K, 1, Hi)
-    row = mirror(i, last_row, flip_rows, [1, -1, 1])  # (1, D, Hi)
-    col = mirror(j, last_col, flip_cols, [1, -1, 1])  # (K, D, Hi)
-    index = b.op(
-        "Add",
-        b.op("Mul", b.op("Add", b.op("Mul", b.const(np.arange(dirs).reshape(1, -1, 1)), height), row), width),
-        col,
-    )  # (K, D, Hi): (d * Hi + row) * Wi + col
-    z = b.op("Gather", z, index, axis=0)  # (K, D, Hi, B, 5H)
-    z = b.op("Reshape", z, b.const([0, 0, -1, gates]))  # (K, D, Hi*B, 5H), rows i*B + b
-    # per step k, the diagonal's rows lo..hi, as row offsets of the state (row r+1 holds image row r)
-    k = b.op("Range", b.op("Squeeze", zero), b.op("Squeeze", steps), b.op("Squeeze", one))  # (K,)
-    lo = b.op("Max", b.op("Sub", b.op("Add", k, one), width), zero)  # (K,)
-    hi = b.op("Min", k, b.op("Sub", height, one))
-
-    def column(rows: str) -> str:  # (K,) rows -> (K, 1) offsets along the (rows, batch) axis
-        return b.op("Unsqueeze", b.op("Mul", rows, batch), one)
-
-    start, end, z_end = column(lo), column(b.op("Add", hi, b.const([2]))), column(b.op("Add", hi, one))
-    left_start = column(b.op("Add", lo, one))  # from state row lo+1: image rows lo..hi
-    nothing = column(b.op("Sub", k, k))
+    # per step k, the diagonal's rows lo..hi (the same in every direction's mirrored frame)
+    k, i = arange(steps, [1]), arange(height, [0])  # (K, 1), (1, Hi)
+    lo = b.op("Max", b.op("Sub", b.op("Add", k, one), width), zero)  # (K, 1)
+    hi = b.op("Min", k, last_row)
+    # every direction's pixels in its diagonal order, step k then row i: pixel (i, k - i) of its mirrored frame
+    on_diagonal = b.op("And", b.op("GreaterOrEqual", i, lo), b.op("LessOrEqual", i, hi))  # (K, Hi)
+    row = mirror(i, last_row, flip_rows, [-1, 1, 1])  # (D, 1, Hi)
+    col = mirror(b.op("Sub", k, i), last_col, flip_cols, [-1, 1, 1])  # (D, K, Hi), off the image where off the diagonal
+    raster = b.op("Reshape", b.op("Add", b.op("Mul", row, width), col), b.const([dirs, -1]))
+    raster = b.op("Compress", raster, b.op("Reshape", on_diagonal, b.const([-1])), axis=1)  # (D, Hi*Wi)
+    pixels = b.op("Transpose", x, perm=[2, 3, 0, 1])  # (Hi, Wi, B, C)
+    pixels = b.op("Reshape", pixels, b.op("Concat", b.const([-1]), batch, b.const([chans]), axis=0))  # (Hi*Wi, B, C)
+    pixels = b.op("Reshape", b.op("Gather", pixels, raster, axis=0), b.const([0, -1, chans]))  # (D, Hi*Wi*B, C)
+    pixels = b.op("Pad", pixels, b.const([0, 0, 0, 0, 0, 1]), b.const(1.0, "one", f32))  # (D, Hi*Wi*B, C+1)
+    # per step, its rows in the pixels (after the steps before it) and in the state (row r+1 holds image row r)
+    size = b.op("Add", b.op("Sub", hi, lo), one)  # (K, 1): the diagonal's length
+    x_end = b.op("Mul", b.op("CumSum", size, b.const(0)), batch)
+    x_start = b.op("Sub", x_end, b.op("Mul", size, batch))
+    start, left_start = b.op("Mul", lo, batch), b.op("Mul", b.op("Add", lo, one), batch)
+    end, up_end = b.op("Mul", b.op("Add", hi, b.const([2])), batch), b.op("Mul", b.op("Add", hi, one), batch)
+    nothing = b.op("Sub", k, k)
     pads = b.op(
-        "Concat",
-        nothing,
-        column(b.op("Add", lo, one)),
-        nothing,
-        nothing,
-        column(b.op("Sub", b.op("Sub", height, one), hi)),
-        nothing,
-        axis=1,
-    )  # (K, 6)
+        "Concat", nothing, left_start, nothing, nothing, b.op("Mul", b.op("Sub", last_row, hi), batch), nothing, axis=1
+    )  # (K, 6): zero rows above and below the diagonal's
     state = b.op(
         "ConstantOfShape",
         b.op("Concat", b.const([dirs]), b.op("Mul", b.op("Add", height, one), batch), b.const([hidden]), axis=0),
-        value=helper.make_tensor("zero", 1, [1], [0.0]),
+        value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
     )
-    body = _scan_body(b, u_h=u_h, u_v=u_v, hidden=hidden)
-    _, _, states = b.op(
-        "Scan", state, state, z, start, end, z_end, left_start, pads, outputs=3, body=body, num_scan_inputs=6
-    )
+    body = _scan_body(b, pixels=pixels, weights=weights, hidden=hidden)
+    scanned = (x_start, x_end, start, end, up_end, left_start, pads)
+    _, _, states = b.op("Scan", state, state, *scanned, outputs=3, body=body, num_scan_inputs=len(scanned))
     # (K, D, (Hi+1)B, H) -> each direction's pixel (r, c) read back at its step and row: (D, B, H, Hi, Wi)
     states = b.op(
         "Reshape", states, b.op("Concat", b.const([-1]), batch, b.const([hidden]), axis=0)
