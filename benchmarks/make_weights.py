@@ -3,6 +3,9 @@
     rnnvision train configs/RECIPE.yaml --data-dir D          # writes runs/RECIPE/best.pt
     python benchmarks/make_weights.py RECIPE --from-run runs/RECIPE --data-dir D
 
+A recipe trained in stages (a ``stages:`` list): benchmarks/train_stages.py trains them all, and
+``--stage K --from-run OUT/stageK`` makes the weights of the last (the entry records the stage).
+
 Evaluates the float32 weights and the smaller forms on the full test split, and stores the first of
 float16, int8 (weights only, a scale per row) and float32 that fits in 2,000,000 bytes and loses at
 most 0.1 point (0.2 nats). Writes src/rnnvision/weights/shipped/RECIPE.safetensors
@@ -31,6 +34,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help="where the file will also be published (recorded in the entry)")
     parser.add_argument("--out", type=Path, help="folder of catalogue.json and the files (default: the package's)")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--stage", type=int, default=1, help="the recipe's stage that trained the run (benchmarks/train_stages.py)"
+    )
     return parser
 
 
@@ -44,6 +50,7 @@ def main(args: argparse.Namespace) -> int:
             folder=args.out,
             url=args.url,
             batch_size=args.batch_size,
+            stage=args.stage,
         )
     except UserError as exc:
         print(f"make_weights: error: {exc}", file=sys.stderr)

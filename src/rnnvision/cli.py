@@ -31,13 +31,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from rnnvision.config import load_config
     from rnnvision.engine import train
 
-    config = load_config(args.config, args.set or [])
+    config = load_config(args.config, args.set or [], stage=args.stage)
+    if args.stage > 1 and not config.train.init_from and not args.resume:
+        raise UserError(
+            f"stage {args.stage} of {args.config} continues from stage {args.stage - 1}: add "
+            f"--set train.init_from=RUN/best.pt (benchmarks/train_stages.py runs the stages one after another)"
+        )
     if args.out:
         out = Path(args.out)
     elif args.resume:
         out = Path(args.resume).parent
     else:
-        out = Path("runs") / Path(args.config).stem
+        out = Path("runs") / (Path(args.config).stem + (f"_stage{args.stage}" if args.stage > 1 else ""))
     result = train(
         config, out_dir=out, data_dir=args.data_dir, download=args.download, resume=args.resume, quiet=args.quiet
     )
@@ -383,6 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--resume", metavar="CKPT", help="continue from a last.pt with its own settings, same schedule and step count"
+    )
+    train.add_argument(
+        "--stage",
+        type=int,
+        default=1,
+        metavar="K",
+        help="for a recipe trained in stages (its stages: list), train stage K (default 1: the recipe itself)",
     )
     _add_data_args(train)
     train.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")

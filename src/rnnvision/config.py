@@ -28,6 +28,7 @@ from rnnvision.errors import UserError
 from rnnvision.options import check_value
 
 SECTIONS = ("model", "data", "train")
+STAGES = "stages"  # a recipe's later stages (load_config)
 MAX_IMAGE_SIDE = 8192  # pixels; an image size beyond it is a typo, not a plan
 
 # Ranges of TrainConfig fields: (lowest, highest, whether the lowest is allowed). NaN and inf never are.
@@ -258,35 +259,84 @@ def _check_options(section: str, values: dict[str, Any], options: dict[str, tupl
 
 
 def load_config(
-    path: str | Path | None, overrides: Sequence[str] = (), *, base: dict[str, Any] | None = None
+    path: str | Path | None, overrides: Sequence[str] = (), *, base: dict[str, Any] | None = None, stage: int = 1
 ) -> RunConfig:
-    """Read a YAML config (or start from ``base``), apply ``section.key=value`` overrides, validate."""
+    """Read a YAML config (or start from ``base``), apply ``section.key=value`` overrides, validate.
+
+    A recipe trained in stages lists the later ones under ``stages:``, each a mapping of
+    ``section.key: value`` overrides of the recipe (not of the stage before it); stage k > 1 also
+    continues from stage k-1's ``best.pt`` (``train.init_from``, which the caller gives). ``stage``
+    picks one; the ``overrides`` apply after its own. Every stage is validated, whichever is picked.
+    """
     raw: dict[str, Any] = dict(base or {})
     source = "config"
     if path is not None:
-        path = Path(path)
         source = str(path)
-        if not path.is_file():
-            raise UserError(f"config file not found: {path}")
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise UserError(f"{path} is over {MAX_CONFIG_BYTES:,} bytes; a config is a few lines of YAML")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-        raw = parse_yaml(text, source=str(path)) or {}
-        if not isinstance(raw, dict):
-            raise UserError(f"{path} must be a YAML mapping with sections {', '.join(SECTIONS)}")
-    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
-    for text in overrides:
-        section, key, value = parse_override(text)
-        raw.setdefault(section, {})
-        if not isinstance(raw[section], dict):
+        raw = _read_recipe(Path(path))
+    stages = _stage_overrides(raw.pop(STAGES, None), source)
+    if not 1 <= stage <= len(stages) + 1:
+        raise UserError(
+            f"{source} has {len(stages) + 1} stage(s); the stage must be 1 to {len(stages) + 1}, got {stage}"
+        )
+    for k, stage_overrides in enumerate(stages, start=2):
+        if k != stage:
+            config_from_dict(_overridden(raw, stage_overrides, source), source=f"{source}, stage {k}")
+    picked = stages[stage - 2] if stage > 1 else []
+    user = [parse_override(text) for text in overrides]
+    return config_from_dict(
+        _overridden(raw, picked + user, source), source=source if stage == 1 else f"{source}, stage {stage}"
+    )
+
+
+def count_stages(path: str | Path) -> int:
+    """How many stages the recipe at ``path`` trains in: 1, plus one per entry of its ``stages:``."""
+    return 1 + len(_stage_overrides(_read_recipe(Path(path)).get(STAGES), str(path)))
+
+
+def _read_recipe(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise UserError(f"{path} is over {MAX_CONFIG_BYTES:,} bytes; a config is a few lines of YAML")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    raw = parse_yaml(text, source=str(path)) or {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must be a YAML mapping with sections {', '.join(SECTIONS)}")
+    return raw
+
+
+def _stage_overrides(stages: Any, source: str) -> list[list[tuple[str, str, Any]]]:
+    """``stages:`` of a recipe -> for each later stage, its overrides as (section, key, value)."""
+    if stages is None:
+        return []
+    if not isinstance(stages, list) or not all(isinstance(stage, dict) for stage in stages):
+        raise UserError(f"{source}: stages must be a list of mappings of section.key: value overrides")
+    parsed = []
+    for k, stage in enumerate(stages, start=2):
+        overrides = []
+        for path, value in stage.items():
+            parts = str(path).split(".")
+            if len(parts) != 2 or parts[0] not in SECTIONS or not parts[1]:
+                raise UserError(f"{source}: stage {k} key must be one of model.KEY, data.KEY, train.KEY; got {path!r}")
+            overrides.append((parts[0], parts[1], value))
+        parsed.append(overrides)
+    return parsed
+
+
+def _overridden(raw: dict[str, Any], overrides: list[tuple[str, str, Any]], source: str) -> dict[str, Any]:
+    """A copy of ``raw`` with each (section, key, value) set."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for section, key, value in overrides:
+        out.setdefault(section, {})
+        if not isinstance(out[section], dict):
             raise UserError(f"{source}: section {section} must be a mapping")
         if section == "model":
-            _drop_other_name(raw[section], key)
-        raw[section][key] = value
-    return config_from_dict(raw, source=source)
+            _drop_other_name(out[section], key)
+        out[section][key] = value
+    return out
 
 
 def _drop_other_name(model: dict[str, Any], key: str) -> None:

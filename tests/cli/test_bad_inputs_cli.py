@@ -126,7 +126,8 @@ def _cuda_missing() -> bool:
 
 ROW = str(CONFIGS / "digits_row_lstm.yaml")
 SEG = str(CONFIGS / "digit_scenes_reseg.yaml")
-# (command line with {root}/{out} placeholders, a piece of the expected message)
+# (command line with {root}/{out} placeholders, a piece of the expected message); a train run goes in
+# {out}/run, since other cases may leave their own results in {out} (a predict that fails on some inputs)
 CASES = [
     (["train", "{root}/latin1.yaml"], "not UTF-8"),
     (["train", "{root}/aliasbomb.yaml"], "aliases are not allowed"),
@@ -148,12 +149,12 @@ CASES = [
     (["train", SEG, "--set", "model.decoder_chans=-1"], "decoder_chans must be at least 1"),
     (["train", ROW, "--set", "model.head_hidden=-1"], "model 'row_lstm': head_hidden must be at least 0"),
     (["train", ROW, "--set", "model.hidden_size=0"], "model 'row_lstm': hidden_size must be at least 1"),
-    (["train", ROW, "--set", "train.device=banana", "--out", "{out}"], "unknown device"),
-    (["train", ROW, "--set", "train.device=cuda", "--out", "{out}"], "no CUDA"),
-    (["train", "{root}/text_escape.yaml", "--out", "{out}"], "outside the dataset"),
-    (["train", "{root}/text_absolute.yaml", "--out", "{out}"], "outside the dataset"),
-    (["train", "{root}/text_latin1_labels.yaml", "--out", "{out}"], "not UTF-8"),
-    (["train", "{root}/masks200.yaml", "--out", "{out}"], "never seen"),
+    (["train", ROW, "--set", "train.device=banana", "--out", "{out}/run"], "unknown device"),
+    (["train", ROW, "--set", "train.device=cuda", "--out", "{out}/run"], "no CUDA"),
+    (["train", "{root}/text_escape.yaml", "--out", "{out}/run"], "outside the dataset"),
+    (["train", "{root}/text_absolute.yaml", "--out", "{out}/run"], "outside the dataset"),
+    (["train", "{root}/text_latin1_labels.yaml", "--out", "{out}/run"], "not UTF-8"),
+    (["train", "{root}/masks200.yaml", "--out", "{out}/run"], "never seen"),
     (
         [
             "train",
@@ -172,11 +173,11 @@ CASES = [
             "train.epochs=1",
             "--quiet",
             "--out",
-            "{out}",
+            "{out}/run",
         ],
         "too large",
     ),
-    (["train", str(CONFIGS / "iiit5k_crnn.yaml"), "--out", "{out}", "--data-dir", "{out}"], "iiit5k_crnn_synth"),
+    (["train", str(CONFIGS / "iiit5k_crnn.yaml"), "--out", "{out}/run", "--data-dir", "{out}"], "iiit5k_crnn_synth"),
     (["predict", "{root}/cls/best.pt", "{root}/bomb.png"], "too large"),
     (["predict", "{root}/cls/best.pt", "{root}/text.png"], "not an image"),
     (["predict", "{root}/cls/best.pt", "{root}/digit.png", "--device", "banana"], "unknown device"),
@@ -221,7 +222,7 @@ CASES = [
     (["eval", "digits_row_lstn"], "no shipped weights named 'digits_row_lstn'"),
     (["predict", "--weights", "nope", "{root}/digit.png"], "no shipped weights named 'nope'"),
     (["generate", "--weights", "nope", "--out", "{out}/g.png"], "no shipped weights named 'nope'"),
-    (["train", ROW, "--set", "train.init_from=nope", "--out", "{out}"], "no shipped weights named 'nope'"),
+    (["train", ROW, "--set", "train.init_from=nope", "--out", "{out}/run"], "no shipped weights named 'nope'"),
     (["eval", "{root}/cls/best.pt", "--weights", "digits_row_lstm"], "not both"),
     (["eval"], "give a checkpoint, or --weights NAME"),
     (["predict", "{root}/cls/best.pt"], "give one or more image files"),

@@ -1,6 +1,6 @@
 """The weights registry: what each shipped file holds, read from ``shipped/catalogue.json``.
 
-An entry names the model, the recipe and run that trained it, the dataset, the test metrics
+An entry names the model, the recipe (and its stage, for a recipe trained in stages) and run that trained it, the dataset, the test metrics
 measured on the stored weights (full test split), the file with its SHA-256, and the ``config``
 and ``meta`` a checkpoint carries, so the model is rebuilt from them alone (no pickle anywhere).
 Reading the catalogue does not import torch: ``rnnvision list-weights`` stays quick.
@@ -49,6 +49,7 @@ class WeightsEntry:
     config: dict[str, Any]
     meta: dict[str, Any]
     url: str | None = None
+    stage: int = 1  # which stage of the recipe (its stages: list) trained the weights
 
     @property
     def value(self) -> float:

@@ -76,6 +76,7 @@ def make_weights(
     url: str | None = None,
     batch_size: int = 256,
     device: str = "cpu",
+    stage: int = 1,
 ) -> MadeWeights:
     """Convert ``run_dir/best.pt`` (trained by ``recipe``) into ``folder/<recipe name>.safetensors`` and its entry.
 
@@ -85,6 +86,7 @@ def make_weights(
         data_dir: data root holding the test split.
         folder: where the file and ``catalogue.json`` go (default: the package's ``shipped/``).
         url: where the file will also be published (optional).
+        stage: the recipe's stage that trained the run (benchmarks/train_stages.py), recorded in the entry.
     Returns:
         the entry written, the file's path, and the reasons the smaller forms were refused.
     """
@@ -95,7 +97,7 @@ def make_weights(
     recipe_file = recipe_path(recipe)
     name, source = recipe_file.stem, Path(run_dir) / "best.pt"
     checkpoint = load_checkpoint(source)
-    wanted = load_config(recipe_file, [])
+    wanted = load_config(recipe_file, [], stage=stage)
     if (wanted.model["name"], wanted.data["name"]) != (checkpoint["model_name"], checkpoint["config"]["data"]["name"]):
         raise UserError(
             f"{source} holds {checkpoint['model_name']} on {checkpoint['config']['data']['name']}, "
@@ -136,6 +138,7 @@ def make_weights(
             config=config,
             meta=checkpoint["meta"],
             url=url,
+            stage=stage,
         )
         return entry, data
 
