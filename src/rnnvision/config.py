@@ -174,14 +174,20 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     if "=" not in text:
         raise UserError(f"--set takes key=value, got {text!r}")
     path, raw = text.split("=", 1)
-    parts = path.strip().split(".")
-    if len(parts) != 2 or parts[0] not in SECTIONS or not parts[1]:
-        raise UserError(f"--set key must be one of model.KEY, data.KEY, train.KEY; got {path!r}")
+    section, key = _section_key(path, "--set")
     try:
         value = parse_yaml(raw, source="--set value") if raw.strip() else ""
     except UserError:
         value = raw
-    return parts[0], parts[1], value
+    return section, key, value
+
+
+def _section_key(path: str, where: str) -> tuple[str, str]:
+    """``"train.lr"`` -> ("train", "lr"); anything else is an error naming ``where`` it was written."""
+    parts = path.strip().split(".")
+    if len(parts) != 2 or parts[0] not in SECTIONS or not parts[1]:
+        raise UserError(f"{where} key must be one of model.KEY, data.KEY, train.KEY; got {path!r}")
+    return parts[0], parts[1]
 
 
 def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
@@ -314,16 +320,10 @@ def _stage_overrides(stages: Any, source: str) -> list[list[tuple[str, str, Any]
         return []
     if not isinstance(stages, list) or not all(isinstance(stage, dict) for stage in stages):
         raise UserError(f"{source}: stages must be a list of mappings of section.key: value overrides")
-    parsed = []
-    for k, stage in enumerate(stages, start=2):
-        overrides = []
-        for path, value in stage.items():
-            parts = str(path).split(".")
-            if len(parts) != 2 or parts[0] not in SECTIONS or not parts[1]:
-                raise UserError(f"{source}: stage {k} key must be one of model.KEY, data.KEY, train.KEY; got {path!r}")
-            overrides.append((parts[0], parts[1], value))
-        parsed.append(overrides)
-    return parsed
+    return [
+        [(*_section_key(str(path), f"{source}: stage {k}"), value) for path, value in stage.items()]
+        for k, stage in enumerate(stages, start=2)
+    ]
 
 
 def _overridden(raw: dict[str, Any], overrides: list[tuple[str, str, Any]], source: str) -> dict[str, Any]:
