@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean chromium fashion-mnist
+.PHONY: demo test clean chromium fashion-mnist compiler
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,18 @@ fashion-mnist:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -q && apt-get install -y -q dataset-fashion-mnist; \
 	  else echo "note: the Fashion-MNIST weights test is skipped; to run it: sudo apt-get install -y dataset-fashion-mnist" >&2; fi; }
 
+# The LRU's C++ kernel (src/rnnvision/ops/csrc) is built on first use by a C++ compiler; installed here
+# when missing (root on Debian); elsewhere its tests are skipped and the layer runs its scan.
+compiler:
+	@command -v c++ >/dev/null || command -v g++ >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -q && apt-get install -y -q g++; \
+	  else echo "note: the LRU kernel tests are skipped without a C++ compiler; to run them: sudo apt-get install -y g++" >&2; fi; }
+
 demo: $(VENV)/.installed-demo
 	$(BIN)/rnnvision demo
 
 # The lint and type gates first (seconds), then the tests. Configured in pyproject.toml.
-test: $(VENV)/.installed-test chromium fashion-mnist
+test: $(VENV)/.installed-test chromium fashion-mnist compiler
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
 	$(BIN)/mypy src

@@ -5,11 +5,12 @@ One process, the same inputs. Every row is timed twice: wall clock and the proce
 includes the time other processes held the core; the CPU time does not, and is the figure to
 compare. Medians over ``--repeats`` calls after one warm-up.
 
-Layer mode (default): LRU(I, N) on (B, T, I); the scan, the matmul form and the loop must agree (outputs and input
-gradients, ``allclose``) before anything is timed; torch.nn.LSTM gets the hidden size that gives
-it the LRU's parameter count. The step is ``(out * w).sum().backward()``. Two more rows split the
-LRU's time: its two projections alone (``B u`` and ``C x``, the matrix multiplies that every
-implementation runs) and its recurrence alone (scan vs loop on a ready complex drive).
+Layer mode (default): LRU(I, N) on (B, T, I); the scan, the matmul form, the C++ kernel (``impl="fused"``,
+on the CPU where it builds) and the loop must agree (outputs and input gradients, ``allclose``) before
+anything is timed; torch.nn.LSTM gets the hidden size that gives it the LRU's parameter count. The step
+is ``(out * w).sum().backward()``. More rows split the LRU's time: its two projections alone (``B u``
+and ``C x``, the matrix multiplies that every implementation runs) and its recurrence alone (scan,
+C++ kernel and loop on a ready drive).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_lru.py --batch 32 --steps 784
 
@@ -24,7 +25,7 @@ TF32 is off, so float32 products stay float32.
 
 ``--model pixel_lru``: one training step (forward, cross-entropy, backward, AdamW step) of
 ``pixel_lru`` as configs/mnist_pixel_lru.yaml builds it (dim 64, state 128, depth 4) on a batch of
-random 28 x 28 images, float32 and bfloat16 autocast, scan, matmul form and reference loop.
+random 28 x 28 images, float32 and bfloat16 autocast, scan, matmul form, reference loop and C++ kernel.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_lru.py --model pixel_lru --batch 32
 """
@@ -45,7 +46,8 @@ from torch import nn
 from rnnvision.impl import LRUImpl
 from rnnvision.layers.lru import LRU
 from rnnvision.models import create_model
-from rnnvision.ops.lru import lru_recurrence, lru_recurrence_reference
+from rnnvision.ops.lru import PairScan, lru_recurrence, lru_recurrence_reference
+from rnnvision.ops.lru_kernel import kernel_problem, lru_kernel
 
 
 def _params(module: nn.Module) -> int:
@@ -108,13 +110,13 @@ def _layer_mode(args: argparse.Namespace) -> None:
     weight = torch.randn(args.batch, args.steps, args.input, device=device)
 
     results = {}
-    impls: tuple[LRUImpl, ...] = ("scan", "matmul", "reference")
+    impls: tuple[LRUImpl, ...] = ("scan", "matmul", "reference") + (("fused",) if _kernel_here(device) else ())
     for impl in impls:
         lru.impl = impl
         _step(lru, x, weight)
         assert x.grad is not None
         results[impl] = (lru(x)[0].detach(), x.grad.clone())
-    for fast in ("scan", "matmul"):
+    for fast in (impl for impl in impls if impl != "reference"):
         torch.testing.assert_close(results[fast][0], results["reference"][0], rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(results[fast][1], results["reference"][1], rtol=1e-4, atol=1e-4)
 
@@ -144,14 +146,20 @@ def _layer_mode(args: argparse.Namespace) -> None:
         drive_pairs.grad = lam_pairs.grad = None
         (lru_recurrence(lam_pairs, drive_pairs) * pairs_weight).sum().backward()
 
+    def kernel() -> None:
+        drive_pairs.grad = lam_pairs.grad = None
+        (PairScan.apply(lam_pairs, drive_pairs, None, args.state, 1, lru_kernel()) * pairs_weight).sum().backward()
+
     times = {}
-    for impl, row in zip(impls, ("LRU scan", "LRU matmul form", "LRU reference loop")):
+    for impl, row in zip(impls, ("LRU scan", "LRU matmul form", "LRU reference loop", "LRU C++ kernel (fused)")):
         lru.impl = impl
         times[row] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
     times["torch.nn.LSTM"] = _timed(lambda: _step(lstm, x, weight, args.bf16), args.repeats, args.min_seconds)
     times["LRU projections alone (B u, C x)"] = _timed(projections, args.repeats, args.min_seconds)
     times["LRU recurrence alone: scan (real pairs)"] = _timed(scan, args.repeats, args.min_seconds)
     times["LRU recurrence alone: loop (complex)"] = _timed(loop, args.repeats, args.min_seconds)
+    if "fused" in impls:
+        times["LRU recurrence alone: C++ kernel (real pairs)"] = _timed(kernel, args.repeats, args.min_seconds)
     print(
         f"B {args.batch} T {args.steps} I {args.input} N {args.state}; "
         f"parameters: LRU {_params(lru):,}, torch.nn.LSTM(hidden {lstm.hidden_size}) {_params(lstm):,}; "
@@ -176,11 +184,11 @@ def _model_mode(args: argparse.Namespace) -> None:
             pool="mean",
             impl=impl,
         )
-        for impl in ("scan", "matmul", "reference")
+        for impl in ("scan", "matmul", "reference") + (("fused",) if _kernel_here(device) else ())
     }
     for model in models.values():
         model.to(device)
-    for impl in ("matmul", "reference"):
+    for impl in models:
         models[impl].load_state_dict(models["scan"].state_dict())
     print(f"pixel_lru (dim 64, state 128, depth 4), {_params(models['scan']):,} parameters, batch {args.batch}, T 784")
     for bf16 in (False, True):
@@ -199,6 +207,15 @@ def _model_mode(args: argparse.Namespace) -> None:
                 train_step, args.repeats, args.min_seconds
             )
         _table("pixel_lru training step", times, f"scan, {'bf16 autocast' if bf16 else 'float32'}", device)
+
+
+def _kernel_here(device: torch.device) -> bool:
+    """Whether the LRU's C++ kernel (``impl="fused"``, CPU only) runs here; says why not when it cannot."""
+    if device.type != "cpu":
+        return False
+    if lru_kernel() is None:
+        print(f"no C++ kernel row: {kernel_problem()}")
+    return lru_kernel() is not None
 
 
 def main() -> None:

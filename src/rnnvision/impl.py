@@ -8,7 +8,7 @@ built; the layer checks it again with :func:`check_impl` when built from Python.
 - ``"auto"``: the fast path wherever it serves the call, else the reference (never an error);
 - ``"reference"``: the plain loop that specifies the computation, the one tests compare against;
 - the fast path by what it does: ``"fused"`` (whole sequences, rows or diagonals per kernel call:
-  torch's fused RNN kernels, the PixelRNN layers), ``"wavefront"`` (MDLSTM, one anti-diagonal per
+  torch's fused RNN kernels, the PixelRNN layers, the LRU's C++ loop on the CPU), ``"wavefront"`` (MDLSTM, one anti-diagonal per
   step), ``"scan"`` (the LRU's parallel linear scan), ``"matmul"`` (the LRU's chunks as matrix
   products), ``"chunked"`` and ``"log"`` (the two scans of :mod:`rnnvision.ops.scan`, chosen by name
   where a layer offers both).
@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 RecurrentImpl = Literal["auto", "fused", "reference"]  # RNN/LSTM/GRU, IndRNN, ReNet, RowLSTM, DiagonalBiLSTM
 MDLSTMImpl = Literal["auto", "wavefront", "reference"]  # MDLSTM2d
-LRUImpl = Literal["auto", "reference", "scan", "matmul"]  # LRU
+LRUImpl = Literal["auto", "reference", "scan", "matmul", "fused"]  # LRU
 MinImpl = Literal["auto", "reference", "chunked", "log"]  # MinGRU, MinLSTM and the models built on them
 ScanImpl = Literal["auto", "chunked", "log"]  # the linear_scan op (its reference is linear_scan_reference)
 IMPL_SETS = (RecurrentImpl, MDLSTMImpl, LRUImpl, MinImpl, ScanImpl)  # a new layer family adds its set here

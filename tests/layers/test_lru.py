@@ -1,5 +1,5 @@
-"""LRU: the scan and the traced matrix form equal the loop (outputs and every gradient, float64); stepping
-equals one call; |lambda| < 1."""
+"""LRU: the scan, the traced matrix form and the C++ kernel equal the loop (outputs and every gradient,
+float64); stepping equals one call; |lambda| < 1."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rnnvision.layers.lru import LRU
+from rnnvision.ops import lru_kernel as kernel_module
 from rnnvision.ops.lru import (
     _sum_times_conj,
     _sum_times_conj_whole,
@@ -16,6 +17,7 @@ from rnnvision.ops.lru import (
     lru_recurrence_matmul,
     lru_recurrence_reference,
 )
+from rnnvision.ops.lru_kernel import kernel_problem, lru_kernel
 
 
 def _layer(bidirectional: bool, regime: str = "ring", **kwargs) -> LRU:
@@ -34,10 +36,12 @@ def _layer(bidirectional: bool, regime: str = "ring", **kwargs) -> LRU:
 @pytest.mark.parametrize("regime", ["ring", "r_min=0", "extremes"])
 @pytest.mark.parametrize("bidirectional,with_state", [(False, False), (False, True), (True, False)])
 @pytest.mark.parametrize("steps,chunk", [(13, None), (13, 4), (1, None), (30, 30), (31, 8)])
-@pytest.mark.parametrize("fast", ["scan", "matmul"])
+@pytest.mark.parametrize("fast", ["scan", "matmul", "fused"])
 def test_fast_paths_equal_reference_on_outputs_and_every_gradient(
     bidirectional, with_state, steps, chunk, regime, fast
 ):
+    if fast == "fused" and lru_kernel() is None:
+        pytest.skip(f"the LRU's C++ kernel cannot be built here: {kernel_problem()}")
     layer = _layer(bidirectional, regime, chunk=chunk)
     if regime == "extremes":
         modulus = layer.eigenvalues().abs()
@@ -212,3 +216,24 @@ def test_bfloat16_autocast_runs_the_recurrence_in_float32():
     assert torch.isfinite(outputs["scan"]).all() and all(torch.isfinite(p.grad).all() for p in layer.parameters())
     scale = outputs["reference"].abs().max()
     assert (outputs["scan"] - outputs["reference"]).abs().max() < 0.02 * scale  # bfloat16 projections, float32 scans
+
+
+def test_auto_takes_the_kernel_on_the_cpu_and_the_scan_without_it(monkeypatch):
+    layer = _layer(bidirectional=True)
+    u = torch.randn(2, 9, 5, dtype=torch.float64)
+    layer.impl = "scan"
+    expected = layer(u)[0]
+    layer.impl = "auto"
+    torch.testing.assert_close(layer(u)[0], expected, atol=1e-12, rtol=1e-12)
+    monkeypatch.setattr(kernel_module, "_build", lambda: (None, "no C++ compiler (c++ or g++) on PATH"))
+    torch.testing.assert_close(layer(u)[0], expected, atol=1e-12, rtol=1e-12)  # auto: the scan
+    layer.impl = "fused"
+    with pytest.raises(ValueError, match="could not be built: no C\\+\\+ compiler"):
+        layer(u)
+
+
+def test_fused_refuses_a_tensor_off_the_cpu():
+    layer = _layer(bidirectional=False).to("meta")
+    layer.impl = "fused"
+    with pytest.raises(ValueError, match="runs on the CPU only; this input is on meta"):
+        layer(torch.randn(2, 9, 5, dtype=torch.float64, device="meta"))

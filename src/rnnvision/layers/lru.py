@@ -13,7 +13,7 @@ Initialisation (section 3.2): lambda uniform on the ring r_min <= |lambda| <= r_
 B_re, B_im ~ N(0, 1 / (2 I)); C_re, C_im ~ N(0, 1 / N); D ~ N(0, 1).
 
 ``impl="reference"`` is the loop above, on complex tensors (the specification, and :meth:`LRU.step`
-for streaming). ``"scan"`` (and ``"auto"``) computes the same layer in real pairs: gamma is folded
+for streaming). ``"scan"`` computes the same layer in real pairs: gamma is folded
 into the rows of B, so ``gamma * B u`` comes out of one matrix multiply as (B, T, 2, S) real and
 imaginary planes; the recurrence runs on those planes by the chunked scan of
 :func:`~rnnvision.ops.scan.complex_diagonal_scan` (every operation a real ``addcmul`` on a view,
@@ -27,6 +27,10 @@ which export as standard operators; a handful of kernel launches where the scan 
 step is about 4x slower than the scan's: BENCHMARKS.md, "LRU on a GPU"). Because lambda does not depend on the input, the scan's
 backward is the same scan run backwards with conj(lambda) (PyTorch's convention for complex
 gradients: conjugate Wirtinger derivatives).
+``"fused"`` runs the same planes through a C++ loop over time per batch row, forward and backward
+(:mod:`rnnvision.ops.lru_kernel`, built on first use; CPU tensors only): about half the scan's time
+on our CPU (BENCHMARKS.md, "The LRU's CPU kernel"). ``"auto"`` is ``"fused"`` on the CPU where the
+kernel builds, else ``"scan"``.
 Bidirectional: a second set of (nu, theta, gamma, B) reads the sequence right to left; C reads
 both states. The recurrence runs in float32 under bfloat16 autocast, or float64 for float64 inputs.
 """
@@ -34,6 +38,7 @@ both states. The recurrence runs in float32 under bfloat16 autocast, or float64 
 from __future__ import annotations
 
 import math
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +46,7 @@ from torch import Tensor, nn
 
 from rnnvision.impl import LRUImpl, check_impl
 from rnnvision.ops.lru import PairScan, lru_recurrence_matmul, lru_recurrence_reference
+from rnnvision.ops.lru_kernel import kernel_problem, lru_kernel
 from rnnvision.ops.scan import default_chunk
 
 
@@ -53,7 +59,7 @@ class LRU(nn.Module):
         r_min, r_max: the ring |lambda| is initialised on (0 <= r_min < r_max <= 1).
         max_phase: the largest initial phase of lambda, in radians (0 < max_phase <= 2 pi).
         bidirectional: add a right-to-left recurrence with its own lambda, gamma and B.
-        impl: ``"auto"``, ``"reference"``, ``"scan"`` or ``"matmul"`` (see the module docstring).
+        impl: ``"auto"``, ``"reference"``, ``"scan"``, ``"matmul"`` or ``"fused"`` (see the module docstring).
         chunk: steps per chunk of the scan; default about sqrt(T).
     """
 
@@ -183,13 +189,24 @@ class LRU(nn.Module):
             x = lru_recurrence_matmul(*self.polar_parts(), drive.to(dtype), h0, split=n, chunk=chunk)
         else:
             lam = torch.view_as_real(self.eigenvalues()).t()  # (2, S)
-            x = PairScan.apply(lam, drive, h0, n, chunk)  # (B, T, 2, S) float32 (float64)
+            x = PairScan.apply(lam, drive, h0, n, chunk, self._kernel(drive))  # (B, T, 2, S) float32 (float64)
         sign = torch.ones(2, states, dtype=self.C.dtype, device=self.C.device)
         sign[1] = -1.0
         readout = F.linear(x.reshape(batch, steps, 2 * states).to(self.C.dtype), self.C * sign.view(-1))  # Re(C x)
         y = torch.addcmul(readout, self.D, u).to(u.dtype)  # + D * u
         last = None if self.bidirectional or tracing else torch.complex(x[:, -1, 0, :n], x[:, -1, 1, :n])  # (B, N)
         return y, last
+
+    def _kernel(self, drive: Tensor) -> ModuleType | None:
+        """The C++ kernel for ``"fused"`` (and ``"auto"`` on the CPU where it builds), else None: the scan."""
+        if self.impl not in ("fused", "auto") or (self.impl == "auto" and not drive.is_cpu):
+            return None
+        if not drive.is_cpu:
+            raise ValueError(f"impl='fused' runs on the CPU only; this input is on {drive.device} (use 'scan')")
+        kernel = lru_kernel()
+        if kernel is None and self.impl == "fused":
+            raise ValueError(f"impl='fused' needs the LRU's C++ kernel, which could not be built: {kernel_problem()}")
+        return kernel
 
     def step(self, u_t: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One step for streaming: u_t (B, I), state (B, N) complex or None -> (y_t (B, I), state (B, N))."""

@@ -8,6 +8,7 @@ matrix products (the form the ONNX and TorchScript exports trace: no loop, no co
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -40,7 +41,7 @@ def lru_recurrence(lam: Tensor, drive: Tensor, h0: Tensor | None = None, *, chun
         x: (B, T, 2, N) in float32 (float64 for float64 drive), differentiable in all three inputs.
     """
     steps, n = drive.shape[1], drive.shape[3]
-    return PairScan.apply(lam, drive, h0, n, min(chunk or default_chunk(steps), steps))
+    return PairScan.apply(lam, drive, h0, n, min(chunk or default_chunk(steps), steps), None)
 
 
 class PairScan(torch.autograd.Function):
@@ -53,12 +54,27 @@ class PairScan(torch.autograd.Function):
     ``g_t = grad_t + conj(lam) g_{t+1}``, ``dL/ddrive_t = g_t``, ``dL/dh0 = conj(lam) g_1`` and
     ``dL/dlam = sum_t g_t conj(x_{t-1})``; right-to-left units the same with t+1 and t-1 swapped.
     Saved for backward: x (which the readout keeps anyway), lam and h0.
+
+    With ``kernel`` (:func:`rnnvision.ops.lru_kernel.lru_kernel`, CPU tensors) each direction runs as
+    one sequential loop over time per batch row in C++, forward and backward, instead of the
+    chunked scan (``chunk`` is then unused).
     """
 
     @staticmethod
-    def forward(ctx: Any, lam: Tensor, drive: Tensor, h0: Tensor | None, split: int, chunk: int) -> Tensor:
+    def forward(
+        ctx: Any, lam: Tensor, drive: Tensor, h0: Tensor | None, split: int, chunk: int, kernel: ModuleType | None
+    ) -> Tensor:
         dtype = torch.promote_types(drive.dtype, torch.float32)
         lam = lam.to(dtype)
+        ctx.split, ctx.chunk, ctx.kernel = split, chunk, kernel
+        if kernel is not None:
+            lam, drive, h0 = lam.contiguous(), drive.to(dtype), None if h0 is None else h0.to(dtype).contiguous()
+            x = torch.empty(drive.shape, dtype=dtype)  # (B, T, 2, S); the kernel never writes over its input
+            kernel.forward(drive[..., :split], lam[:, :split], _or_empty(h0), False, x[..., :split])
+            if split < x.shape[-1]:
+                kernel.forward(drive[..., split:], lam[:, split:], _or_empty(None), True, x[..., split:])
+            ctx.save_for_backward(lam, x, h0)
+            return x
         if drive.dtype == dtype:
             x = torch.empty(drive.shape, dtype=dtype, device=drive.device)  # (B, T, 2, S)
         else:  # bfloat16 under autocast: one conversion, then the scan in place (mixed-dtype addcmul is slower)
@@ -70,17 +86,39 @@ class PairScan(torch.autograd.Function):
                 drive[..., split:], lam[:, split:], None, chunk=chunk, reverse=True, out=x[..., split:]
             )
         ctx.save_for_backward(lam, x, h0)
-        ctx.split, ctx.chunk = split, chunk
         return x
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_x: Tensor) -> tuple[Tensor, Tensor, Tensor | None, None, None]:
+    def backward(ctx: Any, grad_x: Tensor) -> tuple[Tensor, Tensor, Tensor | None, None, None, None]:
         lam, x, h0 = ctx.saved_tensors
-        split, chunk = ctx.split, ctx.chunk
+        split, chunk, kernel = ctx.split, ctx.chunk, ctx.kernel
         conj = lam.clone()
         conj[1].neg_()  # (2, S): conj(lam)
         g = torch.empty_like(x)  # (B, T, 2, S)
+        if kernel is not None:
+            grad_x = grad_x.to(x.dtype).contiguous()  # an expanded gradient (of a sum) has stride 0
+            rows = x.new_zeros(x.shape[0], 2, x.shape[-1])  # (B, 2, S): dL/dlam of each batch row
+            kernel.backward(
+                grad_x[..., :split],
+                lam[:, :split],
+                x[..., :split],
+                _or_empty(h0),
+                False,
+                g[..., :split],
+                rows[..., :split],
+            )
+            if split < x.shape[-1]:
+                kernel.backward(
+                    grad_x[..., split:],
+                    lam[:, split:],
+                    x[..., split:],
+                    _or_empty(None),
+                    True,
+                    g[..., split:],
+                    rows[..., split:],
+                )
+            return rows.sum(0), g, _grad_h0(ctx, conj, g, h0, split), None, None, None
         complex_diagonal_scan(grad_x[..., :split], conj[:, :split], None, chunk=chunk, reverse=True, out=g[..., :split])
         grad_lam = torch.empty_like(lam)  # (2, S)
         grad_lam[:, :split] = _sum_times_conj(g[:, 1:, :, :split], x[:, :-1, :, :split])  # x_{t-1}
@@ -89,11 +127,20 @@ class PairScan(torch.autograd.Function):
         if split < x.shape[-1]:
             complex_diagonal_scan(grad_x[..., split:], conj[:, split:], None, chunk=chunk, out=g[..., split:])
             grad_lam[:, split:] = _sum_times_conj(g[:, :-1, :, split:], x[:, 1:, :, split:])  # x_{t+1}
-        grad_h0 = None
-        if h0 is not None and ctx.needs_input_grad[2]:
-            (c_re, c_im), g_re, g_im = conj[:, :split], g[:, 0, 0, :split], g[:, 0, 1, :split]
-            grad_h0 = torch.stack([c_re * g_re - c_im * g_im, c_im * g_re + c_re * g_im], dim=1)  # (B, 2, split)
-        return grad_lam, g, grad_h0, None, None
+        return grad_lam, g, _grad_h0(ctx, conj, g, h0, split), None, None, None
+
+
+def _grad_h0(ctx: Any, conj: Tensor, g: Tensor, h0: Tensor | None, split: int) -> Tensor | None:
+    """dL/dh0 = conj(lam) g_1 for the left-to-right units: (B, 2, split), or None when not needed."""
+    if h0 is None or not ctx.needs_input_grad[2]:
+        return None
+    (c_re, c_im), g_re, g_im = conj[:, :split], g[:, 0, 0, :split], g[:, 0, 1, :split]
+    return torch.stack([c_re * g_re - c_im * g_im, c_im * g_re + c_re * g_im], dim=1)
+
+
+def _or_empty(t: Tensor | None) -> Tensor:
+    """The kernel's "no initial state": an empty tensor."""
+    return torch.empty(0) if t is None else t
 
 
 def _sum_times_conj(g: Tensor, x: Tensor) -> Tensor:
