@@ -39,12 +39,13 @@ def _build() -> tuple[ModuleType | None, str]:
     digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
     name = f"rnnvision_lru_{digest}"
     folder = user_cache() / "kernels" / f"torch{torch.__version__}-{digest}"
-    folder.mkdir(parents=True, exist_ok=True)
-    if not any(folder.glob(f"{name}*.so")):
-        print(
-            "rnnvision: building the LRU CPU kernel (once per machine and torch version, about 20 s)", file=sys.stderr
-        )
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not any(folder.glob(f"{name}*.so")):
+            print(
+                "rnnvision: building the LRU CPU kernel (once per machine and torch version, about 20 s)",
+                file=sys.stderr,
+            )
         module = cpp_extension.load(
             name=name, sources=[str(SOURCE)], build_directory=str(folder), extra_cflags=["-O3"], verbose=False
         )
