@@ -237,3 +237,38 @@ def test_fused_refuses_a_tensor_off_the_cpu():
     layer.impl = "fused"
     with pytest.raises(ValueError, match="runs on the CPU only; this input is on meta"):
         layer(torch.randn(2, 9, 5, dtype=torch.float64, device="meta"))
+
+
+@pytest.mark.parametrize("bidirectional,with_state", [(False, True), (True, False)])
+def test_the_kernels_bfloat16_path_equals_the_scan_under_autocast(bidirectional, with_state, monkeypatch):
+    """Under autocast the kernel reads and writes bfloat16 itself (no conversion passes): the same
+    outputs and gradients as the scan, which converts, up to float32 summation order."""
+    if lru_kernel() is None:
+        pytest.skip(f"the LRU's C++ kernel cannot be built here: {kernel_problem()}")
+    import rnnvision.layers.lru as layer_module
+
+    calls = []
+    monkeypatch.setattr(
+        layer_module.KernelScanBF16,
+        "apply",
+        lambda *a, real=layer_module.KernelScanBF16.apply: calls.append(1) or real(*a),
+    )
+    torch.manual_seed(0)
+    layer = LRU(6, 8, bidirectional=bidirectional, r_min=0.5, r_max=0.99)
+    u, weights = torch.randn(3, 40, 6), torch.randn(3, 40, 6)
+    state = torch.randn(3, 8, dtype=torch.complex64) if with_state else None
+    results = {}
+    for impl in ("scan", "fused"):
+        layer.impl = impl
+        layer.zero_grad()
+        ui = u.clone().requires_grad_(True)
+        si = None if state is None else state.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y, last = layer(ui, si)
+        loss = (y.float() * weights).sum() + (0.0 if last is None else (last.real * 2 + last.imag * 3).sum())
+        loss.backward()
+        grads = [y.float(), ui.grad] + ([si.grad] if si is not None else []) + [p.grad for p in layer.parameters()]
+        results[impl] = grads
+    assert calls, "the bfloat16 path of the kernel was not taken"
+    for ours, theirs in zip(results["fused"], results["scan"]):
+        assert (ours - theirs).abs().max() <= 1e-2 * theirs.abs().max(), (ours - theirs).abs().max()

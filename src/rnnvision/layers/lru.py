@@ -28,9 +28,11 @@ step is about 4x slower than the scan's: BENCHMARKS.md, "LRU on a GPU"). Because
 backward is the same scan run backwards with conj(lambda) (PyTorch's convention for complex
 gradients: conjugate Wirtinger derivatives).
 ``"fused"`` runs the same planes through a C++ loop over time per batch row, forward and backward
-(:mod:`rnnvision.ops.lru_kernel`, built on first use; CPU tensors only): about half the scan's time
-on our CPU (BENCHMARKS.md, "The LRU's CPU kernel"). ``"auto"`` is ``"fused"`` on the CPU where the
-kernel builds, else ``"scan"``.
+(:mod:`rnnvision.ops.lru_kernel`, built on first use; CPU tensors only); under bfloat16 autocast it
+reads and writes bfloat16 itself (:class:`~rnnvision.ops.lru.KernelScanBF16`) and hands the readout
+a bfloat16 copy of the states. Its training step is 1.4-2.2x faster than the scan's on our CPU
+(BENCHMARKS.md, "The LRU's CPU kernel"). ``"auto"`` is ``"fused"`` on the CPU where the kernel
+builds, else ``"scan"``.
 Bidirectional: a second set of (nu, theta, gamma, B) reads the sequence right to left; C reads
 both states. The recurrence runs in float32 under bfloat16 autocast, or float64 for float64 inputs.
 """
@@ -45,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.impl import LRUImpl, check_impl
-from rnnvision.ops.lru import PairScan, lru_recurrence_matmul, lru_recurrence_reference
+from rnnvision.ops.lru import KernelScanBF16, PairScan, lru_recurrence_matmul, lru_recurrence_reference
 from rnnvision.ops.lru_kernel import kernel_problem, lru_kernel
 from rnnvision.ops.scan import default_chunk
 
@@ -185,14 +187,23 @@ class LRU(nn.Module):
         h0 = None if state is None else torch.stack([state.real, state.imag], dim=1).to(dtype)  # (B, 2, N)
         chunk = min(self.chunk or default_chunk(steps), steps)
         tracing = torch.jit.is_tracing()  # an export: the matrix form, which traces into a graph without a loop
+        low = None
         if tracing or self.impl == "matmul":
             x = lru_recurrence_matmul(*self.polar_parts(), drive.to(dtype), h0, split=n, chunk=chunk)
         else:
             lam = torch.view_as_real(self.eigenvalues()).t()  # (2, S)
-            x = PairScan.apply(lam, drive, h0, n, chunk, self._kernel(drive))  # (B, T, 2, S) float32 (float64)
+            kernel = self._kernel(drive)
+            if kernel is not None and drive.dtype == torch.bfloat16 and dtype == torch.float32:
+                low, x = KernelScanBF16.apply(lam, drive, h0, n, kernel)  # (B, T, 2, S) bfloat16, float32
+            else:
+                x = PairScan.apply(lam, drive, h0, n, chunk, kernel)  # (B, T, 2, S) float32 (float64)
+        # under autocast the readout runs in bfloat16: the kernel's rounded copy saves a conversion pass
+        read = x.to(self.C.dtype)
+        if low is not None and (torch.is_autocast_enabled("cpu") or self.C.dtype == low.dtype):
+            read = low
         sign = torch.ones(2, states, dtype=self.C.dtype, device=self.C.device)
         sign[1] = -1.0
-        readout = F.linear(x.reshape(batch, steps, 2 * states).to(self.C.dtype), self.C * sign.view(-1))  # Re(C x)
+        readout = F.linear(read.reshape(batch, steps, 2 * states), self.C * sign.view(-1))  # Re(C x)
         y = torch.addcmul(readout, self.D, u).to(u.dtype)  # + D * u
         last = None if self.bidirectional or tracing else torch.complex(x[:, -1, 0, :n], x[:, -1, 1, :n])  # (B, N)
         return y, last

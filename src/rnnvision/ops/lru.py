@@ -70,9 +70,7 @@ class PairScan(torch.autograd.Function):
         if kernel is not None:
             lam, drive, h0 = lam.contiguous(), drive.to(dtype), None if h0 is None else h0.to(dtype).contiguous()
             x = torch.empty(drive.shape, dtype=dtype)  # (B, T, 2, S); the kernel never writes over its input
-            kernel.forward(drive[..., :split], lam[:, :split], _or_empty(h0), False, x[..., :split])
-            if split < x.shape[-1]:
-                kernel.forward(drive[..., split:], lam[:, split:], _or_empty(None), True, x[..., split:])
+            _kernel_forward(kernel, lam, drive, h0, split, x, None)
             ctx.save_for_backward(lam, x, h0)
             return x
         if drive.dtype == dtype:
@@ -98,27 +96,8 @@ class PairScan(torch.autograd.Function):
         g = torch.empty_like(x)  # (B, T, 2, S)
         if kernel is not None:
             grad_x = grad_x.to(x.dtype).contiguous()  # an expanded gradient (of a sum) has stride 0
-            rows = x.new_zeros(x.shape[0], 2, x.shape[-1])  # (B, 2, S): dL/dlam of each batch row
-            kernel.backward(
-                grad_x[..., :split],
-                lam[:, :split],
-                x[..., :split],
-                _or_empty(h0),
-                False,
-                g[..., :split],
-                rows[..., :split],
-            )
-            if split < x.shape[-1]:
-                kernel.backward(
-                    grad_x[..., split:],
-                    lam[:, split:],
-                    x[..., split:],
-                    _or_empty(None),
-                    True,
-                    g[..., split:],
-                    rows[..., split:],
-                )
-            return rows.sum(0), g, _grad_h0(ctx, conj, g, h0, split), None, None, None
+            grad_lam = _kernel_backward(kernel, lam, grad_x, x, h0, split, g)
+            return grad_lam, g, _grad_h0(ctx, conj, g, h0, split), None, None, None
         complex_diagonal_scan(grad_x[..., :split], conj[:, :split], None, chunk=chunk, reverse=True, out=g[..., :split])
         grad_lam = torch.empty_like(lam)  # (2, S)
         grad_lam[:, :split] = _sum_times_conj(g[:, 1:, :, :split], x[:, :-1, :, :split])  # x_{t-1}
@@ -130,11 +109,75 @@ class PairScan(torch.autograd.Function):
         return grad_lam, g, _grad_h0(ctx, conj, g, h0, split), None, None, None
 
 
+class KernelScanBF16(torch.autograd.Function):
+    """:class:`PairScan` by the C++ kernel for a bfloat16 drive (under autocast), without a conversion pass:
+    the kernel reads the drive and the incoming gradient in bfloat16, keeps the state in float32 and
+    writes the drive's gradient in bfloat16. Returns ``(x_low, x)``: the states rounded to bfloat16
+    (for the readout, which autocast runs in bfloat16 anyway) and in float32 (saved for dL/dlam, and
+    the last state a caller carries on). Shapes and arguments as :class:`PairScan`'s; lam and h0 float32.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, lam: Tensor, drive: Tensor, h0: Tensor | None, split: int, kernel: ModuleType
+    ) -> tuple[Tensor, Tensor]:
+        lam, h0 = lam.float().contiguous(), None if h0 is None else h0.float().contiguous()
+        x, low = torch.empty(drive.shape), torch.empty(drive.shape, dtype=torch.bfloat16)  # (B, T, 2, S)
+        _kernel_forward(kernel, lam, drive, h0, split, x, low)
+        ctx.save_for_backward(lam, x, h0)
+        ctx.split, ctx.kernel = split, kernel
+        ctx.set_materialize_grads(False)
+        return low, x
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(
+        ctx: Any, grad_low: Tensor | None, grad_x: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None, None]:
+        lam, x, h0 = ctx.saved_tensors
+        split, kernel = ctx.split, ctx.kernel
+        if grad_low is None and grad_x is None:
+            return None, None, None, None, None
+        if grad_x is None:  # the usual case: only the readout's gradient, in bfloat16
+            assert grad_low is not None
+            grad = grad_low.to(torch.bfloat16).contiguous()
+        else:  # the last state was used too: add in float32
+            grad = (grad_x if grad_low is None else grad_low.float() + grad_x).contiguous()
+        g = torch.empty_like(grad)  # (B, T, 2, S)
+        grad_lam = _kernel_backward(kernel, lam, grad, x, h0, split, g)
+        conj = torch.stack([lam[0], -lam[1]])
+        return grad_lam, g, _grad_h0(ctx, conj, g, h0, split), None, None
+
+
+def _kernel_forward(
+    kernel: ModuleType, lam: Tensor, drive: Tensor, h0: Tensor | None, split: int, x: Tensor, low: Tensor | None
+) -> None:
+    """x (and low, its bfloat16 copy, when given) = the recurrence over drive: units [:split] left to
+    right from h0, units [split:] right to left from zero."""
+    parts = [(slice(None, split), h0, False), (slice(split, None), None, True)]
+    for units, start, reverse in parts if split < x.shape[-1] else parts[:1]:
+        out_low = _or_empty(None) if low is None else low[..., units]
+        kernel.forward(drive[..., units], lam[:, units], _or_empty(start), reverse, x[..., units], out_low)
+
+
+def _kernel_backward(
+    kernel: ModuleType, lam: Tensor, grad: Tensor, x: Tensor, h0: Tensor | None, split: int, g: Tensor
+) -> Tensor:
+    """g = the adjoint recurrence over grad (as :func:`_kernel_forward` split the units); returns dL/dlam (2, S)."""
+    rows = x.new_zeros(x.shape[0], 2, x.shape[-1])  # (B, 2, S): dL/dlam of each batch row
+    parts = [(slice(None, split), h0, False), (slice(split, None), None, True)]
+    for units, start, reverse in parts if split < x.shape[-1] else parts[:1]:
+        kernel.backward(
+            grad[..., units], lam[:, units], x[..., units], _or_empty(start), reverse, g[..., units], rows[..., units]
+        )
+    return rows.sum(0)
+
+
 def _grad_h0(ctx: Any, conj: Tensor, g: Tensor, h0: Tensor | None, split: int) -> Tensor | None:
     """dL/dh0 = conj(lam) g_1 for the left-to-right units: (B, 2, split), or None when not needed."""
     if h0 is None or not ctx.needs_input_grad[2]:
         return None
-    (c_re, c_im), g_re, g_im = conj[:, :split], g[:, 0, 0, :split], g[:, 0, 1, :split]
+    (c_re, c_im), g_re, g_im = conj[:, :split], g[:, 0, 0, :split].to(conj.dtype), g[:, 0, 1, :split].to(conj.dtype)
     return torch.stack([c_re * g_re - c_im * g_im, c_im * g_re + c_re * g_im], dim=1)
 
 
