@@ -6,10 +6,12 @@ per machine and torch version and reused after. :func:`lru_kernel` returns the b
 None where it cannot be built (no compiler, a failed build): ``impl="auto"`` then runs the scan, and
 ``impl="fused"`` raises with the reason (:func:`kernel_problem`).
 
-Why a plain loop: the recurrence does four multiply-adds per state and step; the chunked scan on
-real planes issues some thirty tensor operations per chunk, each a pass over memory, while this
-loop keeps a batch row's state in registers and cache and reads the drive once. See
-BENCHMARKS.md, "The LRU's CPU kernel".
+Why a plain loop: the recurrence does four multiply-adds per state and step, and one core has no
+use for the scan's parallelism in time; the chunked scan on real planes runs about 2 C + T/C tensor
+operations over views of the planes (C steps a chunk), each a separate pass through memory, while
+this loop keeps a batch row's state in cache and reads the drive once. The build has no
+``-march`` flag, so the file is safe in a cache shared by different CPUs. See BENCHMARKS.md,
+"The LRU's CPU kernel".
 """
 
 from __future__ import annotations
