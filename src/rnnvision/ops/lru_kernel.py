@@ -1,8 +1,8 @@
 """The LRU's CPU kernel: ``csrc/lru_scan.cpp``, one sequential pass over time per batch row.
 
 Built on first use with ``torch.utils.cpp_extension`` (a C++ compiler is needed) into the per-user
-cache, ``$XDG_CACHE_HOME/rnnvision/kernels/<torch version>-<source hash>``, so a build is made once
-per machine and torch version and reused after. :func:`lru_kernel` returns the built module, or
+cache, ``$XDG_CACHE_HOME/rnnvision/kernels/<torch version>-<python version>-<source hash>``, so a
+build is made once per machine, torch and Python version and reused after. :func:`lru_kernel` returns the built module, or
 None where it cannot be built (no compiler, a failed build): ``impl="auto"`` then runs the scan, and
 ``impl="fused"`` raises with the reason (:func:`kernel_problem`).
 
@@ -40,7 +40,8 @@ def _build() -> tuple[ModuleType | None, str]:
         return None, "no C++ compiler (c++ or g++) on PATH; install one, e.g. apt-get install g++"
     digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
     name = f"rnnvision_lru_{digest}"
-    folder = user_cache() / "kernels" / f"torch{torch.__version__}-{digest}"
+    python = f"py{sys.version_info.major}{sys.version_info.minor}"
+    folder = user_cache() / "kernels" / f"torch{torch.__version__}-{python}-{digest}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not any(folder.glob(f"{name}*.so")):
