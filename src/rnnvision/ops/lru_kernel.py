@@ -46,7 +46,7 @@ def _build() -> tuple[ModuleType | None, str]:
         folder.mkdir(parents=True, exist_ok=True)
         if not any(folder.glob(f"{name}*.so")):
             print(
-                "rnnvision: building the LRU CPU kernel (once per machine and torch version, about 20 s)",
+                "rnnvision: building the LRU CPU kernel (once per machine, torch and Python version; about 20 s)",
                 file=sys.stderr,
             )
         module = cpp_extension.load(
