@@ -23,10 +23,10 @@ from rnnvision.config import count_stages
 from rnnvision.errors import UserError
 
 
-def stage_commands(recipe: str, out: Path, *, first: int, extra: list[str]) -> list[list[str]]:
-    """The ``rnnvision train`` command of each stage from ``first`` to the recipe's last."""
+def stage_commands(recipe: str, out: Path, *, first: int, last: int, extra: list[str]) -> list[list[str]]:
+    """The ``rnnvision train`` command of each stage from ``first`` to ``last``."""
     commands = []
-    for stage in range(first, count_stages(recipe) + 1):
+    for stage in range(first, last + 1):
         command = [sys.executable, "-m", "rnnvision", "train", recipe, "--stage", str(stage)]
         command += ["--out", str(out / f"stage{stage}")]
         if stage > 1:
@@ -51,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
         stages = count_stages(args.recipe)
         if not 1 <= args.from_stage <= stages:
             raise UserError(f"{args.recipe} has {stages} stage(s); --from-stage must be 1 to {stages}")
-        commands = stage_commands(args.recipe, args.out, first=args.from_stage, extra=extra)
+        commands = stage_commands(args.recipe, args.out, first=args.from_stage, last=stages, extra=extra)
     except UserError as exc:
         print(f"train_stages: error: {exc}", file=sys.stderr)
         return 2

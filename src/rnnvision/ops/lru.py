@@ -91,13 +91,13 @@ class PairScan(torch.autograd.Function):
     def backward(ctx: Any, grad_x: Tensor) -> tuple[Tensor, Tensor, Tensor | None, None, None, None]:
         lam, x, h0 = ctx.saved_tensors
         split, chunk, kernel = ctx.split, ctx.chunk, ctx.kernel
-        conj = lam.clone()
-        conj[1].neg_()  # (2, S): conj(lam)
         g = torch.empty_like(x)  # (B, T, 2, S)
         if kernel is not None:
             grad_x = grad_x.to(x.dtype).contiguous()  # an expanded gradient (of a sum) has stride 0
             grad_lam = _kernel_backward(kernel, lam, grad_x, x, h0, split, g)
-            return grad_lam, g, _grad_h0(ctx, conj, g, h0, split), None, None, None
+            return grad_lam, g, _grad_h0(ctx, lam, g, h0, split), None, None, None
+        conj = lam.clone()
+        conj[1].neg_()  # (2, S): conj(lam)
         complex_diagonal_scan(grad_x[..., :split], conj[:, :split], None, chunk=chunk, reverse=True, out=g[..., :split])
         grad_lam = torch.empty_like(lam)  # (2, S)
         grad_lam[:, :split] = _sum_times_conj(g[:, 1:, :, :split], x[:, :-1, :, :split])  # x_{t-1}
@@ -106,7 +106,7 @@ class PairScan(torch.autograd.Function):
         if split < x.shape[-1]:
             complex_diagonal_scan(grad_x[..., split:], conj[:, split:], None, chunk=chunk, out=g[..., split:])
             grad_lam[:, split:] = _sum_times_conj(g[:, :-1, :, split:], x[:, 1:, :, split:])  # x_{t+1}
-        return grad_lam, g, _grad_h0(ctx, conj, g, h0, split), None, None, None
+        return grad_lam, g, _grad_h0(ctx, lam, g, h0, split), None, None, None
 
 
 class KernelScanBF16(torch.autograd.Function):
@@ -145,8 +145,7 @@ class KernelScanBF16(torch.autograd.Function):
             grad = (grad_x if grad_low is None else grad_low.float() + grad_x).contiguous()
         g = torch.empty_like(grad)  # (B, T, 2, S)
         grad_lam = _kernel_backward(kernel, lam, grad, x, h0, split, g)
-        conj = torch.stack([lam[0], -lam[1]])
-        return grad_lam, g, _grad_h0(ctx, conj, g, h0, split), None, None
+        return grad_lam, g, _grad_h0(ctx, lam, g, h0, split), None, None
 
 
 def _kernel_forward(
@@ -154,8 +153,7 @@ def _kernel_forward(
 ) -> None:
     """x (and low, its bfloat16 copy, when given) = the recurrence over drive: units [:split] left to
     right from h0, units [split:] right to left from zero."""
-    parts = [(slice(None, split), h0, False), (slice(split, None), None, True)]
-    for units, start, reverse in parts if split < x.shape[-1] else parts[:1]:
+    for units, start, reverse in _directions(split, x.shape[-1], h0):
         out_low = _or_empty(None) if low is None else low[..., units]
         kernel.forward(drive[..., units], lam[:, units], _or_empty(start), reverse, x[..., units], out_low)
 
@@ -165,20 +163,25 @@ def _kernel_backward(
 ) -> Tensor:
     """g = the adjoint recurrence over grad (as :func:`_kernel_forward` split the units); returns dL/dlam (2, S)."""
     rows = x.new_zeros(x.shape[0], 2, x.shape[-1])  # (B, 2, S): dL/dlam of each batch row
-    parts = [(slice(None, split), h0, False), (slice(split, None), None, True)]
-    for units, start, reverse in parts if split < x.shape[-1] else parts[:1]:
+    for units, start, reverse in _directions(split, x.shape[-1], h0):
         kernel.backward(
             grad[..., units], lam[:, units], x[..., units], _or_empty(start), reverse, g[..., units], rows[..., units]
         )
     return rows.sum(0)
 
 
-def _grad_h0(ctx: Any, conj: Tensor, g: Tensor, h0: Tensor | None, split: int) -> Tensor | None:
+def _directions(split: int, states: int, h0: Tensor | None) -> list[tuple[slice, Tensor | None, bool]]:
+    """(units, initial state, right to left) of each direction: [:split] from h0, then [split:] from zero."""
+    parts = [(slice(None, split), h0, False), (slice(split, None), None, True)]
+    return parts if split < states else parts[:1]
+
+
+def _grad_h0(ctx: Any, lam: Tensor, g: Tensor, h0: Tensor | None, split: int) -> Tensor | None:
     """dL/dh0 = conj(lam) g_1 for the left-to-right units: (B, 2, split), or None when not needed."""
     if h0 is None or not ctx.needs_input_grad[2]:
         return None
-    (c_re, c_im), g_re, g_im = conj[:, :split], g[:, 0, 0, :split].to(conj.dtype), g[:, 0, 1, :split].to(conj.dtype)
-    return torch.stack([c_re * g_re - c_im * g_im, c_im * g_re + c_re * g_im], dim=1)
+    (l_re, l_im), g_re, g_im = lam[:, :split], g[:, 0, 0, :split].to(lam.dtype), g[:, 0, 1, :split].to(lam.dtype)
+    return torch.stack([l_re * g_re + l_im * g_im, l_re * g_im - l_im * g_re], dim=1)  # conj(lam) * g
 
 
 def _or_empty(t: Tensor | None) -> Tensor:
