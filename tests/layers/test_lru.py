@@ -16,6 +16,7 @@ from rnnvision.ops.lru import (
     lru_recurrence,
     lru_recurrence_matmul,
     lru_recurrence_reference,
+    skip_readout,
 )
 from rnnvision.ops.lru_kernel import kernel_problem, lru_kernel
 
@@ -218,6 +219,15 @@ def test_bfloat16_autocast_runs_the_recurrence_in_float32():
     assert (outputs["scan"] - outputs["reference"]).abs().max() < 0.02 * scale  # bfloat16 projections, float32 scans
 
 
+def test_the_kernel_builds_wherever_a_compiler_is_present():
+    """The kernel's tests skip where it cannot be built; a compiler that fails on our source is a bug, not a skip."""
+    import shutil
+
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler on PATH: the scan stands in for the kernel")
+    assert lru_kernel() is not None, kernel_problem()
+
+
 def test_auto_takes_the_kernel_on_the_cpu_and_the_scan_without_it(monkeypatch):
     layer = _layer(bidirectional=True)
     u = torch.randn(2, 9, 5, dtype=torch.float64)
@@ -246,12 +256,16 @@ def test_the_kernels_bfloat16_path_equals_the_scan_under_autocast(bidirectional,
     if lru_kernel() is None:
         pytest.skip(f"the LRU's C++ kernel cannot be built here: {kernel_problem()}")
     import rnnvision.layers.lru as layer_module
+    import rnnvision.ops.lru as ops_module
 
     calls = []
     monkeypatch.setattr(
         layer_module.KernelScanBF16,
         "apply",
-        lambda *a, real=layer_module.KernelScanBF16.apply: calls.append(1) or real(*a),
+        lambda *a, real=layer_module.KernelScanBF16.apply: calls.append("scan") or real(*a),
+    )
+    monkeypatch.setattr(
+        ops_module.SkipReadout, "apply", lambda *a, real=ops_module.SkipReadout.apply: calls.append("skip") or real(*a)
     )
     torch.manual_seed(0)
     layer = LRU(6, 8, bidirectional=bidirectional, r_min=0.5, r_max=0.99)
@@ -269,6 +283,49 @@ def test_the_kernels_bfloat16_path_equals_the_scan_under_autocast(bidirectional,
         loss.backward()
         grads = [y.float(), ui.grad] + ([si.grad] if si is not None else []) + [p.grad for p in layer.parameters()]
         results[impl] = grads
-    assert calls, "the bfloat16 path of the kernel was not taken"
+    assert set(calls) == {"scan", "skip"}, f"the kernel's bfloat16 paths were not all taken: {calls}"
     for ours, theirs in zip(results["fused"], results["scan"]):
         assert (ours - theirs).abs().max() <= 1e-2 * theirs.abs().max(), (ours - theirs).abs().max()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("readout_dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_the_kernels_skip_term_equals_addcmul_on_output_and_every_gradient(readout_dtype, threads):
+    """y = readout + D * u by the kernel (one pass each way) against torch.addcmul: float64 exactly up to
+    rounding; float32 u with a float32 or bfloat16 readout (autocast's) to float32 rounding. Enough rows
+    (3 x 700) that two threads split them and dL/dD adds up partial sums."""
+    if lru_kernel() is None:
+        pytest.skip(f"the LRU's C++ kernel cannot be built here: {kernel_problem()}")
+    u_dtype = torch.float64 if readout_dtype == torch.float64 else torch.float32
+    torch.manual_seed(0)
+    readout = torch.randn(3, 700, 9).to(readout_dtype).requires_grad_(True)
+    u = torch.randn(3, 700, 9, dtype=u_dtype, requires_grad=True)
+    d = torch.randn(9, dtype=u_dtype, requires_grad=True)
+    weights = torch.randn(3, 700, 9, dtype=u_dtype)
+    results = []
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for kernel in (lru_kernel(), None):
+            for t in (readout, u, d):
+                t.grad = None
+            y = skip_readout(readout, d, u, kernel)
+            (y * weights).sum().backward()
+            results.append([y.detach(), readout.grad, u.grad, d.grad])
+    finally:
+        torch.set_num_threads(previous)
+    assert [t.dtype for t in results[0]] == [u_dtype, readout_dtype, u_dtype, u_dtype]
+    tolerance = 1e-12 if u_dtype == torch.float64 else 1e-5
+    for ours, theirs in zip(*results):
+        assert ((ours.double() - theirs.double()).abs() <= tolerance * theirs.double().abs().max()).all()
+
+
+def test_the_skip_term_falls_back_to_addcmul_for_tensors_the_kernel_does_not_take():
+    if lru_kernel() is None:
+        pytest.skip(f"the LRU's C++ kernel cannot be built here: {kernel_problem()}")
+    readout, d = torch.randn(2, 5, 4), torch.randn(4)
+    u = torch.randn(2, 4, 5).transpose(1, 2)  # not contiguous
+    for r, uu in ((readout, u), (readout.half(), u.contiguous()), (readout.double(), u.contiguous())):
+        y = skip_readout(r, d, uu, lru_kernel())
+        assert y.grad_fn is None or "SkipReadout" not in type(y.grad_fn).__name__
+        torch.testing.assert_close(y, torch.addcmul(r.float(), d, uu).to(uu.dtype))

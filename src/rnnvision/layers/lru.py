@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnvision.impl import LRUImpl, check_impl
-from rnnvision.ops.lru import KernelScanBF16, PairScan, lru_recurrence_matmul, lru_recurrence_reference
+from rnnvision.ops.lru import KernelScanBF16, PairScan, lru_recurrence_matmul, lru_recurrence_reference, skip_readout
 from rnnvision.ops.lru_kernel import kernel_problem, lru_kernel
 from rnnvision.ops.scan import default_chunk
 
@@ -187,7 +187,7 @@ class LRU(nn.Module):
         h0 = None if state is None else torch.stack([state.real, state.imag], dim=1).to(dtype)  # (B, 2, N)
         chunk = min(self.chunk or default_chunk(steps), steps)
         tracing = torch.jit.is_tracing()  # an export: the matrix form, which traces into a graph without a loop
-        low = None
+        low, kernel = None, None
         if tracing or self.impl == "matmul":
             x = lru_recurrence_matmul(*self.polar_parts(), drive.to(dtype), h0, split=n, chunk=chunk)
         else:
@@ -203,7 +203,7 @@ class LRU(nn.Module):
         sign = torch.ones(2, states, dtype=self.C.dtype, device=self.C.device)
         sign[1] = -1.0
         readout = F.linear(read.reshape(batch, steps, 2 * states), self.C * sign.view(-1))  # Re(C x)
-        y = torch.addcmul(readout, self.D, u).to(u.dtype)  # + D * u
+        y = skip_readout(readout, self.D, u, kernel)  # + D * u
         last = None if self.bidirectional or tracing else torch.complex(x[:, -1, 0, :n], x[:, -1, 1, :n])  # (B, N)
         return y, last
 

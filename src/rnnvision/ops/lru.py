@@ -148,6 +148,54 @@ class KernelScanBF16(torch.autograd.Function):
         return grad_lam, g, _grad_h0(ctx, lam, g, h0, split), None, None
 
 
+class SkipReadout(torch.autograd.Function):
+    """``y = readout + D * u`` by the C++ kernel, forward and backward each in one pass over the rows.
+
+    Shapes: readout (..., I) in u's dtype or bfloat16 (the readout under autocast), u (..., I) float32
+    or float64, D (I,) in u's dtype -> y (..., I) in u's dtype. The same as ``torch.addcmul(readout, D,
+    u)``, whose backward takes three passes (D * grad, grad * u, its sum over rows) and autograd a
+    fourth to round the readout's gradient to bfloat16; here one pass writes dL/dreadout in the
+    readout's dtype and dL/du, and sums dL/dD (in float64 per thread).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, readout: Tensor, d: Tensor, u: Tensor, kernel: ModuleType) -> Tensor:
+        rows = u.reshape(-1, u.shape[-1])  # (M, I)
+        y = torch.empty_like(rows)
+        kernel.skip_forward(readout.reshape(rows.shape), rows, d.contiguous(), y)
+        ctx.save_for_backward(d, u)
+        ctx.readout_dtype, ctx.kernel = readout.dtype, kernel
+        return y.view(u.shape)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
+        d, u = ctx.saved_tensors
+        rows = grad.to(u.dtype).reshape(-1, u.shape[-1]).contiguous()  # (M, I)
+        grad_readout = torch.empty(rows.shape, dtype=ctx.readout_dtype)
+        grad_u, grad_d = torch.empty_like(rows), torch.empty_like(d)
+        ctx.kernel.skip_backward(rows, u.reshape(rows.shape), d.contiguous(), grad_readout, grad_u, grad_d)
+        return grad_readout.view(u.shape), grad_d, grad_u.view(u.shape), None
+
+
+def skip_readout(readout: Tensor, d: Tensor, u: Tensor, kernel: ModuleType | None) -> Tensor:
+    """``readout + D * u`` in u's dtype: by :class:`SkipReadout` where the kernel takes these tensors, else addcmul."""
+    fits = (
+        kernel is not None
+        and u.is_cpu
+        and u.dtype in (torch.float32, torch.float64)
+        and d.dtype == u.dtype
+        and (readout.dtype == u.dtype or (readout.dtype == torch.bfloat16 and u.dtype == torch.float32))
+        and readout.shape == u.shape
+        and readout.is_contiguous()
+        and u.is_contiguous()
+    )
+    if fits:
+        assert kernel is not None
+        return SkipReadout.apply(readout, d, u, kernel)
+    return torch.addcmul(readout, d, u).to(u.dtype)
+
+
 def _kernel_forward(
     kernel: ModuleType, lam: Tensor, drive: Tensor, h0: Tensor | None, split: int, x: Tensor, low: Tensor | None
 ) -> None:

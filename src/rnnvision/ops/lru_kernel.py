@@ -9,9 +9,11 @@ None where it cannot be built (no compiler, a failed build): ``impl="auto"`` the
 Why a plain loop: the recurrence does four multiply-adds per state and step, and one core has no
 use for the scan's parallelism in time; the chunked scan on real planes runs about 2 C + T/C tensor
 operations over views of the planes (C steps a chunk), each a separate pass through memory, while
-this loop keeps a batch row's state in cache and reads the drive once. The build has no
-``-march`` flag, so the file is safe in a cache shared by different CPUs. See BENCHMARKS.md,
-"The LRU's CPU kernel".
+this loop keeps a batch row's state in cache and reads the drive once. The same file also does
+the readout's skip term ``D * u`` in one pass each way (:class:`rnnvision.ops.lru.SkipReadout`).
+The build has no ``-march`` flag, so the file is safe in a cache shared by different CPUs: with GCC
+on x86-64 each loop is compiled for AVX-512, for AVX2 and for the baseline, and the loader picks
+the one the CPU runs (``target_clones``). See BENCHMARKS.md, "The LRU's CPU kernel".
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def _build() -> tuple[ModuleType | None, str]:
 
 
 def lru_kernel() -> ModuleType | None:
-    """The built kernel module (``forward``, ``backward``), or None where it cannot be built."""
+    """The built kernel module (``forward``, ``backward``, ``skip_forward``, ``skip_backward``), or None where
+    it cannot be built."""
     return _build()[0]
 
 

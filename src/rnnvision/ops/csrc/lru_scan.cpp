@@ -4,6 +4,8 @@
 // [:, :, 0], the imaginary at [:, :, 1]); lam (2, S), h0 (B, 2, S) or an empty tensor, grad_lam (B, 2, S),
 // each with its last dimension contiguous.
 // `reverse` is the direction of the units' recurrence: right to left in time when true.
+// Also the readout's skip term, y = Re(C x) + D * u, forward and backward each in one pass over (M, I)
+// rows (rnnvision.ops.lru.SkipReadout calls them).
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -57,82 +59,176 @@ inline void prefetch(const V* p, int64_t n) {
 }
 constexpr int64_t kAhead = 8;  // steps
 
-// out (T) = the recurrence over drive (In); low (In), when not empty, the same rounded to In.
+// Each worker below is compiled three times, for AVX-512, for AVX2 with FMA and for the baseline x86-64
+// (SSE2), and the loader picks the one this CPU runs (GCC's target_clones); the build has no -march
+// flag, so the same file serves any x86-64 CPU. Elsewhere (other compilers, other CPUs) one plain build.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+#define RNNV_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define RNNV_CLONES
+#endif
+
+// A (B, T, 2, S) tensor seen as raw memory: element (b, t, plane, s) at at(b, t) + plane * plane + s.
+template <typename V>
+struct Planes {
+  V* data;
+  int64_t batch, time, plane;
+  V* at(int64_t b, int64_t t) const { return data + b * batch + t * time; }
+};
+
+template <typename V>
+Planes<V> planes(const at::Tensor& t) {  // (B, T, 2, S), or (B, 2, S) with no time, or empty: null
+  if (t.numel() == 0) return {nullptr, 0, 0, 0};
+  const bool timed = t.dim() == 4;
+  return {static_cast<V*>(t.data_ptr()), t.stride(0), timed ? t.stride(1) : 0, t.stride(timed ? 2 : 1)};
+}
+
+// out (T) = the recurrence over drive (In) for batch rows [begin, end); low (In), when not null, the
+// same rounded to In. h0 (B, 2, S) or null: zeros.
+template <typename T, typename In>
+RNNV_CLONES void forward_range(int64_t begin, int64_t end, int64_t steps, int64_t states, const T* lr, const T* li,
+                               Planes<const In> drive, Planes<const T> h0, bool reverse, Planes<T> out,
+                               Planes<In> low) {
+  std::vector<T> sr(states), si(states);
+  for (int64_t b = begin; b < end; ++b) {
+    for (int64_t s = 0; s < states; ++s) {
+      sr[s] = h0.data ? h0.at(b, 0)[s] : T(0);
+      si[s] = h0.data ? h0.at(b, 0)[h0.plane + s] : T(0);
+    }
+    for (int64_t k = 0; k < steps; ++k) {
+      const int64_t t = reverse ? steps - 1 - k : k;
+      const In* d = drive.at(b, t);
+      T* o = out.at(b, t);
+      if (k + kAhead < steps) {
+        const int64_t ahead = reverse ? -kAhead : kAhead;
+        prefetch(d + ahead * drive.time, drive.plane + states);
+        prefetch(o + ahead * out.time, out.plane + states);
+      }
+      step<T, In, T>(lr, li, sr.data(), si.data(), d, d + drive.plane, o, o + out.plane, states);
+      if (low.data) {
+        In* l = low.at(b, t);
+        store<T, In>(sr.data(), si.data(), l, l + low.plane, states);
+      }
+    }
+  }
+}
+
 template <typename T, typename In>
 void forward_rows(const at::Tensor& drive, const at::Tensor& lam, const at::Tensor& h0, bool reverse, at::Tensor& out,
                   at::Tensor& low) {
-  const int64_t batch = drive.size(0), steps = drive.size(1), states = drive.size(3);
   const T* lr = lam.data_ptr<T>();
-  const T* li = lr + lam.stride(0);
-  const bool has_h0 = h0.numel() > 0, has_low = low.numel() > 0;
-  at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> sr(states), si(states);
-    for (int64_t b = begin; b < end; ++b) {
-      for (int64_t s = 0; s < states; ++s) {
-        sr[s] = has_h0 ? h0.data_ptr<T>()[b * h0.stride(0) + s] : T(0);
-        si[s] = has_h0 ? h0.data_ptr<T>()[b * h0.stride(0) + h0.stride(1) + s] : T(0);
-      }
-      for (int64_t k = 0; k < steps; ++k) {
-        const int64_t t = reverse ? steps - 1 - k : k;
-        const In* d = drive.data_ptr<In>() + b * drive.stride(0) + t * drive.stride(1);
-        T* o = out.data_ptr<T>() + b * out.stride(0) + t * out.stride(1);
-        if (k + kAhead < steps) {
-          const int64_t ahead = reverse ? -kAhead : kAhead;
-          prefetch(d + ahead * drive.stride(1), drive.stride(2) + states);
-          prefetch(o + ahead * out.stride(1), out.stride(2) + states);
-        }
-        step<T, In, T>(lr, li, sr.data(), si.data(), d, d + drive.stride(2), o, o + out.stride(2), states);
-        if (has_low) {
-          In* l = low.data_ptr<In>() + b * low.stride(0) + t * low.stride(1);
-          store<T, In>(sr.data(), si.data(), l, l + low.stride(2), states);
-        }
-      }
-    }
+  at::parallel_for(0, drive.size(0), 1, [&](int64_t begin, int64_t end) {
+    forward_range<T, In>(begin, end, drive.size(1), drive.size(3), lr, lr + lam.stride(0), planes<const In>(drive),
+                         planes<const T>(h0), reverse, planes<T>(out), planes<In>(low));
   });
 }
 
-// g (In) = the adjoint recurrence over grad (In): g_t = grad_t + conj(lam) g_{t+1} (the other way
-// round for reverse units), in T; per batch row grad_lam[b] = sum_t g_t conj(x_prev(t)), x_prev the
-// state the forward step t read (h0 or zero first).
+// g (In) = the adjoint recurrence over grad (In) for batch rows [begin, end): g_t = grad_t +
+// conj(lam) g_{t+1} (the other way round for reverse units), in T; per batch row grad_lam[b] =
+// sum_t g_t conj(x_prev(t)), x_prev the state the forward step t read (h0 or zero first).
+template <typename T, typename In>
+RNNV_CLONES void backward_range(int64_t begin, int64_t end, int64_t steps, int64_t states, const T* lr, const T* li,
+                                Planes<const In> grad, Planes<const T> x, Planes<const T> h0, bool reverse,
+                                Planes<In> g, Planes<T> grad_lam) {
+  std::vector<T> conj_im(states), sr(states), si(states), zero(states, T(0));
+  for (int64_t s = 0; s < states; ++s) conj_im[s] = -li[s];
+  for (int64_t b = begin; b < end; ++b) {
+    std::fill(sr.begin(), sr.end(), T(0));
+    std::fill(si.begin(), si.end(), T(0));
+    T* are = grad_lam.at(b, 0);
+    T* aim = are + grad_lam.plane;
+    for (int64_t k = 0; k < steps; ++k) {
+      const int64_t t = reverse ? k : steps - 1 - k;  // backward runs against the forward direction
+      const In* d = grad.at(b, t);
+      In* o = g.at(b, t);
+      if (k + kAhead < steps) {
+        const int64_t ahead = reverse ? kAhead : -kAhead;
+        prefetch(d + ahead * grad.time, grad.plane + states);
+        prefetch(x.at(b, t + ahead), x.plane + states);
+        prefetch(o + ahead * g.time, g.plane + states);
+      }
+      step<T, In, In>(lr, conj_im.data(), sr.data(), si.data(), d, d + grad.plane, o, o + g.plane, states);
+      const int64_t before = reverse ? t + 1 : t - 1;  // the step the forward pass ran before t
+      const T *xre = zero.data(), *xim = zero.data();
+      if (before >= 0 && before < steps) {
+        xre = x.at(b, before);
+        xim = xre + x.plane;
+      } else if (h0.data) {
+        xre = h0.at(b, 0);
+        xim = xre + h0.plane;
+      }
+      add_times_conj<T>(sr.data(), si.data(), xre, xim, are, aim, states);  // g_t in T, before rounding
+    }
+  }
+}
+
 template <typename T, typename In>
 void backward_rows(const at::Tensor& grad, const at::Tensor& lam, const at::Tensor& x, const at::Tensor& h0,
                    bool reverse, at::Tensor& g, at::Tensor& grad_lam) {
-  const int64_t batch = grad.size(0), steps = grad.size(1), states = grad.size(3);
   const T* lr = lam.data_ptr<T>();
-  const T* li = lr + lam.stride(0);
-  const bool has_h0 = h0.numel() > 0;
-  at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> conj_im(states), sr(states), si(states), zero(states, T(0));
-    for (int64_t s = 0; s < states; ++s) conj_im[s] = -li[s];
-    for (int64_t b = begin; b < end; ++b) {
-      std::fill(sr.begin(), sr.end(), T(0));
-      std::fill(si.begin(), si.end(), T(0));
-      T* are = grad_lam.data_ptr<T>() + b * grad_lam.stride(0);
-      T* aim = are + grad_lam.stride(1);
-      for (int64_t k = 0; k < steps; ++k) {
-        const int64_t t = reverse ? k : steps - 1 - k;  // backward runs against the forward direction
-        const In* d = grad.data_ptr<In>() + b * grad.stride(0) + t * grad.stride(1);
-        In* o = g.data_ptr<In>() + b * g.stride(0) + t * g.stride(1);
-        if (k + kAhead < steps) {
-          const int64_t ahead = reverse ? kAhead : -kAhead;
-          prefetch(d + ahead * grad.stride(1), grad.stride(2) + states);
-          prefetch(x.data_ptr<T>() + b * x.stride(0) + (t + ahead) * x.stride(1), x.stride(2) + states);
-          prefetch(o + ahead * g.stride(1), g.stride(2) + states);
-        }
-        step<T, In, In>(lr, conj_im.data(), sr.data(), si.data(), d, d + grad.stride(2), o, o + g.stride(2), states);
-        const int64_t before = reverse ? t + 1 : t - 1;  // the step the forward pass ran before t
-        const T *xre = zero.data(), *xim = zero.data();
-        if (before >= 0 && before < steps) {
-          xre = x.data_ptr<T>() + b * x.stride(0) + before * x.stride(1);
-          xim = xre + x.stride(2);
-        } else if (has_h0) {
-          xre = h0.data_ptr<T>() + b * h0.stride(0);
-          xim = xre + h0.stride(1);
-        }
-        add_times_conj<T>(sr.data(), si.data(), xre, xim, are, aim, states);  // g_t in T, before rounding
-      }
-    }
+  at::parallel_for(0, grad.size(0), 1, [&](int64_t begin, int64_t end) {
+    backward_range<T, In>(begin, end, grad.size(1), grad.size(3), lr, lr + lam.stride(0), planes<const In>(grad),
+                          planes<const T>(x), planes<const T>(h0), reverse, planes<In>(g), planes<T>(grad_lam));
   });
+}
+
+// y = readout + D * u over rows [begin, end) of `width` values; readout may be stored in a narrower
+// type R (bfloat16 under autocast), the sum is formed in T (u's and y's type).
+template <typename T, typename R>
+RNNV_CLONES void skip_forward_range(int64_t begin, int64_t end, int64_t width, const R* readout, int64_t readout_row,
+                                    const T* u, int64_t u_row, const T* d, T* y, int64_t y_row) {
+  for (int64_t r = begin; r < end; ++r) {
+    const R* rr = readout + r * readout_row;
+    const T* ur = u + r * u_row;
+    T* yr = y + r * y_row;
+    for (int64_t i = 0; i < width; ++i) yr[i] = static_cast<T>(rr[i]) + d[i] * ur[i];
+  }
+}
+
+template <typename T, typename R>
+void skip_forward_rows(const at::Tensor& readout, const at::Tensor& u, const at::Tensor& d, at::Tensor& y) {
+  at::parallel_for(0, u.size(0), 64, [&](int64_t begin, int64_t end) {
+    skip_forward_range<T, R>(begin, end, u.size(1), readout.data_ptr<R>(), readout.stride(0), u.data_ptr<T>(),
+                             u.stride(0), d.data_ptr<T>(), y.data_ptr<T>(), y.stride(0));
+  });
+}
+
+// The skip's backward over rows [begin, end), one pass over grad: grad_readout = grad (stored as R),
+// grad_u = D * grad, and acc += grad * u summed over the rows, in double.
+template <typename T, typename R>
+RNNV_CLONES void skip_backward_range(int64_t begin, int64_t end, int64_t width, const T* grad, int64_t grad_row,
+                                     const T* u, int64_t u_row, const T* d, R* grad_readout, int64_t readout_row,
+                                     T* grad_u, int64_t grad_u_row, double* acc) {
+  for (int64_t r = begin; r < end; ++r) {
+    const T* gr = grad + r * grad_row;
+    const T* ur = u + r * u_row;
+    R* rr = grad_readout + r * readout_row;
+    T* gu = grad_u + r * grad_u_row;
+    for (int64_t i = 0; i < width; ++i) {
+      rr[i] = static_cast<R>(gr[i]);
+      gu[i] = d[i] * gr[i];
+      acc[i] += static_cast<double>(gr[i] * ur[i]);
+    }
+  }
+}
+
+// grad_d = the sum over rows, added up per thread in double and then across threads.
+template <typename T, typename R>
+void skip_backward_rows(const at::Tensor& grad, const at::Tensor& u, const at::Tensor& d, at::Tensor& grad_readout,
+                        at::Tensor& grad_u, at::Tensor& grad_d) {
+  const int64_t width = u.size(1);
+  std::vector<std::vector<double>> partial(at::get_num_threads(), std::vector<double>(width, 0.0));
+  at::parallel_for(0, u.size(0), 64, [&](int64_t begin, int64_t end) {
+    skip_backward_range<T, R>(begin, end, width, grad.data_ptr<T>(), grad.stride(0), u.data_ptr<T>(), u.stride(0),
+                              d.data_ptr<T>(), grad_readout.data_ptr<R>(), grad_readout.stride(0),
+                              grad_u.data_ptr<T>(), grad_u.stride(0), partial[at::get_thread_num()].data());
+  });
+  T* out = grad_d.data_ptr<T>();
+  for (int64_t i = 0; i < width; ++i) {
+    double total = 0.0;
+    for (const auto& p : partial) total += p[i];
+    out[i] = static_cast<T>(total);
+  }
 }
 
 void check(const at::Tensor& t, const char* name, int64_t dims) {
@@ -144,6 +240,28 @@ void check_types(const at::Tensor& io, const at::Tensor& state) {
   const bool same = io.scalar_type() == state.scalar_type();
   const bool low = io.scalar_type() == at::kBFloat16 && state.scalar_type() == at::kFloat;
   TORCH_CHECK(same || low, "the recurrence runs in float32 or float64, its inputs and outputs in that type or bfloat16");
+}
+
+void check_skip_types(const at::Tensor& readout, const at::Tensor& u, const at::Tensor& d, const at::Tensor& y) {
+  const auto type = u.scalar_type();
+  TORCH_CHECK(type == at::kFloat || type == at::kDouble, "the skip runs in float32 or float64");
+  TORCH_CHECK(d.scalar_type() == type && y.scalar_type() == type, "D and y (grad) must have u's dtype");
+  TORCH_CHECK(readout.scalar_type() == type || (readout.scalar_type() == at::kBFloat16 && type == at::kFloat),
+              "readout must have u's dtype, or be bfloat16 with u float32");
+  TORCH_CHECK(readout.size(0) == u.size(0) && readout.size(1) == u.size(1) && y.sizes() == u.sizes() &&
+                  d.size(0) == u.size(1),
+              "readout, u and y must be (M, I) and D (I,)");
+}
+
+// Calls fn(T{}, In{}) with the compute type T and the storage type In of tensors stored as `io`:
+// (float, bfloat16) for bfloat16, else (io's type, io's type) for float32 or float64.
+template <typename F>
+void dispatch(at::ScalarType io, F&& fn) {
+  if (io == at::kBFloat16) {
+    fn(float{}, at::BFloat16{});
+  } else {
+    AT_DISPATCH_FLOATING_TYPES(io, "rnnvision_lru", [&] { fn(scalar_t{}, scalar_t{}); });
+  }
 }
 
 }  // namespace
@@ -159,12 +277,9 @@ void forward(const at::Tensor& drive, const at::Tensor& lam, const at::Tensor& h
   if (low.numel() > 0) check(low, "low", 4);
   check_types(drive, lam);
   TORCH_CHECK(out.scalar_type() == lam.scalar_type(), "out must have lam's dtype");
-  if (drive.scalar_type() == at::kBFloat16) {
-    forward_rows<float, at::BFloat16>(drive, lam, h0, reverse, out, low);
-  } else {
-    AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lru_forward",
-                               [&] { forward_rows<scalar_t, scalar_t>(drive, lam, h0, reverse, out, low); });
-  }
+  dispatch(drive.scalar_type(), [&](auto t, auto in) {
+    forward_rows<decltype(t), decltype(in)>(drive, lam, h0, reverse, out, low);
+  });
 }
 
 // g = the adjoint recurrence over grad, in grad's dtype (bfloat16 allowed, with lam, x, h0 and
@@ -180,15 +295,44 @@ void backward(const at::Tensor& grad, const at::Tensor& lam, const at::Tensor& x
   check_types(grad, lam);
   TORCH_CHECK(g.scalar_type() == grad.scalar_type() && x.scalar_type() == lam.scalar_type(),
               "g must have grad's dtype and x lam's");
-  if (grad.scalar_type() == at::kBFloat16) {
-    backward_rows<float, at::BFloat16>(grad, lam, x, h0, reverse, g, grad_lam);
-  } else {
-    AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "lru_backward",
-                               [&] { backward_rows<scalar_t, scalar_t>(grad, lam, x, h0, reverse, g, grad_lam); });
-  }
+  dispatch(grad.scalar_type(), [&](auto t, auto in) {
+    backward_rows<decltype(t), decltype(in)>(grad, lam, x, h0, reverse, g, grad_lam);
+  });
+}
+
+// y = readout + D * u: readout, u, y (M, I) with the last dimension contiguous, D (I,); u, D and y
+// float32 or float64, readout that type or bfloat16.
+void skip_forward(const at::Tensor& readout, const at::Tensor& u, const at::Tensor& d, at::Tensor y) {
+  check(readout, "readout", 2);
+  check(u, "u", 2);
+  check(y, "y", 2);
+  check(d, "D", 1);
+  check_skip_types(readout, u, d, y);
+  dispatch(readout.scalar_type(),
+           [&](auto t, auto r) { skip_forward_rows<decltype(t), decltype(r)>(readout, u, d, y); });
+}
+
+// The gradients of skip_forward given grad (M, I) in u's dtype: grad_readout (readout's dtype) = grad,
+// grad_u = D * grad, grad_d (I,) = the sum over rows of grad * u.
+void skip_backward(const at::Tensor& grad, const at::Tensor& u, const at::Tensor& d, at::Tensor grad_readout,
+                   at::Tensor grad_u, at::Tensor grad_d) {
+  check(grad, "grad", 2);
+  check(u, "u", 2);
+  check(grad_readout, "grad_readout", 2);
+  check(grad_u, "grad_u", 2);
+  check(d, "D", 1);
+  check(grad_d, "grad_d", 1);
+  check_skip_types(grad_readout, u, d, grad);
+  TORCH_CHECK(grad_u.scalar_type() == u.scalar_type() && grad_d.scalar_type() == u.scalar_type(),
+              "grad_u and grad_d must have u's dtype");
+  dispatch(grad_readout.scalar_type(), [&](auto t, auto r) {
+    skip_backward_rows<decltype(t), decltype(r)>(grad, u, d, grad_readout, grad_u, grad_d);
+  });
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward, "x = the recurrence over drive, written into out (and rounded into low)");
   m.def("backward", &backward, "g = the adjoint recurrence over grad; grad_lam (B, 2, S) per batch row");
+  m.def("skip_forward", &skip_forward, "y = readout + D * u, written into y");
+  m.def("skip_backward", &skip_backward, "the skip's gradients: grad_readout, grad_u, and grad_d summed over rows");
 }
