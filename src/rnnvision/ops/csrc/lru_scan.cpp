@@ -61,8 +61,9 @@ constexpr int64_t kAhead = 8;  // steps
 
 // Each worker below is compiled three times, for AVX-512, for AVX2 with FMA and for the baseline x86-64
 // (SSE2), and the loader picks the one this CPU runs (GCC's target_clones); the build has no -march
-// flag, so the same file serves any x86-64 CPU. Elsewhere (other compilers, other CPUs) one plain build.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+// flag, so the same file serves any x86-64 CPU. Elsewhere (GCC before 11, other compilers, other CPUs) one
+// plain build.
+#if defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
 #define RNNV_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define RNNV_CLONES
