@@ -30,8 +30,9 @@ gradients: conjugate Wirtinger derivatives).
 ``"fused"`` runs the same planes through a C++ loop over time per batch row, forward and backward
 (:mod:`rnnvision.ops.lru_kernel`, built on first use; CPU tensors only); under bfloat16 autocast it
 reads and writes bfloat16 itself (:class:`~rnnvision.ops.lru.KernelScanBF16`) and hands the readout
-a bfloat16 copy of the states. Its training step is 1.4-2.2x faster than the scan's on our CPU
-(BENCHMARKS.md, "The LRU's CPU kernel"). ``"auto"`` is ``"fused"`` on the CPU where the kernel
+a bfloat16 copy of the states; the readout's ``D * u`` term also runs in the kernel, one pass each way
+(:class:`~rnnvision.ops.lru.SkipReadout`). Its training step is 1.2-3.3x faster than the scan's on our
+CPU (BENCHMARKS.md, "The LRU's CPU kernel"). ``"auto"`` is ``"fused"`` on the CPU where the kernel
 builds, else ``"scan"``.
 Bidirectional: a second set of (nu, theta, gamma, B) reads the sequence right to left; C reads
 both states. The recurrence runs in float32 under bfloat16 autocast, or float64 for float64 inputs.
