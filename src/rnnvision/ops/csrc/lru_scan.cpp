@@ -69,7 +69,7 @@ constexpr int64_t kAhead = 8;  // steps
 #define RNNV_CLONES
 #endif
 
-// A (B, T, 2, S) tensor seen as raw memory: element (b, t, plane, s) at at(b, t) + plane * plane + s.
+// A (B, T, 2, S) tensor seen as raw memory: element (b, t, p, s) at at(b, t) + p * plane + s.
 template <typename V>
 struct Planes {
   V* data;
