@@ -14,6 +14,9 @@ C++ kernel and loop on a ready drive).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_lru.py --batch 32 --steps 784
 
+After the table, a line per fast implementation gives issue 12's two ratios: its reference loop's
+time and torch.nn.LSTM's over its own (CPU time; wall clock on a GPU).
+
 ``--bf16`` runs the three steps and the projections under bfloat16 autocast, torch.nn.LSTM included
 (its oneDNN kernel has a bf16 path): on CPUs with AMX or AVX512-BF16 the matrix multiplies speed up.
 
@@ -166,6 +169,17 @@ def _layer_mode(args: argparse.Namespace) -> None:
         f"{'bf16 autocast for the steps and projections (the recurrence-alone rows stay float32)' if args.bf16 else 'float32'}"
     )
     _table("implementation (fwd+bwd)", times, "LRU scan", device)
+    _targets(times, device)
+
+
+def _targets(times: dict[str, tuple[float, float]], device: torch.device) -> None:
+    """The issue's two ratios for each fast implementation: its loop's time and torch.nn.LSTM's over its own."""
+    clock = 0 if device.type == "cuda" else 1  # wall on a GPU, CPU time on the CPU (as in the table)
+    loop, lstm = times["LRU reference loop"][clock], times["torch.nn.LSTM"][clock]
+    for name in ("LRU scan", "LRU C++ kernel (fused)"):
+        if name in times:
+            ours = times[name][clock]
+            print(f"{name}: its reference loop takes {loop / ours:.2f}x its time, torch.nn.LSTM {lstm / ours:.2f}x")
 
 
 def _model_mode(args: argparse.Namespace) -> None:
