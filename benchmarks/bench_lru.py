@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnvision.impl import LRUImpl
+from rnnvision.layers.indrnn import IndRNN
 from rnnvision.layers.lru import LRU
 from rnnvision.models import create_model
 from rnnvision.ops.lru import PairScan, lru_recurrence, lru_recurrence_reference
@@ -62,6 +63,13 @@ def _lstm_matching(input_size: int, target: int) -> nn.LSTM:
     linear = 4 * input_size + 8  # 4H^2 + (4I + 8)H = target
     hidden = round((-linear + math.sqrt(linear**2 + 16 * target)) / 8)
     return nn.LSTM(input_size, hidden, batch_first=True)
+
+
+def _indrnn_matching(input_size: int, target: int) -> IndRNN:
+    """Two stacked IndRNN layers (I -> H -> H) with H^2 + (I + 4)H parameters closest to ``target``."""
+    linear = input_size + 4
+    hidden = round((-linear + math.sqrt(linear**2 + 4 * target)) / 2)
+    return IndRNN(input_size, hidden, num_layers=2)
 
 
 def _timed(fn: Callable[[], object], repeats: int, min_seconds: float) -> tuple[float, float]:
@@ -109,8 +117,10 @@ def _layer_mode(args: argparse.Namespace) -> None:
     device = args.device
     lru = LRU(args.input, args.state, r_min=0.9, r_max=0.999, max_phase=math.pi).to(device)
     lstm = _lstm_matching(args.input, _params(lru)).to(device)
+    indrnn = _indrnn_matching(args.input, _params(lru)).to(device)
     x = torch.randn(args.batch, args.steps, args.input, device=device, requires_grad=True)
-    weight = torch.randn(args.batch, args.steps, args.input, device=device)
+    widest = max(args.input, indrnn.hidden_size)  # each step's loss reads as many columns as its output has
+    weight = torch.randn(args.batch, args.steps, widest, device=device)
 
     results = {}
     impls: tuple[LRUImpl, ...] = ("scan", "matmul", "reference") + (("fused",) if _kernel_here(device) else ())
@@ -130,7 +140,7 @@ def _layer_mode(args: argparse.Namespace) -> None:
         x.grad = None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
             out = F.linear(F.linear(x, w_in), w_out)
-        (out.float() * weight).sum().backward()
+        (out.float() * weight[..., : args.input]).sum().backward()
 
     # the recurrence alone, each in its own form: the loop on complex numbers, the scan on real pairs
     lam = lru.eigenvalues().detach().requires_grad_(True)  # (N,) complex
@@ -158,6 +168,9 @@ def _layer_mode(args: argparse.Namespace) -> None:
         lru.impl = impl
         times[row] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
     times["torch.nn.LSTM"] = _timed(lambda: _step(lstm, x, weight, args.bf16), args.repeats, args.min_seconds)
+    times["IndRNN, 2 layers (its fused loop)"] = _timed(
+        lambda: _step(indrnn, x, weight, args.bf16), args.repeats, args.min_seconds
+    )
     times["LRU projections alone (B u, C x)"] = _timed(projections, args.repeats, args.min_seconds)
     times["LRU recurrence alone: scan (real pairs)"] = _timed(scan, args.repeats, args.min_seconds)
     times["LRU recurrence alone: loop (complex)"] = _timed(loop, args.repeats, args.min_seconds)
@@ -165,7 +178,8 @@ def _layer_mode(args: argparse.Namespace) -> None:
         times["LRU recurrence alone: C++ kernel (real pairs)"] = _timed(kernel, args.repeats, args.min_seconds)
     print(
         f"B {args.batch} T {args.steps} I {args.input} N {args.state}; "
-        f"parameters: LRU {_params(lru):,}, torch.nn.LSTM(hidden {lstm.hidden_size}) {_params(lstm):,}; "
+        f"parameters: LRU {_params(lru):,}, torch.nn.LSTM(hidden {lstm.hidden_size}) {_params(lstm):,}, "
+        f"IndRNN(hidden {indrnn.hidden_size}, 2 layers) {_params(indrnn):,}; "
         f"{'bf16 autocast for the steps and projections (the recurrence-alone rows stay float32)' if args.bf16 else 'float32'}"
     )
     _table("implementation (fwd+bwd)", times, "LRU scan", device)
