@@ -7,7 +7,8 @@ compare. Medians over ``--repeats`` calls after one warm-up.
 
 Layer mode (default): LRU(I, N) on (B, T, I); the scan, the matmul form, the C++ kernel (``impl="fused"``,
 on the CPU where it builds) and the loop must agree (outputs and input gradients, ``allclose``) before
-anything is timed; torch.nn.LSTM gets the hidden size that gives it the LRU's parameter count. The step
+anything is timed; torch.nn.LSTM, and two stacked IndRNN layers (Li et al. 2018, its fused loop), get
+the hidden size that gives them the LRU's parameter count. The step
 is ``(out * w).sum().backward()``. More rows split the LRU's time: its two projections alone (``B u``
 and ``C x``, the matrix multiplies that every implementation runs) and its recurrence alone (scan,
 C++ kernel and loop on a ready drive).
