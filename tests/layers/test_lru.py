@@ -249,8 +249,9 @@ def test_fused_refuses_a_tensor_off_the_cpu():
         layer(torch.randn(2, 9, 5, dtype=torch.float64, device="meta"))
 
 
+@pytest.mark.parametrize("input_dtype", [torch.float32, torch.bfloat16])  # bfloat16: a block after a product
 @pytest.mark.parametrize("bidirectional,with_state", [(False, True), (True, False)])
-def test_the_kernels_bfloat16_path_equals_the_scan_under_autocast(bidirectional, with_state, monkeypatch):
+def test_the_kernels_bfloat16_path_equals_the_scan_under_autocast(bidirectional, with_state, input_dtype, monkeypatch):
     """Under autocast the kernel reads and writes bfloat16 itself (no conversion passes): the same
     outputs and gradients as the scan, which converts, up to float32 summation order."""
     if lru_kernel() is None:
@@ -275,7 +276,7 @@ def test_the_kernels_bfloat16_path_equals_the_scan_under_autocast(bidirectional,
     for impl in ("scan", "fused"):
         layer.impl = impl
         layer.zero_grad()
-        ui = u.clone().requires_grad_(True)
+        ui = u.to(input_dtype).requires_grad_(True)
         si = None if state is None else state.clone().requires_grad_(True)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             y, last = layer(ui, si)
@@ -289,19 +290,28 @@ def test_the_kernels_bfloat16_path_equals_the_scan_under_autocast(bidirectional,
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("readout_dtype", [torch.float64, torch.float32, torch.bfloat16])
-def test_the_kernels_skip_term_equals_addcmul_on_output_and_every_gradient(readout_dtype, threads):
-    """y = readout + D * u by the kernel (one pass each way) against torch.addcmul: float64 exactly up to
-    rounding; float32 u with a float32 or bfloat16 readout (autocast's) to float32 rounding. Enough rows
-    (3 x 700) that two threads split them and dL/dD adds up partial sums."""
+@pytest.mark.parametrize(
+    "readout_dtype,u_dtype",
+    [
+        (torch.float64, torch.float64),
+        (torch.float32, torch.float32),
+        (torch.bfloat16, torch.float32),  # autocast's readout, a float32 input
+        (torch.bfloat16, torch.bfloat16),  # both from autocast's products (pixel_lru's blocks)
+        (torch.float32, torch.bfloat16),
+    ],
+)
+def test_the_kernels_skip_term_equals_addcmul_on_output_and_every_gradient(readout_dtype, u_dtype, threads):
+    """y = readout + D * u by the kernel (one pass each way) against ``torch.addcmul(...).to(u.dtype)``:
+    float64 up to rounding; float32 to float32 rounding; a bfloat16 result to one bfloat16 rounding.
+    Enough rows (3 x 700) that two threads split them and dL/dD adds up partial sums."""
     if lru_kernel() is None:
         pytest.skip(f"the LRU's C++ kernel cannot be built here: {kernel_problem()}")
-    u_dtype = torch.float64 if readout_dtype == torch.float64 else torch.float32
+    d_dtype = torch.float64 if u_dtype == torch.float64 else torch.float32
     torch.manual_seed(0)
     readout = torch.randn(3, 700, 9).to(readout_dtype).requires_grad_(True)
-    u = torch.randn(3, 700, 9, dtype=u_dtype, requires_grad=True)
-    d = torch.randn(9, dtype=u_dtype, requires_grad=True)
-    weights = torch.randn(3, 700, 9, dtype=u_dtype)
+    u = torch.randn(3, 700, 9).to(u_dtype).requires_grad_(True)
+    d = torch.randn(9, dtype=d_dtype, requires_grad=True)
+    weights = torch.randn(3, 700, 9, dtype=d_dtype)
     results = []
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -310,14 +320,15 @@ def test_the_kernels_skip_term_equals_addcmul_on_output_and_every_gradient(reado
             for t in (readout, u, d):
                 t.grad = None
             y = skip_readout(readout, d, u, kernel)
-            (y * weights).sum().backward()
+            (y.to(d_dtype) * weights).sum().backward()
             results.append([y.detach(), readout.grad, u.grad, d.grad])
     finally:
         torch.set_num_threads(previous)
-    assert [t.dtype for t in results[0]] == [u_dtype, readout_dtype, u_dtype, u_dtype]
-    tolerance = 1e-12 if u_dtype == torch.float64 else 1e-5
+    assert [t.dtype for t in results[0]] == [u_dtype, readout_dtype, u_dtype, d_dtype]
+    tolerances = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 2.0**-7}
     for ours, theirs in zip(*results):
-        assert ((ours.double() - theirs.double()).abs() <= tolerance * theirs.double().abs().max()).all()
+        scale = theirs.double().abs().max()
+        assert ((ours.double() - theirs.double()).abs() <= tolerances[ours.dtype] * scale).all()
 
 
 def test_the_skip_term_falls_back_to_addcmul_for_tensors_the_kernel_does_not_take():
@@ -325,7 +336,8 @@ def test_the_skip_term_falls_back_to_addcmul_for_tensors_the_kernel_does_not_tak
         pytest.skip(f"the LRU's C++ kernel cannot be built here: {kernel_problem()}")
     readout, d = torch.randn(2, 5, 4), torch.randn(4)
     u = torch.randn(2, 4, 5).transpose(1, 2)  # not contiguous
-    for r, uu in ((readout, u), (readout.half(), u.contiguous()), (readout.double(), u.contiguous())):
+    cases = ((readout, u), (readout.half(), u.contiguous()), (readout.double(), u.contiguous()), (readout, u.half()))
+    for r, uu in cases:
         y = skip_readout(r, d, uu, lru_kernel())
         assert y.grad_fn is None or "SkipReadout" not in type(y.grad_fn).__name__
         torch.testing.assert_close(y, torch.addcmul(r.float(), d, uu).to(uu.dtype))

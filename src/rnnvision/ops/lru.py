@@ -151,17 +151,17 @@ class KernelScanBF16(torch.autograd.Function):
 class SkipReadout(torch.autograd.Function):
     """``y = readout + D * u`` by the C++ kernel, forward and backward each in one pass over the rows.
 
-    Shapes: readout (..., I) in u's dtype or bfloat16 (the readout under autocast), u (..., I) float32
-    or float64, D (I,) in u's dtype -> y (..., I) in u's dtype. The same as ``torch.addcmul(readout, D,
-    u)``, whose backward takes three passes (D * grad, grad * u, its sum over rows) and autograd a
-    fourth to round the readout's gradient to bfloat16; here one pass writes dL/dreadout in the
-    readout's dtype and dL/du, and sums dL/dD (in float64 per thread).
+    Shapes: readout (..., I) and u (..., I) in D's dtype, or bfloat16 with D float32 (under autocast),
+    D (I,) float32 or float64 -> y (..., I) in u's dtype, formed in D's. The same as
+    ``torch.addcmul(readout, D, u).to(u.dtype)``, whose backward takes three passes (D * grad,
+    grad * u, its sum over rows) and autograd more to convert between bfloat16 and float32; here
+    one pass writes dL/dreadout and dL/du in their own dtypes and sums dL/dD (in float64 per thread).
     """
 
     @staticmethod
     def forward(ctx: Any, readout: Tensor, d: Tensor, u: Tensor, kernel: ModuleType) -> Tensor:
         rows = u.reshape(-1, u.shape[-1])  # (M, I)
-        y = torch.empty_like(rows)
+        y = torch.empty_like(rows)  # in u's dtype
         kernel.skip_forward(readout.reshape(rows.shape), rows, d.contiguous(), y)
         ctx.save_for_backward(d, u)
         ctx.readout_dtype, ctx.kernel = readout.dtype, kernel
@@ -171,7 +171,7 @@ class SkipReadout(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
         d, u = ctx.saved_tensors
-        rows = grad.to(u.dtype).reshape(-1, u.shape[-1]).contiguous()  # (M, I)
+        rows = grad.to(u.dtype).reshape(-1, u.shape[-1]).contiguous()  # (M, I), in y's (u's) dtype
         grad_readout = torch.empty(rows.shape, dtype=ctx.readout_dtype)
         grad_u, grad_d = torch.empty_like(rows), torch.empty_like(d)
         ctx.kernel.skip_backward(rows, u.reshape(rows.shape), d.contiguous(), grad_readout, grad_u, grad_d)
@@ -179,13 +179,18 @@ class SkipReadout(torch.autograd.Function):
 
 
 def skip_readout(readout: Tensor, d: Tensor, u: Tensor, kernel: ModuleType | None) -> Tensor:
-    """``readout + D * u`` in u's dtype: by :class:`SkipReadout` where the kernel takes these tensors, else addcmul."""
+    """``readout + D * u`` in u's dtype: by :class:`SkipReadout` where the kernel takes these tensors (CPU,
+    contiguous, the dtypes it names), else by addcmul."""
+
+    def stored(t: Tensor) -> bool:  # in D's dtype, or bfloat16 beside a float32 D
+        return t.dtype == d.dtype or (t.dtype == torch.bfloat16 and d.dtype == torch.float32)
+
     fits = (
         kernel is not None
         and u.is_cpu
-        and u.dtype in (torch.float32, torch.float64)
-        and d.dtype == u.dtype
-        and (readout.dtype == u.dtype or (readout.dtype == torch.bfloat16 and u.dtype == torch.float32))
+        and d.dtype in (torch.float32, torch.float64)
+        and stored(readout)
+        and stored(u)
         and readout.shape == u.shape
         and readout.is_contiguous()
         and u.is_contiguous()

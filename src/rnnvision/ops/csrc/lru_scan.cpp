@@ -173,56 +173,57 @@ void backward_rows(const at::Tensor& grad, const at::Tensor& lam, const at::Tens
   });
 }
 
-// y = readout + D * u over rows [begin, end) of `width` values; readout may be stored in a narrower
-// type R (bfloat16 under autocast), the sum is formed in T (u's and y's type).
-template <typename T, typename R>
+// y = readout + D * u over rows [begin, end) of `width` values, formed in T (D's type); readout is
+// stored as R, u and y as U (each T or, under autocast, bfloat16 with T float).
+template <typename T, typename R, typename U>
 RNNV_CLONES void skip_forward_range(int64_t begin, int64_t end, int64_t width, const R* readout, int64_t readout_row,
-                                    const T* u, int64_t u_row, const T* d, T* y, int64_t y_row) {
+                                    const U* u, int64_t u_row, const T* d, U* y, int64_t y_row) {
   for (int64_t r = begin; r < end; ++r) {
     const R* rr = readout + r * readout_row;
-    const T* ur = u + r * u_row;
-    T* yr = y + r * y_row;
-    for (int64_t i = 0; i < width; ++i) yr[i] = static_cast<T>(rr[i]) + d[i] * ur[i];
+    const U* ur = u + r * u_row;
+    U* yr = y + r * y_row;
+    for (int64_t i = 0; i < width; ++i) yr[i] = static_cast<U>(static_cast<T>(rr[i]) + d[i] * static_cast<T>(ur[i]));
   }
 }
 
-template <typename T, typename R>
+template <typename T, typename R, typename U>
 void skip_forward_rows(const at::Tensor& readout, const at::Tensor& u, const at::Tensor& d, at::Tensor& y) {
   at::parallel_for(0, u.size(0), 64, [&](int64_t begin, int64_t end) {
-    skip_forward_range<T, R>(begin, end, u.size(1), readout.data_ptr<R>(), readout.stride(0), u.data_ptr<T>(),
-                             u.stride(0), d.data_ptr<T>(), y.data_ptr<T>(), y.stride(0));
+    skip_forward_range<T, R, U>(begin, end, u.size(1), readout.data_ptr<R>(), readout.stride(0), u.data_ptr<U>(),
+                                u.stride(0), d.data_ptr<T>(), y.data_ptr<U>(), y.stride(0));
   });
 }
 
-// The skip's backward over rows [begin, end), one pass over grad: grad_readout = grad (stored as R),
-// grad_u = D * grad, and acc += grad * u summed over the rows, in double.
-template <typename T, typename R>
-RNNV_CLONES void skip_backward_range(int64_t begin, int64_t end, int64_t width, const T* grad, int64_t grad_row,
-                                     const T* u, int64_t u_row, const T* d, R* grad_readout, int64_t readout_row,
-                                     T* grad_u, int64_t grad_u_row, double* acc) {
+// The skip's backward over rows [begin, end), one pass over grad (stored as U): grad_readout = grad
+// (stored as R), grad_u = D * grad (as U), and acc += grad * u summed over the rows, in double.
+template <typename T, typename R, typename U>
+RNNV_CLONES void skip_backward_range(int64_t begin, int64_t end, int64_t width, const U* grad, int64_t grad_row,
+                                     const U* u, int64_t u_row, const T* d, R* grad_readout, int64_t readout_row,
+                                     U* grad_u, int64_t grad_u_row, double* acc) {
   for (int64_t r = begin; r < end; ++r) {
-    const T* gr = grad + r * grad_row;
-    const T* ur = u + r * u_row;
+    const U* gr = grad + r * grad_row;
+    const U* ur = u + r * u_row;
     R* rr = grad_readout + r * readout_row;
-    T* gu = grad_u + r * grad_u_row;
+    U* gu = grad_u + r * grad_u_row;
     for (int64_t i = 0; i < width; ++i) {
-      rr[i] = static_cast<R>(gr[i]);
-      gu[i] = d[i] * gr[i];
-      acc[i] += static_cast<double>(gr[i] * ur[i]);
+      const T g = static_cast<T>(gr[i]);
+      rr[i] = static_cast<R>(g);
+      gu[i] = static_cast<U>(d[i] * g);
+      acc[i] += static_cast<double>(g * static_cast<T>(ur[i]));
     }
   }
 }
 
 // grad_d = the sum over rows, added up per thread in double and then across threads.
-template <typename T, typename R>
+template <typename T, typename R, typename U>
 void skip_backward_rows(const at::Tensor& grad, const at::Tensor& u, const at::Tensor& d, at::Tensor& grad_readout,
                         at::Tensor& grad_u, at::Tensor& grad_d) {
   const int64_t width = u.size(1);
   std::vector<std::vector<double>> partial(at::get_num_threads(), std::vector<double>(width, 0.0));
   at::parallel_for(0, u.size(0), 64, [&](int64_t begin, int64_t end) {
-    skip_backward_range<T, R>(begin, end, width, grad.data_ptr<T>(), grad.stride(0), u.data_ptr<T>(), u.stride(0),
-                              d.data_ptr<T>(), grad_readout.data_ptr<R>(), grad_readout.stride(0),
-                              grad_u.data_ptr<T>(), grad_u.stride(0), partial[at::get_thread_num()].data());
+    skip_backward_range<T, R, U>(begin, end, width, grad.data_ptr<U>(), grad.stride(0), u.data_ptr<U>(), u.stride(0),
+                                 d.data_ptr<T>(), grad_readout.data_ptr<R>(), grad_readout.stride(0),
+                                 grad_u.data_ptr<U>(), grad_u.stride(0), partial[at::get_thread_num()].data());
   });
   T* out = grad_d.data_ptr<T>();
   for (int64_t i = 0; i < width; ++i) {
@@ -244,14 +245,33 @@ void check_types(const at::Tensor& io, const at::Tensor& state) {
 }
 
 void check_skip_types(const at::Tensor& readout, const at::Tensor& u, const at::Tensor& d, const at::Tensor& y) {
-  const auto type = u.scalar_type();
-  TORCH_CHECK(type == at::kFloat || type == at::kDouble, "the skip runs in float32 or float64");
-  TORCH_CHECK(d.scalar_type() == type && y.scalar_type() == type, "D and y (grad) must have u's dtype");
-  TORCH_CHECK(readout.scalar_type() == type || (readout.scalar_type() == at::kBFloat16 && type == at::kFloat),
-              "readout must have u's dtype, or be bfloat16 with u float32");
+  const auto type = d.scalar_type();
+  const auto fits = [&](const at::Tensor& t) {
+    return t.scalar_type() == type || (t.scalar_type() == at::kBFloat16 && type == at::kFloat);
+  };
+  TORCH_CHECK(type == at::kFloat || type == at::kDouble, "the skip runs in float32 or float64 (D's dtype)");
+  TORCH_CHECK(fits(readout) && fits(u) && y.scalar_type() == u.scalar_type(),
+              "readout and u must have D's dtype, or be bfloat16 with D float32; y (grad) u's dtype");
   TORCH_CHECK(readout.size(0) == u.size(0) && readout.size(1) == u.size(1) && y.sizes() == u.sizes() &&
                   d.size(0) == u.size(1),
               "readout, u and y must be (M, I) and D (I,)");
+}
+
+// Calls fn(T{}, R{}, U{}) for the skip: T D's type, R the readout's storage, U u's (and y's).
+template <typename F>
+void dispatch_skip(const at::Tensor& readout, const at::Tensor& u, const at::Tensor& d, F&& fn) {
+  const bool low_r = readout.scalar_type() == at::kBFloat16, low_u = u.scalar_type() == at::kBFloat16;
+  if (d.scalar_type() == at::kDouble) {
+    fn(double{}, double{}, double{});
+  } else if (low_r && low_u) {
+    fn(float{}, at::BFloat16{}, at::BFloat16{});
+  } else if (low_r) {
+    fn(float{}, at::BFloat16{}, float{});
+  } else if (low_u) {
+    fn(float{}, float{}, at::BFloat16{});
+  } else {
+    fn(float{}, float{}, float{});
+  }
 }
 
 // Calls fn(T{}, In{}) with the compute type T and the storage type In of tensors stored as `io`:
@@ -301,20 +321,21 @@ void backward(const at::Tensor& grad, const at::Tensor& lam, const at::Tensor& x
   });
 }
 
-// y = readout + D * u: readout, u, y (M, I) with the last dimension contiguous, D (I,); u, D and y
-// float32 or float64, readout that type or bfloat16.
+// y = readout + D * u: readout, u, y (M, I) with the last dimension contiguous, D (I,) float32 or
+// float64; readout and u in D's dtype or bfloat16 (with D float32), y in u's.
 void skip_forward(const at::Tensor& readout, const at::Tensor& u, const at::Tensor& d, at::Tensor y) {
   check(readout, "readout", 2);
   check(u, "u", 2);
   check(y, "y", 2);
   check(d, "D", 1);
   check_skip_types(readout, u, d, y);
-  dispatch(readout.scalar_type(),
-           [&](auto t, auto r) { skip_forward_rows<decltype(t), decltype(r)>(readout, u, d, y); });
+  dispatch_skip(readout, u, d, [&](auto t, auto r, auto v) {
+    skip_forward_rows<decltype(t), decltype(r), decltype(v)>(readout, u, d, y);
+  });
 }
 
 // The gradients of skip_forward given grad (M, I) in u's dtype: grad_readout (readout's dtype) = grad,
-// grad_u = D * grad, grad_d (I,) = the sum over rows of grad * u.
+// grad_u (u's dtype) = D * grad, grad_d (I,, D's dtype) = the sum over rows of grad * u.
 void skip_backward(const at::Tensor& grad, const at::Tensor& u, const at::Tensor& d, at::Tensor grad_readout,
                    at::Tensor grad_u, at::Tensor grad_d) {
   check(grad, "grad", 2);
@@ -324,10 +345,10 @@ void skip_backward(const at::Tensor& grad, const at::Tensor& u, const at::Tensor
   check(d, "D", 1);
   check(grad_d, "grad_d", 1);
   check_skip_types(grad_readout, u, d, grad);
-  TORCH_CHECK(grad_u.scalar_type() == u.scalar_type() && grad_d.scalar_type() == u.scalar_type(),
-              "grad_u and grad_d must have u's dtype");
-  dispatch(grad_readout.scalar_type(), [&](auto t, auto r) {
-    skip_backward_rows<decltype(t), decltype(r)>(grad, u, d, grad_readout, grad_u, grad_d);
+  TORCH_CHECK(grad_u.scalar_type() == u.scalar_type() && grad_d.scalar_type() == d.scalar_type(),
+              "grad_u must have u's dtype and grad_d D's");
+  dispatch_skip(grad_readout, u, d, [&](auto t, auto r, auto v) {
+    skip_backward_rows<decltype(t), decltype(r), decltype(v)>(grad, u, d, grad_readout, grad_u, grad_d);
   });
 }
 
