@@ -334,8 +334,10 @@ def test_the_kernels_skip_term_equals_addcmul_on_output_and_every_gradient(reado
 def test_the_skip_term_falls_back_to_addcmul_for_tensors_the_kernel_does_not_take():
     if lru_kernel() is None:
         pytest.skip(f"the LRU's C++ kernel cannot be built here: {kernel_problem()}")
-    readout, d = torch.randn(2, 5, 4), torch.randn(4)
+    readout, d = torch.randn(2, 5, 4, requires_grad=True), torch.randn(4, requires_grad=True)
     u = torch.randn(2, 4, 5).transpose(1, 2)  # not contiguous
+    taken = skip_readout(readout, d, u.contiguous(), lru_kernel())  # a case the kernel takes, for contrast
+    assert "SkipReadout" in type(taken.grad_fn).__name__
     cases = ((readout, u), (readout.half(), u.contiguous()), (readout.double(), u.contiguous()), (readout, u.half()))
     for r, uu in cases:
         y = skip_readout(r, d, uu, lru_kernel())
