@@ -343,3 +343,19 @@ def test_the_skip_term_falls_back_to_addcmul_for_tensors_the_kernel_does_not_tak
         y = skip_readout(r, d, uu, lru_kernel())
         assert y.grad_fn is None or "SkipReadout" not in type(y.grad_fn).__name__
         torch.testing.assert_close(y, torch.addcmul(r.float(), d, uu).to(uu.dtype))
+
+
+def test_the_kernel_refuses_tensors_of_the_wrong_shape_instead_of_writing_past_them():
+    if lru_kernel() is None:
+        pytest.skip(f"the LRU's C++ kernel cannot be built here: {kernel_problem()}")
+    kernel, empty = lru_kernel(), torch.empty(0)
+    drive, lam = torch.randn(2, 5, 2, 3), torch.rand(2, 3)
+    with pytest.raises(RuntimeError, match="out must have the shape"):
+        kernel.forward(drive, lam, empty, False, torch.empty(2, 4, 2, 3), empty)
+    with pytest.raises(RuntimeError, match="h0 must be"):
+        kernel.forward(drive, lam, torch.zeros(1, 2, 3), False, torch.empty_like(drive), empty)
+    with pytest.raises(RuntimeError, match="grad_lam must be"):
+        kernel.backward(drive, lam, drive, empty, False, torch.empty_like(drive), empty)
+    u, d = torch.randn(6, 4), torch.randn(4)
+    with pytest.raises(RuntimeError, match="grad_u must have the shape"):
+        kernel.skip_backward(u, u, d, torch.empty_like(u), torch.empty(5, 4), torch.empty_like(d))

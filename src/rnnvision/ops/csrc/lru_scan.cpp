@@ -238,6 +238,25 @@ void check(const at::Tensor& t, const char* name, int64_t dims) {
               " dimensions whose last one is contiguous");
 }
 
+// As check, and of like's shape: every tensor the loops read or write beside `like`, index for index.
+void check_like(const at::Tensor& t, const char* name, const at::Tensor& like) {
+  check(t, name, like.dim());
+  TORCH_CHECK(t.sizes() == like.sizes(), name, " must have the shape ", like.sizes(), ", got ", t.sizes());
+}
+
+// lam (2, S), and per_row (h0, or grad_lam) (B, 2, S) in lam's dtype, for planes (B, T, 2, S); an empty
+// per_row means "none" unless it is required.
+void check_units(const at::Tensor& planes, const at::Tensor& lam, const at::Tensor& per_row, const char* name,
+                 bool required) {
+  check(lam, "lam", 2);
+  TORCH_CHECK(lam.size(0) == 2 && lam.size(1) == planes.size(3), "lam must be (2, S) with S = ", planes.size(3));
+  if (per_row.numel() == 0 && !required) return;
+  check(per_row, name, 3);
+  TORCH_CHECK(per_row.size(0) == planes.size(0) && per_row.size(1) == 2 && per_row.size(2) == planes.size(3) &&
+                  per_row.scalar_type() == lam.scalar_type(),
+              name, " must be (B, 2, S) = (", planes.size(0), ", 2, ", planes.size(3), ") in lam's dtype");
+}
+
 void check_types(const at::Tensor& io, const at::Tensor& state) {
   const bool same = io.scalar_type() == state.scalar_type();
   const bool low = io.scalar_type() == at::kBFloat16 && state.scalar_type() == at::kFloat;
@@ -252,9 +271,7 @@ void check_skip_types(const at::Tensor& readout, const at::Tensor& u, const at::
   TORCH_CHECK(type == at::kFloat || type == at::kDouble, "the skip runs in float32 or float64 (D's dtype)");
   TORCH_CHECK(fits(readout) && fits(u) && y.scalar_type() == u.scalar_type(),
               "readout and u must have D's dtype, or be bfloat16 with D float32; y (grad) u's dtype");
-  TORCH_CHECK(readout.size(0) == u.size(0) && readout.size(1) == u.size(1) && y.sizes() == u.sizes() &&
-                  d.size(0) == u.size(1),
-              "readout, u and y must be (M, I) and D (I,)");
+  TORCH_CHECK(d.size(0) == u.size(1), "D must be (I,) for u (M, I)");
 }
 
 // Calls fn(T{}, R{}, U{}) for the skip: T D's type, R the readout's storage, U u's (and y's).
@@ -292,10 +309,9 @@ void dispatch(at::ScalarType io, F&& fn) {
 void forward(const at::Tensor& drive, const at::Tensor& lam, const at::Tensor& h0, bool reverse, at::Tensor out,
              at::Tensor low) {
   check(drive, "drive", 4);
-  check(out, "out", 4);
-  check(lam, "lam", 2);
-  if (h0.numel() > 0) check(h0, "h0", 3);
-  if (low.numel() > 0) check(low, "low", 4);
+  check_like(out, "out", drive);
+  if (low.numel() > 0) check_like(low, "low", drive);
+  check_units(drive, lam, h0, "h0", false);
   check_types(drive, lam);
   TORCH_CHECK(out.scalar_type() == lam.scalar_type(), "out must have lam's dtype");
   dispatch(drive.scalar_type(), [&](auto t, auto in) {
@@ -308,11 +324,10 @@ void forward(const at::Tensor& drive, const at::Tensor& lam, const at::Tensor& h
 void backward(const at::Tensor& grad, const at::Tensor& lam, const at::Tensor& x, const at::Tensor& h0, bool reverse,
               at::Tensor g, at::Tensor grad_lam) {
   check(grad, "grad", 4);
-  check(x, "x", 4);
-  check(g, "g", 4);
-  check(grad_lam, "grad_lam", 3);
-  check(lam, "lam", 2);
-  if (h0.numel() > 0) check(h0, "h0", 3);
+  check_like(x, "x", grad);
+  check_like(g, "g", grad);
+  check_units(grad, lam, h0, "h0", false);
+  check_units(grad, lam, grad_lam, "grad_lam", true);
   check_types(grad, lam);
   TORCH_CHECK(g.scalar_type() == grad.scalar_type() && x.scalar_type() == lam.scalar_type(),
               "g must have grad's dtype and x lam's");
@@ -324,9 +339,9 @@ void backward(const at::Tensor& grad, const at::Tensor& lam, const at::Tensor& x
 // y = readout + D * u: readout, u, y (M, I) with the last dimension contiguous, D (I,) float32 or
 // float64; readout and u in D's dtype or bfloat16 (with D float32), y in u's.
 void skip_forward(const at::Tensor& readout, const at::Tensor& u, const at::Tensor& d, at::Tensor y) {
-  check(readout, "readout", 2);
   check(u, "u", 2);
-  check(y, "y", 2);
+  check_like(readout, "readout", u);
+  check_like(y, "y", u);
   check(d, "D", 1);
   check_skip_types(readout, u, d, y);
   dispatch_skip(readout, u, d, [&](auto t, auto r, auto v) {
@@ -338,12 +353,12 @@ void skip_forward(const at::Tensor& readout, const at::Tensor& u, const at::Tens
 // grad_u (u's dtype) = D * grad, grad_d (I,, D's dtype) = the sum over rows of grad * u.
 void skip_backward(const at::Tensor& grad, const at::Tensor& u, const at::Tensor& d, at::Tensor grad_readout,
                    at::Tensor grad_u, at::Tensor grad_d) {
-  check(grad, "grad", 2);
   check(u, "u", 2);
-  check(grad_readout, "grad_readout", 2);
-  check(grad_u, "grad_u", 2);
+  for (const auto& [t, name] : {std::pair{grad, "grad"}, {grad_readout, "grad_readout"}, {grad_u, "grad_u"}}) {
+    check_like(t, name, u);
+  }
   check(d, "D", 1);
-  check(grad_d, "grad_d", 1);
+  check_like(grad_d, "grad_d", d);
   check_skip_types(grad_readout, u, d, grad);
   TORCH_CHECK(grad_u.scalar_type() == u.scalar_type() && grad_d.scalar_type() == d.scalar_type(),
               "grad_u must have u's dtype and grad_d D's");
