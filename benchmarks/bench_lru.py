@@ -54,6 +54,14 @@ from rnnvision.models import create_model
 from rnnvision.ops.lru import PairScan, lru_recurrence, lru_recurrence_reference
 from rnnvision.ops.lru_kernel import kernel_problem, lru_kernel
 
+LAYER_ROWS: dict[str, str] = {  # each LRU implementation's row in the layer table
+    "scan": "LRU scan",
+    "matmul": "LRU matmul form",
+    "reference": "LRU reference loop",
+    "fused": "LRU C++ kernel (fused)",
+}
+LSTM_ROW = "torch.nn.LSTM"
+
 
 def _params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
@@ -165,10 +173,10 @@ def _layer_mode(args: argparse.Namespace) -> None:
         (PairScan.apply(lam_pairs, drive_pairs, None, args.state, 1, lru_kernel()) * pairs_weight).sum().backward()
 
     times = {}
-    for impl, row in zip(impls, ("LRU scan", "LRU matmul form", "LRU reference loop", "LRU C++ kernel (fused)")):
+    for impl in impls:
         lru.impl = impl
-        times[row] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
-    times["torch.nn.LSTM"] = _timed(lambda: _step(lstm, x, weight, args.bf16), args.repeats, args.min_seconds)
+        times[LAYER_ROWS[impl]] = _timed(lambda: _step(lru, x, weight, args.bf16), args.repeats, args.min_seconds)
+    times[LSTM_ROW] = _timed(lambda: _step(lstm, x, weight, args.bf16), args.repeats, args.min_seconds)
     times["IndRNN, 2 layers (its fused loop)"] = _timed(
         lambda: _step(indrnn, x, weight, args.bf16), args.repeats, args.min_seconds
     )
@@ -183,15 +191,15 @@ def _layer_mode(args: argparse.Namespace) -> None:
         f"IndRNN(hidden {indrnn.hidden_size}, 2 layers) {_params(indrnn):,}; "
         f"{'bf16 autocast for the steps and projections (the recurrence-alone rows stay float32)' if args.bf16 else 'float32'}"
     )
-    _table("implementation (fwd+bwd)", times, "LRU scan", device)
+    _table("implementation (fwd+bwd)", times, LAYER_ROWS["scan"], device)
     _targets(times, device)
 
 
 def _targets(times: dict[str, tuple[float, float]], device: torch.device) -> None:
     """The issue's two ratios for each fast implementation: its loop's time and torch.nn.LSTM's over its own."""
     clock = 0 if device.type == "cuda" else 1  # wall on a GPU, CPU time on the CPU (as in the table)
-    loop, lstm = times["LRU reference loop"][clock], times["torch.nn.LSTM"][clock]
-    for name in ("LRU scan", "LRU C++ kernel (fused)"):
+    loop, lstm = times[LAYER_ROWS["reference"]][clock], times[LSTM_ROW][clock]
+    for name in (LAYER_ROWS["scan"], LAYER_ROWS["fused"]):
         if name in times:
             ours = times[name][clock]
             print(f"{name}: its reference loop takes {loop / ours:.2f}x its time, torch.nn.LSTM {lstm / ours:.2f}x")

@@ -207,7 +207,7 @@ def _kernel_forward(
     """x (and low, its bfloat16 copy, when given) = the recurrence over drive: units [:split] left to
     right from h0, units [split:] right to left from zero."""
     for units, start, reverse in _directions(split, x.shape[-1], h0):
-        out_low = _or_empty(None) if low is None else low[..., units]
+        out_low = _or_empty(None if low is None else low[..., units])
         kernel.forward(drive[..., units], lam[:, units], _or_empty(start), reverse, x[..., units], out_low)
 
 
