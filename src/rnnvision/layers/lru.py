@@ -199,8 +199,8 @@ class LRU(nn.Module):
             else:
                 x = PairScan.apply(lam, drive, h0, n, chunk, kernel)  # (B, T, 2, S) float32 (float64)
         # under autocast the readout runs in bfloat16: the kernel's rounded copy saves a conversion pass
-        use_low = low is not None and (torch.is_autocast_enabled("cpu") or self.C.dtype == low.dtype)
-        read = low if use_low and low is not None else x.to(self.C.dtype)
+        autocast = torch.is_autocast_enabled("cpu")
+        read = low if low is not None and (autocast or self.C.dtype == low.dtype) else x.to(self.C.dtype)
         sign = torch.ones(2, states, dtype=self.C.dtype, device=self.C.device)
         sign[1] = -1.0
         readout = F.linear(read.reshape(batch, steps, 2 * states), self.C * sign.view(-1))  # Re(C x)
