@@ -25,6 +25,7 @@ from rnnvision.export.spec import EXPORT_TASKS, export_spec
 from rnnvision.export.torchscript import load_torchscript
 from rnnvision.models import create_model, get_model_entry, list_models
 from rnnvision.ops.ctc import ctc_greedy_decode
+from tests.export.graphs import all_ops, ops_as_loaded
 
 pytest.importorskip("onnxruntime")
 _DIR = Path(tempfile.mkdtemp(prefix="rnnvision-export-tests-"))
@@ -164,14 +165,6 @@ def test_int8_onnx_quantizes_the_weights_and_stays_close(name):
         assert float((model(*inputs) - reference).abs().max()) <= 0.05 * float(reference.abs().max())
 
 
-def all_ops(graph) -> list[str]:
-    """Op types of ``graph`` and of its subgraphs (a Scan or Loop body)."""
-    ops = [node.op_type for node in graph.node]
-    for node in graph.node:
-        ops += [op for a in node.attribute if a.HasField("g") for op in all_ops(a.g)]
-    return ops
-
-
 def close_to_torch(name: str, model, *, tolerance: float) -> None:
     for inputs in input_sets(name):
         with torch.no_grad():
@@ -197,8 +190,13 @@ def test_int8_with_calibration_quantizes_the_convolutions_statically(name, tmp_p
         tiny_model(name), tiny_state(name), out=tmp_path / "q.onnx", quantize="int8", calibration=calibration
     )
     graph = onnx.load(str(out))
-    ops = all_ops(graph.graph)
-    assert "QLinearConv" in ops and "Conv" not in ops
+    int8_weights = {t.name for t in graph.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    dequantized = {n.output[0]: n.input[0] for n in graph.graph.node if n.op_type == "DequantizeLinear"}
+    convolutions = [n for n in graph.graph.node if n.op_type == "Conv"]
+    assert convolutions and all(dequantized.get(n.input[1]) in int8_weights for n in convolutions)
+    assert all(n.input[0] in dequantized for n in convolutions)  # uint8 activations in, as calibrated
+    loaded = ops_as_loaded(out, tmp_path)  # what onnxruntime runs: the QDQ pairs fused into int8 kernels
+    assert loaded.count("QLinearConv") == len(convolutions) and "Conv" not in loaded
     assert {p.key: p.value for p in graph.metadata_props}[
         "quantization"
     ] == "int8 dynamic, convolutions static (calibrated)"

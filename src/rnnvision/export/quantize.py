@@ -6,10 +6,14 @@ layers on sequences, and the recurrent product inside an MDLSTM layer's ``Scan``
 nodes; onnxruntime has no int8 ``GRU``/``RNN`` kernel and leaves those and the ``Gemm`` of 2-D
 linear heads in float32. Its dynamic convolution (``ConvInteger``) measured 2.5x slower than the
 float ``Conv`` at batch 1 (BENCHMARKS.md), so convolutions are quantized only when calibration
-inputs are given: then statically (``QLinearConv``, per-channel int8 weights, uint8 activations
-whose ranges are the calibration inputs' min/max), before the dynamic pass. TorchScript:
-``torch.ao`` dynamic quantization of the ``nn.Linear`` layers before tracing (the recurrent layers
-here call torch's float kernels directly, which ``torch.ao`` cannot swap).
+inputs are given: then statically, before the dynamic pass, with per-channel int8 weights and uint8
+activations whose ranges are the calibration inputs' min/max. The static pass writes the QDQ form
+(``QuantizeLinear``/``DequantizeLinear`` pairs around float operators, which onnxruntime fuses into
+``QLinearConv`` when it loads the file) and also covers the ``Relu`` and ``MaxPool`` that follow a
+convolution: the ``Relu`` is folded into the convolution's output range and the pooling runs on
+uint8, so a CNN stays in 8 bits from one convolution to the next (BENCHMARKS.md, "crnn int8: the
+QDQ form"). TorchScript: ``torch.ao`` dynamic quantization of the ``nn.Linear`` layers before
+tracing (the recurrent layers here call torch's float kernels directly, which ``torch.ao`` cannot swap).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from torch import Tensor, nn
 from rnnvision.files import atomic_path
 
 ONNX_QUANTIZED_OPS = ("MatMul", "LSTM")
-ONNX_CALIBRATED_OPS = ("Conv",)
+ONNX_CALIBRATED_OPS = ("Conv",)  # the operators that make a model worth calibrating
+ONNX_STATIC_OPS = (*ONNX_CALIBRATED_OPS, "Relu", "MaxPool")  # and those kept in 8 bits after them
 Calibration = Sequence[dict[str, Tensor]]  # batches of the exported graph's inputs, by input name
 
 
@@ -52,8 +57,8 @@ def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str], calibrat
                 str(Path(work) / "float.onnx"),
                 current,
                 _Feeds(calibration),
-                op_types_to_quantize=list(ONNX_CALIBRATED_OPS),
-                quant_format=QuantFormat.QOperator,
+                op_types_to_quantize=list(ONNX_STATIC_OPS),
+                quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
