@@ -2,8 +2,9 @@
 
 The exporter: ``torch.onnx.export(..., dynamo=False)``. It traces the model once and maps
 ``torch.lstm`` / ``torch.gru`` / ``torch.rnn_tanh`` to ONNX's ``LSTM`` / ``GRU`` / ``RNN`` ops, whose
-sequence length follows the input, so the padded recurrences of CRNN export with a dynamic batch
-and width. torch 2.13's default exporter (``dynamo=True``, via ``torch.export``) stops at the
+sequence length follows the input; a padded batch's layers (CRNN's) become one such node per layer
+that takes the lengths itself (:mod:`rnnvision.ops.onnx_recurrence`), so they export with a dynamic
+batch and width. torch 2.13's default exporter (``dynamo=True``, via ``torch.export``) stops at the
 input checks that read tensor values (``int(widths.min())``) and would need them rewritten.
 """
 

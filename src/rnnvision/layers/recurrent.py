@@ -40,6 +40,7 @@ direction of each sequence starts at its own last valid step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal
 
@@ -50,6 +51,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnvision.impl import RecurrentImpl, check_impl
 from rnnvision.ops.cells import GRU_GATES, LSTM_GATES, GateDict, gru_step, lstm_step, recurrence_reference, rnn_step
+from rnnvision.ops.onnx_recurrence import OnnxPaddedLayer, onnx_weights
 
 GateInit = Literal["default", "chrono"]
 GATE_INITS = ("default", "chrono")
@@ -61,6 +63,7 @@ class _RecurrentLayer:
 
     gate_names: tuple[str, ...] = ()
     has_cell_state = False
+    onnx_op = ""  # the ONNX operator of this cell: "RNN", "LSTM" or "GRU"
     chrono_gates: tuple[int, int | None] | None = None  # (keep block, its opposite block or None)
     # set by the torch.nn class this is mixed into (nn.RNNBase, nn.Module)
     input_size: int
@@ -260,7 +263,10 @@ class _RecurrentLayer:
         return output, final_state
 
     def _padded_forward(self, x: Tensor, state: State | None, lengths: Tensor) -> Tensor:
-        """The fused kernels on the padded batch, one layer and direction at a time. x (B, T, I) -> (B, T, D*H)."""
+        """The fused kernels on the padded batch, one layer and direction at a time. x (B, T, I) -> (B, T, D*H).
+
+        Under ``torch.onnx.export`` each layer is recorded as one ONNX recurrent node that takes the
+        lengths itself (:mod:`rnnvision.ops.onnx_recurrence`)."""
         steps = x.shape[1]
         lengths = lengths.to(x.device)
         positions = torch.arange(steps, device=x.device)[None, :]  # (1, T)
@@ -269,28 +275,62 @@ class _RecurrentLayer:
         flip = torch.where(valid, lengths[:, None] - 1 - positions, positions)  # (B, T)
         layer_input = x
         for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(self._directions):
-                k = layer * self._directions + direction
-                suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
-                weights = [getattr(self, name + suffix) for name in names]  # torch's order
-                seq = layer_input
-                if direction:
-                    seq = seq.gather(1, flip[..., None].expand_as(seq))
-                h0 = (
-                    None
-                    if state is None
-                    else tuple(s[k : k + 1] for s in (state if isinstance(state, tuple) else (state,)))
-                )
-                out = self._single_layer(seq, h0, weights)  # (B, T, H)
-                if direction:
-                    out = out.gather(1, flip[..., None].expand_as(out))
-                outputs.append(out)
-            layer_input = torch.cat(outputs, dim=-1) * valid[..., None]  # (B, T, D*H), zero on the padding
+            run = partial(self._padded_layer, layer_input, state, layer, flip, valid)
+            layer_input = (
+                self._onnx_layer(layer_input, state, layer, lengths, run) if torch.onnx.is_in_onnx_export() else run()
+            )
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input
+
+    def _padded_layer(self, x: Tensor, state: State | None, layer: int, flip: Tensor, valid: Tensor) -> Tensor:
+        """One layer of :meth:`_padded_forward`: x (B, T, I), flip and valid (B, T) -> (B, T, D*H)."""
+        outputs = []
+        for direction in range(self._directions):
+            k = layer * self._directions + direction
+            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+            weights = [getattr(self, name + suffix) for name in names]  # torch's order
+            seq = x
+            if direction:
+                seq = seq.gather(1, flip[..., None].expand_as(seq))
+            h0 = (
+                None
+                if state is None
+                else tuple(s[k : k + 1] for s in (state if isinstance(state, tuple) else (state,)))
+            )
+            out = self._single_layer(seq, h0, weights)  # (B, T, H)
+            if direction:
+                out = out.gather(1, flip[..., None].expand_as(out))
+            outputs.append(out)
+        return torch.cat(outputs, dim=-1) * valid[..., None]  # (B, T, D*H), zero on the padding
+
+    def _onnx_layer(
+        self, x: Tensor, state: State | None, layer: int, lengths: Tensor, run: Callable[[], Tensor]
+    ) -> Tensor:
+        """One layer as one ONNX node (both directions); ``run()`` gives its values."""
+        op, directions = self.onnx_op, self._directions
+        suffixes = [f"_l{layer}" + ("_reverse" if d else "") for d in range(directions)]
+
+        def stacked(name: str) -> Tensor:  # (D, G*H, ...) in ONNX's gate order
+            return torch.stack([onnx_weights(getattr(self, name + suffix), op) for suffix in suffixes])
+
+        bias = torch.cat([stacked("bias_ih"), stacked("bias_hh")], dim=1) if self.bias else None  # (D, 2*G*H)
+        first = layer * directions
+        parts = () if state is None else (state if isinstance(state, tuple) else (state,))
+        initial_h, initial_c = ([s[first : first + directions] for s in parts] + [None, None])[:2]
+        attributes = {
+            "hidden_size_i": self.hidden_size,
+            "direction_s": "bidirectional" if directions == 2 else "forward",
+            **self._onnx_attributes(),
+        }
+        return OnnxPaddedLayer.apply(
+            x, lengths, stacked("weight_ih"), stacked("weight_hh"), bias, initial_h, initial_c, run, op, attributes
+        )
+
+    def _onnx_attributes(self) -> dict[str, Any]:
+        """The ONNX node's attributes beyond the hidden size and direction."""
+        return {}
 
     def _single_layer(self, x: Tensor, h0: tuple[Tensor, ...] | None, weights: list[Tensor]) -> Tensor:
         """One direction of one layer through torch's kernel. x (B, T, I), h0 (1, B, H) each or None -> (B, T, H)."""
@@ -357,10 +397,15 @@ class RNN(_RecurrentLayer, nn.RNN):  # type: ignore[misc]  # forward takes lengt
     Options as :class:`LSTM`, plus ``nonlinearity`` (``"tanh"`` or ``"relu"``).
     """
 
+    onnx_op = "RNN"
+
     def __init__(
         self, input_size: int, hidden_size: int, num_layers: int = 1, *, nonlinearity: str = "tanh", **kwargs: Any
     ) -> None:
         super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, **kwargs)
+
+    def _onnx_attributes(self) -> dict[str, Any]:
+        return {"activations_s": [self.nonlinearity.capitalize()] * self._directions}
 
     def _step(
         self, x_proj: Tensor, state: tuple[Tensor, ...], w_hh: Tensor, b_hh: Tensor | None
@@ -387,6 +432,7 @@ class LSTM(_RecurrentLayer, nn.LSTM):  # type: ignore[misc]  # forward takes len
 
     gate_names = LSTM_GATES
     has_cell_state = True
+    onnx_op = "LSTM"
     chrono_gates = (1, 0)  # blocks [i, f, g, o]: forget = 1, input = 0
 
     def _step(
@@ -405,6 +451,10 @@ class GRU(_RecurrentLayer, nn.GRU):  # type: ignore[misc]  # forward takes lengt
 
     gate_names = GRU_GATES
     chrono_gates = (1, None)  # blocks [r, z, n]: update = 1; its input side is 1 - z
+    onnx_op = "GRU"
+
+    def _onnx_attributes(self) -> dict[str, Any]:
+        return {"linear_before_reset_i": 1}  # torch's form: r * (W_hn h + b_hn)
 
     def _step(
         self, x_proj: Tensor, state: tuple[Tensor, ...], w_hh: Tensor, b_hh: Tensor | None
