@@ -9,11 +9,13 @@ float ``Conv`` at batch 1 (BENCHMARKS.md), so convolutions are quantized only wh
 inputs are given: then statically, before the dynamic pass, with per-channel int8 weights and uint8
 activations whose ranges are the calibration inputs' min/max. The static pass writes the QDQ form
 (``QuantizeLinear``/``DequantizeLinear`` pairs around float operators, which onnxruntime fuses into
-``QLinearConv`` when it loads the file) and also covers the ``Relu`` and ``MaxPool`` that follow a
-convolution: the ``Relu`` is folded into the convolution's output range and the pooling runs on
-uint8, so a CNN stays in 8 bits from one convolution to the next (BENCHMARKS.md, "crnn int8: the
-QDQ form"). TorchScript: ``torch.ao`` dynamic quantization of the ``nn.Linear`` layers before
-tracing (the recurrent layers here call torch's float kernels directly, which ``torch.ao`` cannot swap).
+``QLinearConv`` when it loads the file) and also covers the ``Relu``, ``MaxPool`` and ``Mul`` (a
+padding mask) that follow a convolution: the ``Relu`` is folded into the convolution's output
+range, the mask and the pooling run on uint8, so a CNN stays in 8 bits from one convolution to the
+next (BENCHMARKS.md, "crnn int8: the QDQ form and one node per recurrent layer").
+
+TorchScript: ``torch.ao`` dynamic quantization of the ``nn.Linear`` layers before tracing (the
+recurrent layers here call torch's float kernels directly, which ``torch.ao`` cannot swap).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from rnnvision.files import atomic_path
 
 ONNX_QUANTIZED_OPS = ("MatMul", "LSTM")
 ONNX_CALIBRATED_OPS = ("Conv",)  # the operators that make a model worth calibrating
-ONNX_STATIC_OPS = (*ONNX_CALIBRATED_OPS, "Relu", "MaxPool")  # and those kept in 8 bits after them
+ONNX_CHAINED_OPS = ("Relu", "MaxPool", "Mul")  # kept in 8 bits where they follow a convolution (a Mul: a mask)
 Calibration = Sequence[dict[str, Tensor]]  # batches of the exported graph's inputs, by input name
 
 
@@ -57,7 +59,8 @@ def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str], calibrat
                 str(Path(work) / "float.onnx"),
                 current,
                 _Feeds(calibration),
-                op_types_to_quantize=list(ONNX_STATIC_OPS),
+                op_types_to_quantize=list(ONNX_CALIBRATED_OPS + ONNX_CHAINED_OPS),
+                nodes_to_quantize=_convolution_chains(model.graph),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 activation_type=QuantType.QUInt8,
@@ -74,6 +77,26 @@ def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str], calibrat
         set_metadata(graph, metadata)
         onnx.save(graph, str(tmp))
     return out
+
+
+def _convolution_chains(graph: Any) -> list[str]:
+    """Names of the convolutions and of the nodes that follow each in a chain of ``ONNX_CHAINED_OPS``
+    (each the only reader of the one before), which the static pass keeps in 8 bits together. A
+    ``Relu`` or ``Mul`` elsewhere, such as a gate's product, stays float."""
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    chosen = []
+    for node in graph.node:
+        if node.op_type not in ONNX_CALIBRATED_OPS:
+            continue
+        chosen.append(node.name)
+        after = readers.get(node.output[0], [])
+        while len(after) == 1 and after[0].op_type in ONNX_CHAINED_OPS:
+            chosen.append(after[0].name)
+            after = readers.get(after[0].output[0], [])
+    return chosen
 
 
 def _read_weights_directly(graph: Any) -> None:
