@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnvision.ops.tracing import tracer_paused
+
 # The four scan directions, named by their starting corner: (mirror rows, mirror columns).
 CORNERS: dict[str, tuple[bool, bool]] = {
     "top-left": (False, False),
@@ -258,12 +260,8 @@ class _OnnxScanPlaceholder(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor, corners: str) -> Tensor:  # type: ignore[no-untyped-def]
         # the values only, with the tracer paused: what is exported is the symbolic's one node (the
         # wavefront's own operations, recorded inside this function's node, break the exporter's passes)
-        state = torch._C._get_tracing_state()
-        torch._C._set_tracing_state(None)  # type: ignore[attr-defined]
-        try:
+        with tracer_paused():
             return mdlstm2d_wavefront(x, weight_ih, weight_hh, bias, corners=tuple(corners.split(",")))
-        finally:
-            torch._C._set_tracing_state(state)  # type: ignore[attr-defined]
 
     @staticmethod
     def symbolic(g, x, weight_ih, weight_hh, bias, corners: str):  # type: ignore[no-untyped-def]  # torch.onnx's graph context

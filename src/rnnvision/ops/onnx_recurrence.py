@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnvision.ops.tracing import tracer_paused
+
 # torch's gate blocks in the order ONNX lists them, per operator
 ONNX_GATE_ORDER = {"LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2), "RNN": (0,)}
 
@@ -56,13 +58,8 @@ class OnnxPaddedLayer(torch.autograd.Function):
         op: str,
         attributes: dict[str, Any],
     ) -> Tensor:
-        # the values only, with the tracer paused: what is exported is the symbolic's node
-        state = torch._C._get_tracing_state()
-        torch._C._set_tracing_state(None)  # type: ignore[attr-defined]
-        try:
+        with tracer_paused():  # the values only: what is exported is the symbolic's node
             return run()
-        finally:
-            torch._C._set_tracing_state(state)  # type: ignore[attr-defined]
 
     @staticmethod
     def symbolic(g, x, lengths, weight, recurrence, bias, initial_h, initial_c, run, op, attributes):  # type: ignore[no-untyped-def]  # torch.onnx's graph context
