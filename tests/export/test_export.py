@@ -12,6 +12,7 @@ must be identical.
 from __future__ import annotations
 
 import functools
+import logging
 import tempfile
 from pathlib import Path
 
@@ -181,14 +182,16 @@ def test_int8_onnx_quantizes_the_mdlstm_scan_body():
 
 
 @pytest.mark.parametrize("name", ["crnn", "mdlstm_seg"])
-def test_int8_with_calibration_quantizes_the_convolutions_statically(name, tmp_path):
+def test_int8_with_calibration_quantizes_the_convolutions_statically(name, tmp_path, caplog):
     import onnx
 
     names = export_spec(tiny_model(name), task=get_model_entry(name).task).input_names
     calibration = [dict(zip(names, inputs)) for inputs in input_sets(name)]
-    out = export_model(
-        tiny_model(name), tiny_state(name), out=tmp_path / "q.onnx", quantize="int8", calibration=calibration
-    )
+    with caplog.at_level(logging.WARNING):
+        out = export_model(
+            tiny_model(name), tiny_state(name), out=tmp_path / "q.onnx", quantize="int8", calibration=calibration
+        )
+    assert not [r.message for r in caplog.records if r.levelno >= logging.WARNING]  # no quantizer advice
     graph = onnx.load(str(out))
     int8_weights = {t.name for t in graph.graph.initializer if t.data_type == onnx.TensorProto.INT8}
     dequantized = {n.output[0]: n.input[0] for n in graph.graph.node if n.op_type == "DequantizeLinear"}

@@ -20,8 +20,10 @@ recurrent layers here call torch's float kernels directly, which ``torch.ao`` ca
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,7 @@ def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str], calibrat
 
     from rnnvision.export.onnx import set_metadata
 
-    with atomic_path(out) as tmp, tempfile.TemporaryDirectory() as work:
+    with atomic_path(out) as tmp, tempfile.TemporaryDirectory() as work, _quantizer_advice_silenced():
         current = str(source)
         model = onnx.load(current)
         if calibration and any(n.op_type in ONNX_CALIBRATED_OPS for n in model.graph.node):
@@ -77,6 +79,19 @@ def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str], calibrat
         set_metadata(graph, metadata)
         onnx.save(graph, str(tmp))
     return out
+
+
+@contextmanager
+def _quantizer_advice_silenced() -> Iterator[None]:
+    """Keep onnxruntime's quantizer from logging its advice to the user's terminal ("run
+    pre-processing before quantization", and "is the model already quantized?" when the dynamic pass
+    reads the static pass's output): neither applies to the graphs exported here."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def _convolution_chains(graph: Any) -> list[str]:
