@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from rnnvision.cli import main
@@ -72,3 +75,14 @@ def test_export_mistakes_exit_2_with_one_line(trained, capsys, args, message):
     assert main(["export", *(a.format(ckpt=checkpoint) for a in args)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_an_int8_export_prints_its_one_line_and_nothing_on_stderr(fmt, tmp_path):
+    """onnxruntime's quantizer logs advice and torch warns once per process that its quantized
+    tensors are deprecated; neither reaches the user. A fresh process, since torch's warning is once only."""
+    out = tmp_path / ("r.onnx" if fmt == "onnx" else "r.ts.pt")
+    args = ["export", "--weights", "mnist_row_lstm", "--format", fmt, "--quantize", "int8", "--out", str(out)]
+    result = subprocess.run([sys.executable, "-m", "rnnvision", *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.startswith(f"wrote {out} ({fmt}, int8 weights")
+    assert result.stderr == ""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,4 +144,6 @@ class _Feeds:
 
 def quantize_linear_layers(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose ``nn.Linear`` layers are int8 dynamically quantized (torch.ao)."""
-    return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=False)
+    with warnings.catch_warnings():  # torch's notice that its quantized tensors are deprecated (docs/deploy.md says so)
+        warnings.filterwarnings("ignore", message="torch.quantize_per_tensor", category=UserWarning)
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=False)
