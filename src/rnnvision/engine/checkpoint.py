@@ -113,23 +113,7 @@ def check_structure(body: dict[str, Any], path: str | Path) -> None:
                 f"{path}: checkpoint field {key!r} is missing or not a {kind.__name__}; the file is not one rnnvision wrote"
             )
     _check_state_dict(body["state_dict"], path, "state_dict")
-    meta = body["meta"]
-    names, charset, chans, size = (
-        meta.get("class_names", ()),
-        meta.get("charset", ""),
-        meta.get("in_chans", 1),
-        meta.get("img_size"),
-    )
-    if (
-        not isinstance(names, (list, tuple))
-        or not all(isinstance(n, str) for n in names)
-        or not isinstance(charset, str)
-        or not isinstance(chans, int)
-        or not (
-            size is None
-            or (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size))
-        )
-    ):
+    if not describes_a_dataset(body["meta"]):
         raise UserError(
             f"{path}: checkpoint field 'meta' does not describe a dataset (class_names, charset, in_chans, img_size)"
         )
@@ -139,6 +123,28 @@ def check_structure(body: dict[str, Any], path: str | Path) -> None:
             raise UserError(f"{path}: checkpoint field 'training' is damaged; resume from a last.pt rnnvision wrote")
         if "ema_state_dict" in training:
             _check_state_dict(training["ema_state_dict"], path, "training.ema_state_dict")
+
+
+def describes_a_dataset(meta: dict[str, Any]) -> bool:
+    """Whether a checkpoint's or an export's ``meta`` has the dataset facts prediction reads, of the
+    right types: ``class_names`` (strings), ``charset`` (a string), ``in_chans`` (an int) and
+    ``img_size`` (None or two positive ints), each optional."""
+    names, charset, chans, size = (
+        meta.get("class_names", ()),
+        meta.get("charset", ""),
+        meta.get("in_chans", 1),
+        meta.get("img_size"),
+    )
+    return (
+        isinstance(names, (list, tuple))
+        and all(isinstance(n, str) for n in names)
+        and isinstance(charset, str)
+        and isinstance(chans, int)
+        and (
+            size is None
+            or (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size))
+        )
+    )
 
 
 def _check_state_dict(state: Any, path: str | Path, name: str) -> None:

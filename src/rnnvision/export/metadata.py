@@ -57,16 +57,36 @@ def export_metadata(
     }
 
 
-def state_from_metadata(props: dict[str, str], *, source: str) -> dict[str, Any]:
-    """``{"task", "meta", "model_name", "width_stride"}`` from an exported model's metadata."""
+def state_from_metadata(props: Any, *, source: str) -> dict[str, Any]:
+    """``{"task", "meta", "model_name", "width_stride", "quantization"}`` from an exported model's metadata.
+
+    The file may come from anywhere: a key that is missing or of the wrong type is refused in one
+    line, as a damaged checkpoint is, before anything reads it."""
+    from rnnvision.engine.checkpoint import describes_a_dataset
     from rnnvision.errors import UserError
 
-    if props.get("rnnvision.format_version") != FORMAT_VERSION:
+    if not isinstance(props, dict) or props.get("rnnvision.format_version") != FORMAT_VERSION:
         raise UserError(f"{source} was not exported by `rnnvision export` (no rnnvision metadata); export it again")
+
+    def damaged(what: str) -> UserError:
+        return UserError(f"{source}: its rnnvision metadata is damaged ({what}); export it again")
+
+    missing = [key for key in ("task", "model", "meta") if not isinstance(props.get(key), str)]
+    if missing:
+        raise damaged("no " + ", ".join(repr(key) for key in missing))
+    try:
+        meta = json.loads(props["meta"])
+    except json.JSONDecodeError:
+        raise damaged("'meta' is not JSON") from None
+    if not isinstance(meta, dict) or not describes_a_dataset(meta):
+        raise damaged("'meta' does not describe a dataset")
+    stride = props.get("width_stride", "1")
+    if not (isinstance(stride, str) and stride.isdigit() and int(stride) > 0):
+        raise damaged("'width_stride' is not a positive whole number")
     return {
         "task": props["task"],
-        "meta": json.loads(props["meta"]),
+        "meta": meta,
         "model_name": props["model"],
-        "width_stride": int(props.get("width_stride", "1")),
+        "width_stride": int(stride),
         "quantization": props.get("quantization", "none"),
     }

@@ -79,18 +79,48 @@ class OnnxModel(nn.Module):
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable files
             raise UserError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0][:200]})") from None
-        self.state = state_from_metadata(self.session.get_modelmeta().custom_metadata_map, source=str(path))
+        self.source = str(path)
+        self.state = state_from_metadata(self.session.get_modelmeta().custom_metadata_map, source=self.source)
+        _check_graph_fits(self.session, self.state, self.source)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.model_name = self.state["model_name"]
 
     def forward(self, *inputs: Tensor) -> Tensor:
         """Inputs as the torch model's forward; returns its (first) output as a CPU tensor."""
         feed = {name: x.detach().cpu().numpy() for name, x in zip(self.input_names, inputs)}
-        return torch.from_numpy(self.session.run(None, feed)[0])
+        try:
+            outputs = self.session.run(None, feed)
+        except Exception as exc:  # onnxruntime's own exception types: a graph edited by hand, say
+            raise UserError(f"{self.source}: onnxruntime could not run it ({str(exc).splitlines()[0][:200]})") from None
+        return torch.from_numpy(outputs[0])
 
     def output_lengths(self, widths: Tensor) -> Tensor:
         """(B,) image widths -> (B,) output columns, as the recognizer's ``output_lengths``."""
         return torch.div(widths, self.state["width_stride"], rounding_mode="floor")
+
+
+# where a task's output holds its classes, and how many its metadata names
+CLASS_AXIS = {"classify": -1, "segment": 1, "recognize": -1}
+
+
+def _check_graph_fits(session: Any, state: dict[str, Any], source: str) -> None:
+    """Refuse metadata that disagrees with the graph it describes: the image channels and any fixed
+    height or width of the input, and the number of classes of the output (a recognizer's charset
+    plus the CTC blank)."""
+    meta, task = state["meta"], state["task"]
+    images, output = session.get_inputs()[0].shape, session.get_outputs()[0].shape
+    stated = [meta.get("in_chans", 1), *(meta.get("img_size") or (None, None))]
+    graph = images[1:] if len(images) == 4 else []
+    if any(isinstance(dim, int) and want is not None and dim != want for dim, want in zip(graph, stated)):
+        raise UserError(
+            f"{source}: its metadata says images of {stated[0]} channels, {stated[1]} x {stated[2]}, "
+            f"its graph takes {images[1:]}; export it again"
+        )
+    if task in CLASS_AXIS:
+        classes = len(meta.get("charset", "")) + 1 if task == "recognize" else len(meta.get("class_names", ()))
+        dim = output[CLASS_AXIS[task]] if len(output) > 1 else None
+        if isinstance(dim, int) and dim != classes:
+            raise UserError(f"{source}: its metadata names {classes} classes, its graph gives {dim}; export it again")
 
 
 def load_onnx(path: str | Path, *, threads: int | None = None) -> tuple[OnnxModel, dict[str, Any]]:

@@ -38,4 +38,8 @@ def load_torchscript(path: str | Path) -> tuple[Any, dict[str, Any]]:
         raise UserError(f"TorchScript model not found: {file}")
     extra = {METADATA_FILE: ""}
     module = torch.jit.load(str(file), map_location="cpu", _extra_files=extra)
-    return module, state_from_metadata(json.loads(extra[METADATA_FILE] or "{}"), source=str(file))
+    try:
+        props = json.loads(extra[METADATA_FILE] or "{}")
+    except json.JSONDecodeError:
+        props = None  # refused below as foreign
+    return module, state_from_metadata(props, source=str(file))
