@@ -1,4 +1,5 @@
-"""An ONNX file whose rnnvision metadata is damaged, or disagrees with its graph, is refused in one line."""
+"""An ONNX file whose rnnvision metadata is damaged or disagrees with its graph, and an input its graph
+cannot take, are refused in one line."""
 
 from __future__ import annotations
 
@@ -56,3 +57,13 @@ def test_damaged_or_disagreeing_metadata_is_refused_in_one_line(name, change_pro
 def test_the_unedited_file_loads():
     model, state = load_onnx(exported("row_lstm", "onnx"))
     assert state["task"] == "classify" and model.model_name == "row_lstm"
+
+
+def test_an_input_the_graph_cannot_take_is_refused_in_one_line():
+    import torch
+
+    model, _ = load_onnx(exported("crnn", "onnx"))
+    images = torch.rand(1, 1, 30, 40)  # the graph takes images 32 pixels high
+    with pytest.raises(UserError, match="onnxruntime could not run it") as error:
+        model(images, torch.tensor([40]))
+    assert "\n" not in str(error.value)
