@@ -87,6 +87,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from rnnvision.export import export_checkpoint
+    from rnnvision.export.quantize import float_convolutions
 
     path = export_checkpoint(
         _model_source(args),
@@ -99,6 +100,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     )
     int8 = (", int8 weights and convolutions" if args.calibrate else ", int8 weights") if args.quantize else ""
     print(f"wrote {path} ({args.format}{int8}, {path.stat().st_size / 1e6:.2f} MB)")
+    if args.quantize and not args.calibrate and args.format == "onnx" and float_convolutions(path):
+        print("its convolutions stay float32: --calibrate 64 --data-dir D quantizes them too (docs/deploy.md)")
     return 0
 
 

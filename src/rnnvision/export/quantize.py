@@ -95,6 +95,13 @@ def _quantizer_advice_silenced() -> Iterator[None]:
         logging.disable(previous)
 
 
+def float_convolutions(path: Path) -> int:
+    """How many float ``Conv`` nodes the ONNX file at ``path`` holds (those a dynamic int8 export leaves)."""
+    import onnx
+
+    return sum(node.op_type == "Conv" for node in onnx.load(str(path)).graph.node)
+
+
 def _convolution_chains(graph: Any) -> list[str]:
     """Names of the convolutions and of the nodes that follow each in a chain of ``ONNX_CHAINED_OPS``
     (each the only reader of the one before), which the static pass keeps in 8 bits together. A
