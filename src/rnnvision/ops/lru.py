@@ -185,7 +185,7 @@ def skip_readout(readout: Tensor, d: Tensor, u: Tensor, kernel: ModuleType | Non
     def stored(t: Tensor) -> bool:  # in D's dtype, or bfloat16 beside a float32 D
         return t.dtype == d.dtype or (t.dtype == torch.bfloat16 and d.dtype == torch.float32)
 
-    fits = (
+    if (
         kernel is not None
         and u.is_cpu
         and d.dtype in (torch.float32, torch.float64)
@@ -194,9 +194,7 @@ def skip_readout(readout: Tensor, d: Tensor, u: Tensor, kernel: ModuleType | Non
         and readout.shape == u.shape
         and readout.is_contiguous()
         and u.is_contiguous()
-    )
-    if fits:
-        assert kernel is not None
+    ):
         return SkipReadout.apply(readout, d, u, kernel)
     return torch.addcmul(readout, d, u).to(u.dtype)
 

@@ -257,19 +257,20 @@ void check_units(const at::Tensor& planes, const at::Tensor& lam, const at::Tens
               name, " must be (B, 2, S) = (", planes.size(0), ", 2, ", planes.size(3), ") in lam's dtype");
 }
 
+// Whether a tensor stored as `io` may feed work done in `compute`: the same type, or bfloat16 beside float32.
+bool stored_as(const at::Tensor& io, at::ScalarType compute) {
+  return io.scalar_type() == compute || (io.scalar_type() == at::kBFloat16 && compute == at::kFloat);
+}
+
 void check_types(const at::Tensor& io, const at::Tensor& state) {
-  const bool same = io.scalar_type() == state.scalar_type();
-  const bool low = io.scalar_type() == at::kBFloat16 && state.scalar_type() == at::kFloat;
-  TORCH_CHECK(same || low, "the recurrence runs in float32 or float64, its inputs and outputs in that type or bfloat16");
+  TORCH_CHECK(stored_as(io, state.scalar_type()),
+              "the recurrence runs in float32 or float64, its inputs and outputs in that type or bfloat16");
 }
 
 void check_skip_types(const at::Tensor& readout, const at::Tensor& u, const at::Tensor& d, const at::Tensor& y) {
   const auto type = d.scalar_type();
-  const auto fits = [&](const at::Tensor& t) {
-    return t.scalar_type() == type || (t.scalar_type() == at::kBFloat16 && type == at::kFloat);
-  };
   TORCH_CHECK(type == at::kFloat || type == at::kDouble, "the skip runs in float32 or float64 (D's dtype)");
-  TORCH_CHECK(fits(readout) && fits(u) && y.scalar_type() == u.scalar_type(),
+  TORCH_CHECK(stored_as(readout, type) && stored_as(u, type) && y.scalar_type() == u.scalar_type(),
               "readout and u must have D's dtype, or be bfloat16 with D float32; y (grad) u's dtype");
   TORCH_CHECK(d.size(0) == u.size(1), "D must be (I,) for u (M, I)");
 }
