@@ -58,6 +58,11 @@ GATE_INITS = ("default", "chrono")
 State = Tensor | tuple[Tensor, Tensor]
 
 
+def _suffix(layer: int, direction: int) -> str:
+    """The parameter-name suffix torch gives a layer and direction: ``_l1``, ``_l1_reverse``."""
+    return f"_l{layer}" + ("_reverse" if direction else "")
+
+
 class _RecurrentLayer:
     """Shared forward logic; mixed in before the ``torch.nn`` RNN class that owns the parameters."""
 
@@ -129,7 +134,7 @@ class _RecurrentLayer:
         with torch.no_grad():
             for layer in range(self.num_layers):
                 for direction in range(self._directions):
-                    suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                    suffix = _suffix(layer, direction)
                     b_ih, b_hh = getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
                     keep_bias = torch.empty(hidden).uniform_(1.0, float(chrono_max - 1)).log_()  # (H,)
                     blocks = [(keep, keep_bias)] + ([(opposite, -keep_bias)] if opposite is not None else [])
@@ -204,9 +209,9 @@ class _RecurrentLayer:
                 f"{type(self).__name__} has no gates to return" + (" with proj_size" if self.proj_size else "")
             )
         batch, steps, _ = x.shape
-        names = ("weight_ih_l0", "weight_hh_l0") + (("bias_ih_l0", "bias_hh_l0") if self.bias else ())
-        weights = [getattr(self, name) for name in names]  # torch's order
-        w_ih, w_hh, b_ih, b_hh = (weights + [None, None])[:4]
+        weights = self._torch_weights(0, 0)
+        w_ih, w_hh, *biases = weights
+        b_ih, b_hh = biases or (None, None)
         if output is not None and self.num_layers == 1:
             hidden = output[..., : self.hidden_size]  # (B, T, H): forward direction first
         else:
@@ -288,9 +293,7 @@ class _RecurrentLayer:
         outputs = []
         for direction in range(self._directions):
             k = layer * self._directions + direction
-            suffix = f"_l{layer}" + ("_reverse" if direction else "")
-            names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
-            weights = [getattr(self, name + suffix) for name in names]  # torch's order
+            weights = self._torch_weights(layer, direction)
             seq = x
             if direction:
                 seq = seq.gather(1, flip[..., None].expand_as(seq))
@@ -310,7 +313,7 @@ class _RecurrentLayer:
     ) -> Tensor:
         """One layer as one ONNX node (both directions); ``run()`` gives its values."""
         op, directions = self.onnx_op, self._directions
-        suffixes = [f"_l{layer}" + ("_reverse" if d else "") for d in range(directions)]
+        suffixes = [_suffix(layer, d) for d in range(directions)]
 
         def stacked(name: str) -> Tensor:  # (D, G*H, ...) in ONNX's gate order
             return torch.stack([onnx_weights(getattr(self, name + suffix), op) for suffix in suffixes])
@@ -331,6 +334,11 @@ class _RecurrentLayer:
     def _onnx_attributes(self) -> dict[str, Any]:
         """The ONNX node's attributes beyond the hidden size and direction."""
         return {}
+
+    def _torch_weights(self, layer: int, direction: int) -> list[Tensor]:
+        """One layer and direction's weight_ih, weight_hh (and bias_ih, bias_hh), in the order torch's kernels take."""
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+        return [getattr(self, name + _suffix(layer, direction)) for name in names]
 
     def _single_layer(self, x: Tensor, h0: tuple[Tensor, ...] | None, weights: list[Tensor]) -> Tensor:
         """One direction of one layer through torch's kernel. x (B, T, I), h0 (1, B, H) each or None -> (B, T, H)."""
@@ -366,7 +374,7 @@ class _RecurrentLayer:
             outputs = []
             for direction in range(self._directions):
                 k = layer * self._directions + direction
-                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                suffix = _suffix(layer, direction)
                 w_ih, b_ih = getattr(self, "weight_ih" + suffix), getattr(self, "bias_ih" + suffix, None)
                 w_hh, b_hh = getattr(self, "weight_hh" + suffix), getattr(self, "bias_hh" + suffix, None)
                 out, final, dir_gates = recurrence_reference(
