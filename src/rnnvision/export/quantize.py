@@ -54,7 +54,7 @@ def quantize_onnx(source: Path, out: Path, *, metadata: dict[str, str], calibrat
     with atomic_path(out) as tmp, tempfile.TemporaryDirectory() as work, _quantizer_advice_silenced():
         current = str(source)
         model = onnx.load(current)
-        if calibration and any(n.op_type in ONNX_CALIBRATED_OPS for n in model.graph.node):
+        if calibration and _convolutions(model.graph):
             _read_weights_directly(model.graph)
             onnx.save(model, str(Path(work) / "float.onnx"))
             current = str(Path(work) / "convolutions.onnx")
@@ -99,7 +99,12 @@ def float_convolutions(path: Path) -> int:
     """How many float ``Conv`` nodes the ONNX file at ``path`` holds (those a dynamic int8 export leaves)."""
     import onnx
 
-    return sum(node.op_type == "Conv" for node in onnx.load(str(path)).graph.node)
+    return _convolutions(onnx.load(str(path)).graph)
+
+
+def _convolutions(graph: Any) -> int:
+    """How many nodes of ``graph`` calibration would quantize statically (its ``Conv`` nodes)."""
+    return sum(node.op_type in ONNX_CALIBRATED_OPS for node in graph.node)
 
 
 def _convolution_chains(graph: Any) -> list[str]:
