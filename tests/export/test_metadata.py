@@ -42,7 +42,12 @@ CASES = [
     ("row_lstm", None, lambda m: m.__setitem__("class_names", ["a"]), r"metadata names 1 classes, its graph gives"),
     ("mdlstm_seg", None, lambda m: m.pop("class_names"), r"metadata names 0 classes, its graph gives"),
     ("crnn", None, lambda m: m.__setitem__("charset", "01"), r"metadata names 3 classes, its graph gives 37"),
-    ("row_lstm", None, lambda m: m.__setitem__("in_chans", 3), r"metadata says images of 3 channels"),
+    (
+        "row_lstm",
+        None,
+        lambda m: m.__setitem__("in_chans", 3),
+        r"metadata says images of \(channels, height, width\) 3 x any x any",
+    ),
 ]
 
 

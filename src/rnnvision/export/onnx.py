@@ -112,9 +112,10 @@ def _check_graph_fits(session: Any, state: dict[str, Any], source: str) -> None:
     stated = [meta.get("in_chans", 1), *(meta.get("img_size") or (None, None))]
     graph = images[1:] if len(images) == 4 else []
     if any(isinstance(dim, int) and want is not None and dim != want for dim, want in zip(graph, stated)):
+        said = " x ".join("any" if want is None else str(want) for want in stated)
         raise UserError(
-            f"{source}: its metadata says images of {stated[0]} channels, {stated[1]} x {stated[2]}, "
-            f"its graph takes {images[1:]}; export it again"
+            f"{source}: its metadata says images of (channels, height, width) {said}, its graph takes {images[1:]}; "
+            "export it again"
         )
     if task in CLASS_AXIS:
         classes = len(meta.get("charset", "")) + 1 if task == "recognize" else len(meta.get("class_names", ()))
